@@ -1,0 +1,257 @@
+//! Every gradient rule, in one place, written with tensor ops so it runs on any backend.
+//! `input_grads(op, y, g)` returns (input, dL/d input) for the inputs that are
+//! differentiable, given the op's output `y` and the upstream gradient `g = dL/dy`.
+
+use super::Op;
+use crate::error::Result;
+use crate::ops::{sdpa_mask, BinaryOp, CmpOp, ReduceOp, UnaryOp};
+use crate::{DType, Tensor};
+
+type Grads = Vec<(Tensor, Tensor)>;
+
+pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
+    Ok(match op {
+        Op::Unary { x, op } => vec![(x.clone(), unary_grad(*op, x, y, g)?)],
+        Op::Binary { a, b, op } => binary_grads(*op, a, b, y, g)?,
+        Op::Where { cond, a, b } => {
+            let zero = g.zeros_like()?;
+            vec![(a.clone(), cond.where_cond(g, &zero)?), (b.clone(), cond.where_cond(&zero, g)?)]
+        }
+        Op::Reduce { x, op, axes, keepdim } => {
+            let keep_shape = keepdim_shape(x.shape(), axes);
+            let g = g.reshape(&keep_shape)?;
+            let gx = match op {
+                ReduceOp::Sum => g.broadcast_to(x.shape())?,
+                // amax semantics: the gradient is shared evenly between tied maxima.
+                ReduceOp::Max | ReduceOp::Min => {
+                    let y = y.reshape(&keep_shape)?;
+                    let mask = x.cmp(&y, CmpOp::Eq)?;
+                    let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+                    let count = mask.sum(&axes, true)?;
+                    mask.mul(&g.div(&count)?)?
+                }
+            };
+            let _ = keepdim;
+            vec![(x.clone(), gx)]
+        }
+        Op::Matmul { a, b } => {
+            let ga = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
+            let gb = a.t()?.matmul(g)?.sum_to_shape(b.shape())?;
+            vec![(a.clone(), ga), (b.clone(), gb)]
+        }
+        Op::Softmax { x } => {
+            let dot = g.mul(y)?.sum(&[-1], true)?;
+            vec![(x.clone(), y.mul(&g.sub(&dot)?)?)]
+        }
+        Op::LogSoftmax { x } => {
+            let total = g.sum(&[-1], true)?;
+            vec![(x.clone(), g.sub(&y.exp()?.mul(&total)?)?)]
+        }
+        Op::LayerNorm { x, weight, bias, mean, rstd } => {
+            let xhat = x.sub(mean)?.mul(rstd)?;
+            let gxhat = match weight {
+                Some(w) => g.mul(w)?,
+                None => g.clone(),
+            };
+            let m1 = gxhat.mean(&[-1], true)?;
+            let m2 = gxhat.mul(&xhat)?.mean(&[-1], true)?;
+            let gx = gxhat.sub(&m1)?.sub(&xhat.mul(&m2)?)?.mul(rstd)?;
+            let mut out = vec![(x.clone(), gx)];
+            if let Some(w) = weight {
+                out.push((w.clone(), g.mul(&xhat)?.sum_to_shape(w.shape())?));
+            }
+            if let Some(b) = bias {
+                out.push((b.clone(), g.sum_to_shape(b.shape())?));
+            }
+            out
+        }
+        Op::RmsNorm { x, weight, rstd } => {
+            let xhat = x.mul(rstd)?;
+            let gxhat = match weight {
+                Some(w) => g.mul(w)?,
+                None => g.clone(),
+            };
+            let m = gxhat.mul(&xhat)?.mean(&[-1], true)?;
+            let gx = gxhat.sub(&xhat.mul(&m)?)?.mul(rstd)?;
+            let mut out = vec![(x.clone(), gx)];
+            if let Some(w) = weight {
+                out.push((w.clone(), g.mul(&xhat)?.sum_to_shape(w.shape())?));
+            }
+            out
+        }
+        Op::CrossEntropy { logits, targets, ignore_index } => {
+            // d loss / d logits = (softmax - onehot(target)) * valid / count, times g.
+            let classes = logits.shape()[1];
+            let t = targets.to_dtype(DType::F32)?.unsqueeze(1)?; // (N, 1)
+            let class_ids = Tensor::arange(0.0, classes as f64, 1.0, DType::F32)?.unsqueeze(0)?; // (1, C)
+            let onehot = class_ids.cmp(&t, CmpOp::Eq)?; // (N, C)
+            let valid = t.cmp(&Tensor::scalar(*ignore_index as f32), CmpOp::Ne)?; // (N, 1)
+            let count = valid.sum_all()?.to_scalar_f32()?.max(1.0);
+            let scale = g.to_dtype(DType::F32)?.affine(1.0 / count, 0.0)?;
+            let p = logits.to_dtype(DType::F32)?.softmax(-1)?;
+            let gl = p.sub(&onehot)?.mul(&valid)?.mul(&scale)?;
+            vec![(logits.clone(), gl.to_dtype(logits.dtype())?)]
+        }
+        Op::IndexSelect { x, dim, ids } => {
+            vec![(x.clone(), x.zeros_like()?.index_add(*dim, ids, g)?)]
+        }
+        Op::Gather { x, dim, index } => {
+            vec![(x.clone(), x.zeros_like()?.scatter_add(*dim, index, g)?)]
+        }
+        // The rotation is orthogonal: its transpose is the rotation by -theta.
+        Op::Rope { x, cos, sin, convention } => vec![(x.clone(), g.rope(cos, &sin.neg()?, *convention)?)],
+        Op::Attention { q, k, v, mask, causal, scale } => attention_grads(q, k, v, mask.as_ref(), *causal, *scale, g)?,
+        Op::Cast { x, from } => vec![(x.clone(), g.to_dtype(*from)?)],
+        Op::Reshape { x } => vec![(x.clone(), g.reshape(x.shape())?)],
+        Op::Permute { x, dims } => {
+            let mut inverse = vec![0; dims.len()];
+            for (i, &d) in dims.iter().enumerate() {
+                inverse[d] = i;
+            }
+            vec![(x.clone(), g.permute(&inverse)?)]
+        }
+        Op::Narrow { x, dim, start } => {
+            // Pad the gradient back with zeros on both sides of the slice.
+            let (dim, start) = (*dim, *start);
+            let full = x.shape()[dim];
+            let len = g.shape()[dim];
+            let mut parts = Vec::new();
+            let zeros_of = |n: usize| {
+                let mut s = x.shape().to_vec();
+                s[dim] = n;
+                Tensor::zeros(&s, g.dtype())
+            };
+            if start > 0 {
+                parts.push(zeros_of(start)?);
+            }
+            parts.push(g.clone());
+            if start + len < full {
+                parts.push(zeros_of(full - start - len)?);
+            }
+            let refs: Vec<&Tensor> = parts.iter().collect();
+            vec![(x.clone(), Tensor::cat(&refs, dim)?)]
+        }
+        Op::Broadcast { x } => vec![(x.clone(), g.sum_to_shape(x.shape())?)],
+        Op::Copy { x } => vec![(x.clone(), g.clone())],
+        Op::Concat { xs, dim } => {
+            let mut start = 0;
+            let mut out = Vec::with_capacity(xs.len());
+            for x in xs {
+                let len = x.shape()[*dim];
+                out.push((x.clone(), g.narrow(*dim, start, len)?));
+                start += len;
+            }
+            out
+        }
+    })
+}
+
+fn keepdim_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
+    shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect()
+}
+
+fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let zero = Tensor::scalar(0.0).to_dtype(x.dtype())?;
+    match op {
+        UnaryOp::Neg => g.neg(),
+        UnaryOp::Exp => g.mul(y),
+        UnaryOp::Log => g.div(x),
+        UnaryOp::Sqrt => g.div(y)?.affine(0.5, 0.0),
+        // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
+        UnaryOp::Rsqrt => g.mul(&y.square()?.mul(y)?)?.affine(-0.5, 0.0),
+        UnaryOp::Tanh => g.mul(&y.square()?.affine(-1.0, 1.0)?),
+        UnaryOp::Sigmoid => g.mul(&y.mul(&y.affine(-1.0, 1.0)?)?),
+        UnaryOp::Relu => g.mul(&x.cmp(&zero, CmpOp::Gt)?),
+        UnaryOp::Silu => {
+            // d/dx x s(x) = s (1 + x (1 - s))
+            let s = x.sigmoid()?;
+            let d = s.mul(&x.mul(&s.affine(-1.0, 1.0)?)?.affine(1.0, 1.0)?)?;
+            g.mul(&d)
+        }
+        UnaryOp::GeluTanh => {
+            const C: f32 = 0.797_884_6;
+            const A: f32 = 0.044715;
+            let x2 = x.square()?;
+            let u = x.mul(&x2.affine(A, 1.0)?)?.affine(C, 0.0)?;
+            let t = u.tanh()?;
+            let du = x2.affine(3.0 * A * C, C)?;
+            let d = t.affine(0.5, 0.5)?.add(&x.mul(&t.square()?.affine(-1.0, 1.0)?)?.mul(&du)?.affine(0.5, 0.0)?)?;
+            g.mul(&d)
+        }
+        UnaryOp::GeluErf => {
+            // d/dx x Phi(x) = Phi(x) + x phi(x); Phi = y / x (1/2 at x = 0).
+            let half = Tensor::scalar(0.5).to_dtype(x.dtype())?;
+            let is_zero = x.cmp(&zero, CmpOp::Eq)?;
+            let safe_x = is_zero.where_cond(&Tensor::scalar(1.0).to_dtype(x.dtype())?, x)?;
+            let cdf = is_zero.where_cond(&half, &y.div(&safe_x)?)?;
+            let pdf = x.square()?.affine(-0.5, 0.0)?.exp()?.affine(0.398_942_3, 0.0)?; // 1/sqrt(2 pi)
+            g.mul(&cdf.add(&x.mul(&pdf)?)?)
+        }
+        UnaryOp::Abs => {
+            let sign = x.cmp(&zero, CmpOp::Gt)?.sub(&x.cmp(&zero, CmpOp::Lt)?)?;
+            g.mul(&sign)
+        }
+        UnaryOp::Recip => g.mul(&y.square()?).and_then(|t| t.neg()),
+        UnaryOp::Square => g.mul(x)?.affine(2.0, 0.0),
+        UnaryOp::Powf(e) => g.mul(&x.powf(e - 1.0)?)?.affine(e, 0.0),
+        UnaryOp::Clamp { min, max } => {
+            let lo = Tensor::scalar(min).to_dtype(x.dtype())?;
+            let hi = Tensor::scalar(max).to_dtype(x.dtype())?;
+            g.mul(&x.cmp(&lo, CmpOp::Ge)?.mul(&x.cmp(&hi, CmpOp::Le)?)?)
+        }
+        UnaryOp::Affine { mul, .. } => g.affine(mul, 0.0),
+    }
+}
+
+fn binary_grads(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) -> Result<Grads> {
+    let (ga, gb) = match op {
+        BinaryOp::Add => (g.clone(), g.clone()),
+        BinaryOp::Sub => (g.clone(), g.neg()?),
+        BinaryOp::Mul => (g.mul(b)?, g.mul(a)?),
+        BinaryOp::Div => (g.div(b)?, g.mul(y)?.div(b)?.neg()?),
+        // Ties send the gradient to `a`, like PyTorch.
+        BinaryOp::Maximum | BinaryOp::Minimum => {
+            let cmp = if op == BinaryOp::Maximum { CmpOp::Ge } else { CmpOp::Le };
+            let mask = a.cmp(b, cmp)?;
+            (g.mul(&mask)?, g.mul(&mask.affine(-1.0, 1.0)?)?)
+        }
+    };
+    Ok(vec![(a.clone(), ga), (b.clone(), gb)])
+}
+
+/// Backward of softmax(q k^T * scale + mask) v, recomputing the probabilities.
+/// Grouped-query heads: key/value head `h / group` serves query head `h`, so their
+/// gradients are summed over each group.
+fn attention_grads(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    causal: bool,
+    scale: f32,
+    g: &Tensor,
+) -> Result<Grads> {
+    let (b, hq, tq, d) = (q.shape()[0], q.shape()[1], q.shape()[2], q.shape()[3]);
+    let (hkv, tk, dv) = (k.shape()[1], k.shape()[2], v.shape()[3]);
+    let group = hq / hkv;
+    let expand = |t: &Tensor, last: usize| -> Result<Tensor> {
+        t.unsqueeze(2)?.broadcast_to(&[b, hkv, group, tk, last])?.reshape(&[b, hq, tk, last])
+    };
+    let (kx, vx) = (expand(k, d)?, expand(v, dv)?); // (B, Hq, Tk, D), (B, Hq, Tk, Dv)
+    let mut s = q.matmul(&kx.t()?)?.affine(scale, 0.0)?; // (B, Hq, Tq, Tk)
+    if let Some(m) = sdpa_mask(mask, causal, tq, tk, q.dtype())? {
+        s = s.add(&m)?;
+    }
+    let p = s.softmax(-1)?;
+    let gvx = p.t()?.matmul(g)?; // (B, Hq, Tk, Dv)
+    let gp = g.matmul(&vx.t()?)?; // (B, Hq, Tq, Tk)
+    let gs = p.mul(&gp.sub(&gp.mul(&p)?.sum(&[-1], true)?)?)?.affine(scale, 0.0)?;
+    let gq = gs.matmul(&kx)?;
+    let gkx = gs.t()?.matmul(q)?; // (B, Hq, Tk, D)
+    let fold = |t: Tensor, last: usize| -> Result<Tensor> { t.reshape(&[b, hkv, group, tk, last])?.sum(&[2], false) };
+    let mut out = vec![(q.clone(), gq), (k.clone(), fold(gkx, d)?), (v.clone(), fold(gvx, dv)?)];
+    if let Some(m) = mask {
+        out.push((m.clone(), gs.affine(1.0 / scale, 0.0)?.sum_to_shape(m.shape())?));
+    }
+    Ok(out)
+}

@@ -1,0 +1,99 @@
+//! What the tape records: the op that made a tensor and the inputs its gradient rule needs.
+
+use crate::ops::{BinaryOp, ReduceOp, RopeConvention, UnaryOp};
+use crate::{DType, Tensor};
+
+pub(crate) enum Op {
+    Unary { x: Tensor, op: UnaryOp },
+    /// Inputs already broadcast to the output shape (broadcasting is a recorded view).
+    Binary { a: Tensor, b: Tensor, op: BinaryOp },
+    /// `cond` is not differentiable.
+    Where { cond: Tensor, a: Tensor, b: Tensor },
+    Reduce { x: Tensor, op: ReduceOp, axes: Vec<usize>, keepdim: bool },
+    Matmul { a: Tensor, b: Tensor },
+    Softmax { x: Tensor },
+    LogSoftmax { x: Tensor },
+    /// `mean` and `rstd` (shape: x's without the last dim, plus a trailing 1) are saved
+    /// by the forward kernel for the backward rule.
+    LayerNorm { x: Tensor, weight: Option<Tensor>, bias: Option<Tensor>, mean: Tensor, rstd: Tensor },
+    RmsNorm { x: Tensor, weight: Option<Tensor>, rstd: Tensor },
+    CrossEntropy { logits: Tensor, targets: Tensor, ignore_index: i64 },
+    IndexSelect { x: Tensor, dim: usize, ids: Tensor },
+    Gather { x: Tensor, dim: usize, index: Tensor },
+    Rope { x: Tensor, cos: Tensor, sin: Tensor, convention: RopeConvention },
+    Attention { q: Tensor, k: Tensor, v: Tensor, mask: Option<Tensor>, causal: bool, scale: f32 },
+    Cast { x: Tensor, from: DType },
+    Reshape { x: Tensor },
+    Permute { x: Tensor, dims: Vec<usize> },
+    Narrow { x: Tensor, dim: usize, start: usize },
+    Broadcast { x: Tensor },
+    Copy { x: Tensor },
+    Concat { xs: Vec<Tensor>, dim: usize },
+}
+
+impl Op {
+    /// Every tensor input (differentiable or not); the tape walks these.
+    pub(crate) fn inputs(&self) -> Vec<&Tensor> {
+        match self {
+            Op::Unary { x, .. }
+            | Op::Reduce { x, .. }
+            | Op::Softmax { x }
+            | Op::LogSoftmax { x }
+            | Op::Cast { x, .. }
+            | Op::Reshape { x }
+            | Op::Permute { x, .. }
+            | Op::Narrow { x, .. }
+            | Op::Broadcast { x }
+            | Op::Copy { x } => vec![x],
+            Op::Binary { a, b, .. } | Op::Matmul { a, b } => vec![a, b],
+            Op::Where { cond, a, b } => vec![cond, a, b],
+            Op::LayerNorm { x, weight, bias, .. } => {
+                let mut v = vec![x];
+                v.extend(weight.iter());
+                v.extend(bias.iter());
+                v
+            }
+            Op::RmsNorm { x, weight, .. } => {
+                let mut v = vec![x];
+                v.extend(weight.iter());
+                v
+            }
+            Op::CrossEntropy { logits, targets, .. } => vec![logits, targets],
+            Op::IndexSelect { x, ids, .. } => vec![x, ids],
+            Op::Gather { x, index, .. } => vec![x, index],
+            Op::Rope { x, cos, sin, .. } => vec![x, cos, sin],
+            Op::Attention { q, k, v, mask, .. } => {
+                let mut out = vec![q, k, v];
+                out.extend(mask.iter());
+                out
+            }
+            Op::Concat { xs, .. } => xs.iter().collect(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Unary { .. } => "unary",
+            Op::Binary { .. } => "binary",
+            Op::Where { .. } => "where",
+            Op::Reduce { .. } => "reduce",
+            Op::Matmul { .. } => "matmul",
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::LayerNorm { .. } => "layer_norm",
+            Op::RmsNorm { .. } => "rms_norm",
+            Op::CrossEntropy { .. } => "cross_entropy",
+            Op::IndexSelect { .. } => "index_select",
+            Op::Gather { .. } => "gather",
+            Op::Rope { .. } => "rope",
+            Op::Attention { .. } => "attention",
+            Op::Cast { .. } => "cast",
+            Op::Reshape { .. } => "reshape",
+            Op::Permute { .. } => "permute",
+            Op::Narrow { .. } => "narrow",
+            Op::Broadcast { .. } => "broadcast",
+            Op::Copy { .. } => "copy",
+            Op::Concat { .. } => "concat",
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Unary, binary (broadcasting), comparison, select and cast ops.
+
+use super::{BinaryOp, CmpOp, UnaryOp};
+use crate::autograd::Op;
+use crate::cpu;
+use crate::error::Result;
+use crate::layout::broadcast_shapes;
+use crate::storage::Storage;
+use crate::{DType, Tensor};
+
+impl Tensor {
+    pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        self.check_float("unary")?;
+        let out = match &*self.storage() {
+            Storage::Cpu(s) => Storage::Cpu(cpu::unary(s, self.layout(), op)?),
+        };
+        Ok(Tensor::from_kernel(out, self.shape(), || Op::Unary { x: self.clone(), op }, &[self]))
+    }
+
+    pub fn neg(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Neg)
+    }
+    pub fn exp(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Exp)
+    }
+    pub fn log(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Log)
+    }
+    pub fn sqrt(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sqrt)
+    }
+    pub fn rsqrt(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Rsqrt)
+    }
+    pub fn tanh(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Tanh)
+    }
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sigmoid)
+    }
+    pub fn relu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Relu)
+    }
+    pub fn silu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Silu)
+    }
+    /// GELU, tanh approximation (GPT-2).
+    pub fn gelu_tanh(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::GeluTanh)
+    }
+    /// GELU, exact erf form.
+    pub fn gelu_erf(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::GeluErf)
+    }
+    pub fn abs(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Abs)
+    }
+    pub fn recip(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Recip)
+    }
+    pub fn square(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Square)
+    }
+    pub fn powf(&self, e: f32) -> Result<Tensor> {
+        self.unary(UnaryOp::Powf(e))
+    }
+    pub fn clamp(&self, min: f32, max: f32) -> Result<Tensor> {
+        self.unary(UnaryOp::Clamp { min, max })
+    }
+    /// x * mul + add.
+    pub fn affine(&self, mul: f32, add: f32) -> Result<Tensor> {
+        self.unary(UnaryOp::Affine { mul, add })
+    }
+    pub fn scale(&self, s: f32) -> Result<Tensor> {
+        self.affine(s, 0.0)
+    }
+
+    /// Broadcast both operands to their common shape (recorded views).
+    fn broadcast_pair(&self, op: &'static str, other: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.check_same_dtype(op, other)?;
+        let shape = broadcast_shapes(op, self.shape(), other.shape())?;
+        Ok((self.broadcast_to(&shape)?, other.broadcast_to(&shape)?))
+    }
+
+    pub fn binary(&self, other: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        self.check_float("binary")?;
+        let (a, b) = self.broadcast_pair("binary", other)?;
+        let out = match (&*a.storage(), &*b.storage()) {
+            (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::binary(x, a.layout(), y, b.layout(), op)?),
+        };
+        Ok(Tensor::from_kernel(out, a.shape(), || Op::Binary { a: a.clone(), b: b.clone(), op }, &[&a, &b]))
+    }
+
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Add)
+    }
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Sub)
+    }
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Mul)
+    }
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Div)
+    }
+    pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Maximum)
+    }
+    pub fn minimum(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Minimum)
+    }
+
+    /// 1.0 where the comparison holds, 0.0 elsewhere (not differentiable). A scalar
+    /// `other` of another float dtype is converted to this one's.
+    pub fn cmp(&self, other: &Tensor, op: CmpOp) -> Result<Tensor> {
+        self.check_float("cmp")?;
+        let other = if other.numel() == 1 && other.dtype() != self.dtype() && other.dtype().is_float() {
+            other.to_dtype(self.dtype())?
+        } else {
+            other.clone()
+        };
+        let _no_tape = crate::autograd::NoGradGuard::new();
+        let (a, b) = self.detach().broadcast_pair("cmp", &other.detach())?;
+        let out = match (&*a.storage(), &*b.storage()) {
+            (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::cmp(x, a.layout(), y, b.layout(), op)?),
+        };
+        Ok(Tensor::from_storage(out, crate::Layout::contiguous(a.shape()), None))
+    }
+
+    /// Elementwise select: where `self` (the condition) is nonzero take `a`, else `b`.
+    /// All three broadcast together; `a` and `b` are differentiable.
+    pub fn where_cond(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        a.check_float("where")?;
+        a.check_same_dtype("where", b)?;
+        let cond = if self.dtype() != a.dtype() { self.to_dtype(a.dtype())?.detach() } else { self.detach() };
+        let shape = broadcast_shapes("where", &broadcast_shapes("where", cond.shape(), a.shape())?, b.shape())?;
+        let (c, a, b) = (cond.broadcast_to(&shape)?, a.broadcast_to(&shape)?, b.broadcast_to(&shape)?);
+        let out = match (&*c.storage(), &*a.storage(), &*b.storage()) {
+            (Storage::Cpu(cs), Storage::Cpu(x), Storage::Cpu(y)) => {
+                Storage::Cpu(cpu::where_cond(cs, c.layout(), x, a.layout(), y, b.layout())?)
+            }
+        };
+        Ok(Tensor::from_kernel(out, &shape, || Op::Where { cond: c.clone(), a: a.clone(), b: b.clone() }, &[&a, &b]))
+    }
+
+    /// Replace elements where `mask` is nonzero by `value`.
+    pub fn masked_fill(&self, mask: &Tensor, value: f32) -> Result<Tensor> {
+        let fill = Tensor::full(&[], value, self.dtype())?;
+        mask.where_cond(&fill, self)
+    }
+
+    /// Convert to another dtype (rounding to nearest; float to int truncates toward zero
+    /// and saturates, NaN becomes 0).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let out = match &*self.storage() {
+            Storage::Cpu(s) => Storage::Cpu(s.cast(self.layout(), dtype)),
+        };
+        let from = self.dtype();
+        let track = from.is_float() && dtype.is_float();
+        let op = || Op::Cast { x: self.clone(), from };
+        Ok(if track {
+            Tensor::from_kernel(out, self.shape(), op, &[self])
+        } else {
+            Tensor::from_storage(out, crate::Layout::contiguous(self.shape()), None)
+        })
+    }
+}

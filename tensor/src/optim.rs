@@ -1,0 +1,85 @@
+//! Fused in-place optimizer updates (one pass over parameter, gradient and moments).
+//! The optimizers in `lamina-train` hold the state and schedule; the arithmetic is here
+//! because it touches storage directly, like any other kernel.
+
+use crate::error::{invalid, Error, Result};
+use crate::storage::Storage;
+use crate::Tensor;
+use rayon::prelude::*;
+
+/// Hyperparameters of one AdamW step (decoupled weight decay, Loshchilov & Hutter).
+#[derive(Clone, Copy, Debug)]
+pub struct AdamWStep {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// 1-based step count, for bias correction.
+    pub step: u64,
+}
+
+/// param <- param - lr * (m_hat / (sqrt(v_hat) + eps) + wd * param), updating m and v.
+/// `param`, `m` and `v` are f32 tensors that own their storage; `grad` any f32 layout.
+pub fn adamw_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, h: AdamWStep) -> Result<()> {
+    for t in [grad, m, v] {
+        if t.shape() != param.shape() {
+            return Err(Error::ShapeMismatch { op: "adamw", lhs: param.shape().to_vec(), rhs: t.shape().to_vec() });
+        }
+    }
+    if h.step == 0 {
+        return Err(invalid("adamw", "step counts from 1"));
+    }
+    let g = {
+        let s = grad.storage();
+        match &*s {
+            Storage::Cpu(c) => c.f32_view(grad.layout()).into_owned(),
+        }
+    };
+    let bc1 = 1.0 - h.beta1.powi(h.step.min(i32::MAX as u64) as i32);
+    let bc2 = 1.0 - h.beta2.powi(h.step.min(i32::MAX as u64) as i32);
+    m.with_f32_data_mut(|m| {
+        v.with_f32_data_mut(|v| {
+            param.with_f32_data_mut(|p| {
+                crate::cpu::parallel::install(|| {
+                    p.par_chunks_mut(4096)
+                        .zip(m.par_chunks_mut(4096))
+                        .zip(v.par_chunks_mut(4096))
+                        .zip(g.par_chunks(4096))
+                        .for_each(|(((p, m), v), g)| {
+                            for i in 0..p.len() {
+                                m[i] = h.beta1 * m[i] + (1.0 - h.beta1) * g[i];
+                                v[i] = h.beta2 * v[i] + (1.0 - h.beta2) * g[i] * g[i];
+                                let update = (m[i] / bc1) / ((v[i] / bc2).sqrt() + h.eps);
+                                p[i] -= h.lr * (update + h.weight_decay * p[i]);
+                            }
+                        })
+                })
+            })
+        })
+    })???;
+    Ok(())
+}
+
+/// param <- param - lr * (velocity = momentum * velocity + grad + wd * param).
+pub fn sgd_step(param: &Tensor, grad: &Tensor, velocity: &Tensor, lr: f32, momentum: f32, weight_decay: f32) -> Result<()> {
+    if grad.shape() != param.shape() || velocity.shape() != param.shape() {
+        return Err(Error::ShapeMismatch { op: "sgd", lhs: param.shape().to_vec(), rhs: grad.shape().to_vec() });
+    }
+    let g = {
+        let s = grad.storage();
+        match &*s {
+            Storage::Cpu(c) => c.f32_view(grad.layout()).into_owned(),
+        }
+    };
+    velocity.with_f32_data_mut(|vel| {
+        param.with_f32_data_mut(|p| {
+            for i in 0..p.len() {
+                let d = g[i] + weight_decay * p[i];
+                vel[i] = momentum * vel[i] + d;
+                p[i] -= lr * vel[i];
+            }
+        })
+    })??;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Seeded random tensors. Element i is a pure function of (seed, i) — a counter-based
+//! generator — so the values do not depend on thread count or evaluation order.
+
+use crate::error::{invalid, Result};
+use crate::layout::checked_numel;
+use crate::{DType, Tensor};
+use rayon::prelude::*;
+
+/// SplitMix64's finaliser: a strong 64-bit mix, enough for ML initialisation and masks.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Uniform in [0, 1) with 24 random bits (every value exactly representable in f32).
+#[inline]
+pub fn uniform_at(seed: u64, i: u64) -> f32 {
+    let bits = mix(mix(seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    (bits >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+}
+
+/// Standard normal via Box-Muller on a pair of uniforms: elements 2j and 2j+1 share one
+/// pair (cos and sin branches).
+#[inline]
+pub fn normal_at(seed: u64, i: u64) -> f32 {
+    let pair = i / 2;
+    let u1 = (uniform_at(seed, 2 * pair) as f64 + 0.5 / (1u64 << 24) as f64).min(1.0); // (0, 1]
+    let u2 = uniform_at(seed, 2 * pair + 1) as f64;
+    let r = (-2.0 * u1.ln()).sqrt();
+    let angle = 2.0 * std::f64::consts::PI * u2;
+    (if i % 2 == 0 { r * angle.cos() } else { r * angle.sin() }) as f32
+}
+
+fn fill(shape: &[usize], f: impl Fn(u64) -> f32 + Sync + Send) -> Result<Vec<f32>> {
+    let n = checked_numel("random", shape)?;
+    let mut v = vec![0f32; n];
+    crate::cpu::parallel::install(|| v.par_iter_mut().enumerate().for_each(|(i, x)| *x = f(i as u64)));
+    Ok(v)
+}
+
+impl Tensor {
+    /// Uniform in [lo, hi).
+    pub fn rand_uniform(shape: &[usize], lo: f32, hi: f32, seed: u64, dtype: DType) -> Result<Tensor> {
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            return Err(invalid("rand_uniform", format!("bad range [{lo}, {hi})")));
+        }
+        let v = fill(shape, |i| lo + (hi - lo) * uniform_at(seed, i))?;
+        Tensor::from_f32s(v, shape, dtype)
+    }
+
+    /// Normal with the given mean and standard deviation.
+    pub fn randn(shape: &[usize], mean: f32, std: f32, seed: u64, dtype: DType) -> Result<Tensor> {
+        if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
+            return Err(invalid("randn", format!("bad mean {mean} / std {std}")));
+        }
+        let v = fill(shape, |i| mean + std * normal_at(seed, i))?;
+        Tensor::from_f32s(v, shape, dtype)
+    }
+}

@@ -1,0 +1,212 @@
+//! The buffers behind tensors: one closed enum, one variant per backend (candle's design).
+//! Adding a backend adds a variant here and the compiler lists every place to extend.
+
+use crate::{DType, Device, Element, Layout};
+use half::{bf16, f16};
+use std::borrow::Cow;
+
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Cpu(CpuStorage),
+}
+
+/// Host memory, one variant per dtype.
+#[derive(Clone, Debug)]
+pub enum CpuStorage {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    BF16(Vec<bf16>),
+    I32(Vec<i32>),
+    U32(Vec<u32>),
+}
+
+impl Storage {
+    pub fn device(&self) -> Device {
+        match self {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+    pub fn dtype(&self) -> DType {
+        match self {
+            Storage::Cpu(s) => s.dtype(),
+        }
+    }
+}
+
+impl CpuStorage {
+    pub fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F16(_) => DType::F16,
+            CpuStorage::BF16(_) => DType::BF16,
+            CpuStorage::I32(_) => DType::I32,
+            CpuStorage::U32(_) => DType::U32,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            CpuStorage::F32(v) => v.len(),
+            CpuStorage::F16(v) => v.len(),
+            CpuStorage::BF16(v) => v.len(),
+            CpuStorage::I32(v) => v.len(),
+            CpuStorage::U32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
+        match dtype {
+            DType::F32 => CpuStorage::F32(vec![0.0; n]),
+            DType::F16 => CpuStorage::F16(vec![f16::ZERO; n]),
+            DType::BF16 => CpuStorage::BF16(vec![bf16::ZERO; n]),
+            DType::I32 => CpuStorage::I32(vec![0; n]),
+            DType::U32 => CpuStorage::U32(vec![0; n]),
+        }
+    }
+
+    /// Store f32 values in `dtype`, rounding to nearest (saturating for integers).
+    pub fn from_f32(dtype: DType, v: Vec<f32>) -> CpuStorage {
+        match dtype {
+            DType::F32 => CpuStorage::F32(v),
+            DType::F16 => CpuStorage::F16(v.iter().map(|&x| f16::from_f32(x)).collect()),
+            DType::BF16 => CpuStorage::BF16(v.iter().map(|&x| bf16::from_f32(x)).collect()),
+            DType::I32 => CpuStorage::I32(v.iter().map(|&x| x as i32).collect()),
+            DType::U32 => CpuStorage::U32(v.iter().map(|&x| x as u32).collect()),
+        }
+    }
+
+    pub fn from_vec<T: Element>(v: Vec<T>) -> CpuStorage {
+        // Each arm is a no-op cast through Any: T is statically one of the five types.
+        let any: Box<dyn std::any::Any> = Box::new(v);
+        match T::DTYPE {
+            DType::F32 => CpuStorage::F32(*any.downcast().unwrap()),
+            DType::F16 => CpuStorage::F16(*any.downcast().unwrap()),
+            DType::BF16 => CpuStorage::BF16(*any.downcast().unwrap()),
+            DType::I32 => CpuStorage::I32(*any.downcast().unwrap()),
+            DType::U32 => CpuStorage::U32(*any.downcast().unwrap()),
+        }
+    }
+
+    /// The elements under `layout` as f32 in row-major order: borrowed when the storage is
+    /// f32 and the layout contiguous (the common fast path), converted otherwise.
+    pub fn f32_view(&self, layout: &Layout) -> Cow<'_, [f32]> {
+        if let CpuStorage::F32(v) = self {
+            if layout.is_contiguous() {
+                let start = layout.offset();
+                return Cow::Borrowed(&v[start..start + layout.numel()]);
+            }
+        }
+        Cow::Owned(self.gather_f32(layout))
+    }
+
+    fn gather_f32(&self, layout: &Layout) -> Vec<f32> {
+        fn go<T: Element>(v: &[T], layout: &Layout) -> Vec<f32> {
+            let mut out = Vec::with_capacity(layout.numel());
+            layout.for_each_row(|start, n, stride| {
+                if stride == 1 {
+                    out.extend(v[start..start + n].iter().map(|x| x.to_f32()));
+                } else {
+                    out.extend((0..n).map(|i| v[start + i * stride].to_f32()));
+                }
+            });
+            out
+        }
+        match self {
+            CpuStorage::F32(v) => go(v, layout),
+            CpuStorage::F16(v) => go(v, layout),
+            CpuStorage::BF16(v) => go(v, layout),
+            CpuStorage::I32(v) => go(v, layout),
+            CpuStorage::U32(v) => go(v, layout),
+        }
+    }
+
+    /// The elements under `layout` as i64, for index tensors.
+    pub fn i64_values(&self, layout: &Layout) -> Vec<i64> {
+        fn go<T: Copy>(v: &[T], layout: &Layout, f: impl Fn(T) -> i64) -> Vec<i64> {
+            layout.offsets().map(|o| f(v[o])).collect()
+        }
+        match self {
+            CpuStorage::I32(v) => go(v, layout, |x| x as i64),
+            CpuStorage::U32(v) => go(v, layout, |x| x as i64),
+            CpuStorage::F32(v) => go(v, layout, |x| x as i64),
+            CpuStorage::F16(v) => go(v, layout, |x| x.to_f32() as i64),
+            CpuStorage::BF16(v) => go(v, layout, |x| x.to_f32() as i64),
+        }
+    }
+
+    /// Copy the elements under `layout` into a new contiguous storage of the same dtype.
+    pub fn copy_contiguous(&self, layout: &Layout) -> CpuStorage {
+        fn go<T: Copy>(v: &[T], layout: &Layout) -> Vec<T> {
+            let mut out = Vec::with_capacity(layout.numel());
+            layout.for_each_row(|start, n, stride| {
+                if stride == 1 {
+                    out.extend_from_slice(&v[start..start + n]);
+                } else {
+                    out.extend((0..n).map(|i| v[start + i * stride]));
+                }
+            });
+            out
+        }
+        match self {
+            CpuStorage::F32(v) => CpuStorage::F32(go(v, layout)),
+            CpuStorage::F16(v) => CpuStorage::F16(go(v, layout)),
+            CpuStorage::BF16(v) => CpuStorage::BF16(go(v, layout)),
+            CpuStorage::I32(v) => CpuStorage::I32(go(v, layout)),
+            CpuStorage::U32(v) => CpuStorage::U32(go(v, layout)),
+        }
+    }
+
+    /// Convert the elements under `layout` to another dtype (contiguous result).
+    pub fn cast(&self, layout: &Layout, dtype: DType) -> CpuStorage {
+        fn ints<T: Copy>(v: &[T], layout: &Layout, f: impl Fn(T) -> i64) -> Vec<i64> {
+            layout.offsets().map(|o| f(v[o])).collect()
+        }
+        // Integer to integer goes through i64 to stay exact; everything else through f32
+        // (f16/bf16/f32 are all exactly representable in f32).
+        let int_src = match self {
+            CpuStorage::I32(v) => Some(ints(v, layout, |x| x as i64)),
+            CpuStorage::U32(v) => Some(ints(v, layout, |x| x as i64)),
+            _ => None,
+        };
+        match (int_src, dtype) {
+            (Some(v), DType::I32) => CpuStorage::I32(v.into_iter().map(|x| x as i32).collect()),
+            (Some(v), DType::U32) => CpuStorage::U32(v.into_iter().map(|x| x as u32).collect()),
+            (Some(v), _) => CpuStorage::from_f32(dtype, v.into_iter().map(|x| x as f32).collect()),
+            (None, _) => CpuStorage::from_f32(dtype, self.gather_f32(layout)),
+        }
+    }
+
+    pub fn as_f32_slice(&self) -> Option<&[f32]> {
+        match self {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_f32_slice_mut(&mut self) -> Option<&mut Vec<f32>> {
+        match self {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Elements under `layout` as a typed Vec (row-major), if `T` matches the dtype.
+    pub fn to_vec<T: Element>(&self, layout: &Layout) -> Option<Vec<T>> {
+        if T::DTYPE != self.dtype() {
+            return None;
+        }
+        let contiguous = self.copy_contiguous(layout);
+        let any: Box<dyn std::any::Any> = match contiguous {
+            CpuStorage::F32(v) => Box::new(v),
+            CpuStorage::F16(v) => Box::new(v),
+            CpuStorage::BF16(v) => Box::new(v),
+            CpuStorage::I32(v) => Box::new(v),
+            CpuStorage::U32(v) => Box::new(v),
+        };
+        any.downcast::<Vec<T>>().ok().map(|b| *b)
+    }
+}
