@@ -35,7 +35,7 @@ pub fn normal_at(seed: u64, i: u64) -> f32 {
 
 fn fill(shape: &[usize], f: impl Fn(u64) -> f32 + Sync + Send) -> Result<Vec<f32>> {
     let n = checked_numel("random", shape)?;
-    let mut v = vec![0f32; n];
+    let mut v = crate::storage::filled(n, 0f32)?;
     crate::cpu::parallel::install(|| v.par_iter_mut().enumerate().for_each(|(i, x)| *x = f(i as u64)));
     Ok(v)
 }

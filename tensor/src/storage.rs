@@ -3,7 +3,19 @@
 
 use crate::{DType, Device, Element, Layout};
 use half::{bf16, f16};
+use crate::error::{invalid, Result};
 use std::borrow::Cow;
+
+/// A vector of `n` copies of `v`, failing cleanly instead of aborting when `n` is absurd
+/// (hostile shapes must give an error, never an out-of-memory abort).
+pub(crate) fn filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| {
+        invalid("alloc", format!("cannot allocate {n} elements of {} bytes", std::mem::size_of::<T>()))
+    })?;
+    out.resize(n, v);
+    Ok(out)
+}
 
 #[derive(Clone, Debug)]
 pub enum Storage {
@@ -58,14 +70,26 @@ impl CpuStorage {
         self.len() == 0
     }
 
-    pub fn zeros(dtype: DType, n: usize) -> CpuStorage {
-        match dtype {
-            DType::F32 => CpuStorage::F32(vec![0.0; n]),
-            DType::F16 => CpuStorage::F16(vec![f16::ZERO; n]),
-            DType::BF16 => CpuStorage::BF16(vec![bf16::ZERO; n]),
-            DType::I32 => CpuStorage::I32(vec![0; n]),
-            DType::U32 => CpuStorage::U32(vec![0; n]),
-        }
+    /// `n` zeros, or an error (not an abort) when the allocation cannot be made.
+    pub fn zeros(dtype: DType, n: usize) -> Result<CpuStorage> {
+        Ok(match dtype {
+            DType::F32 => CpuStorage::F32(filled(n, 0.0)?),
+            DType::F16 => CpuStorage::F16(filled(n, f16::ZERO)?),
+            DType::BF16 => CpuStorage::BF16(filled(n, bf16::ZERO)?),
+            DType::I32 => CpuStorage::I32(filled(n, 0)?),
+            DType::U32 => CpuStorage::U32(filled(n, 0)?),
+        })
+    }
+
+    /// `n` copies of `value` stored as `dtype`, or an error when the allocation fails.
+    pub fn full(dtype: DType, n: usize, value: f32) -> Result<CpuStorage> {
+        Ok(match dtype {
+            DType::F32 => CpuStorage::F32(filled(n, value)?),
+            DType::F16 => CpuStorage::F16(filled(n, f16::from_f32(value))?),
+            DType::BF16 => CpuStorage::BF16(filled(n, bf16::from_f32(value))?),
+            DType::I32 => CpuStorage::I32(filled(n, value as i32)?),
+            DType::U32 => CpuStorage::U32(filled(n, value as u32)?),
+        })
     }
 
     /// Store f32 values in `dtype`, rounding to nearest (saturating for integers).

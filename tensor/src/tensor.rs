@@ -116,7 +116,7 @@ impl Tensor {
 
     pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
         let n = checked_numel("zeros", shape)?;
-        Ok(Tensor::from_storage(Storage::Cpu(CpuStorage::zeros(dtype, n)), Layout::contiguous(shape), None))
+        Ok(Tensor::from_storage(Storage::Cpu(CpuStorage::zeros(dtype, n)?), Layout::contiguous(shape), None))
     }
 
     pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
@@ -125,11 +125,7 @@ impl Tensor {
 
     pub fn full(shape: &[usize], value: f32, dtype: DType) -> Result<Tensor> {
         let n = checked_numel("full", shape)?;
-        Ok(Tensor::from_storage(
-            Storage::Cpu(CpuStorage::from_f32(dtype, vec![value; n])),
-            Layout::contiguous(shape),
-            None,
-        ))
+        Ok(Tensor::from_storage(Storage::Cpu(CpuStorage::full(dtype, n, value)?), Layout::contiguous(shape), None))
     }
 
     pub fn zeros_like(&self) -> Result<Tensor> {

@@ -1,1 +1,15 @@
+//! Lamina's training: the AdamW optimizer, a warmup + cosine learning-rate schedule,
+//! gradient clipping by global norm, a seeded batch sampler, and the loop that trains a
+//! character-level GPT (`train_char_gpt`).
 
+mod clip;
+pub mod data;
+mod optim;
+mod schedule;
+mod trainer;
+
+pub use clip::{clip_factor, grad_norm};
+pub use data::{unigram_entropy, BatchSampler, Rng};
+pub use optim::{decays, AdamW, AdamWConfig};
+pub use schedule::CosineSchedule;
+pub use trainer::{mean_loss, train_char_gpt, PhaseTimes, Progress, TrainConfig, TrainError, TrainReport};

@@ -8,7 +8,7 @@
 
 use super::{float_only, isa, parallel, simd};
 use crate::error::Result;
-use crate::storage::CpuStorage;
+use crate::storage::{filled, CpuStorage};
 use crate::Layout;
 use rayon::prelude::*;
 
@@ -25,10 +25,10 @@ pub fn attention(
     let (b, hq, tq, d) = (q.1.shape()[0], q.1.shape()[1], q.1.shape()[2], q.1.shape()[3]);
     let (hkv, tk, dv) = (k.1.shape()[1], k.1.shape()[2], v.1.shape()[3]);
     let group = hq / hkv;
+    let mut out = filled(b * hq * tq * dv, 0f32)?;
     let (qv, kv, vv) = (q.0.f32_view(q.1), k.0.f32_view(k.1), v.0.f32_view(v.1));
     // The mask arrives broadcast to (B, Hq, Tq, Tk).
     let mv = mask.map(|(s, l)| s.f32_view(l));
-    let mut out = vec![0f32; b * hq * tq * dv];
     let isa = isa::active();
     if dv > 0 {
         parallel::install(|| {

@@ -6,7 +6,7 @@
 use super::{float_only, isa, parallel, simd, PAR_CHUNK};
 use crate::error::Result;
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
-use crate::storage::CpuStorage;
+use crate::storage::{filled, CpuStorage};
 use crate::Layout;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -53,7 +53,7 @@ fn operand<'a>(s: &'a CpuStorage, l: &Layout) -> Operand<'a> {
 pub fn binary(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout, op: BinaryOp) -> Result<CpuStorage> {
     float_only("binary", a.dtype())?;
     let n = la.numel();
-    let mut out = vec![0f32; n];
+    let mut out = filled(n, 0f32)?;
     let isa = isa::active();
     let row = la.shape().last().copied().unwrap_or(1).max(1);
     parallel::install(|| match (operand(a, la), operand(b, lb)) {
@@ -96,8 +96,8 @@ fn expand(o: Operand<'_>, n: usize, row: usize) -> Vec<f32> {
 
 pub fn cmp(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout, op: CmpOp) -> Result<CpuStorage> {
     float_only("cmp", a.dtype())?;
+    let mut out = filled(la.numel(), 0f32)?;
     let (x, y) = (a.f32_view(la), b.f32_view(lb));
-    let mut out = vec![0f32; x.len()];
     parallel::install(|| {
         out.par_chunks_mut(PAR_CHUNK)
             .zip(x.par_chunks(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)))
@@ -120,8 +120,8 @@ pub fn where_cond(
     lb: &Layout,
 ) -> Result<CpuStorage> {
     float_only("where", a.dtype())?;
+    let mut out = filled(la.numel(), 0f32)?;
     let (c, x, y) = (c.f32_view(lc), a.f32_view(la), b.f32_view(lb));
-    let mut out = vec![0f32; x.len()];
     parallel::install(|| {
         out.par_chunks_mut(PAR_CHUNK)
             .zip(c.par_chunks(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK))))

@@ -5,7 +5,7 @@
 use super::gemm::{sgemm, MatRef};
 use super::{float_only, isa, parallel};
 use crate::error::Result;
-use crate::storage::CpuStorage;
+use crate::storage::{filled, CpuStorage};
 use crate::Layout;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -16,10 +16,11 @@ pub fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Resul
     float_only("matmul", a.dtype())?;
     let r = la.rank();
     let (m, k, n) = (la.shape()[r - 2], la.shape()[r - 1], lb.shape()[r - 1]);
+    let batch: usize = la.shape()[..r - 2].iter().product();
+    let mut out = filled(batch.saturating_mul(m).saturating_mul(n), 0f32)?;
     let (a_data, la) = widen(a, la);
     let (b_data, lb) = widen(b, lb);
     let (a_offsets, b_offsets) = (batch_offsets(&la), batch_offsets(&lb));
-    let mut out = vec![0f32; a_offsets.len() * m * n];
     let isa = isa::active();
     let (ars, acs) = (la.strides()[r - 2], la.strides()[r - 1]);
     let (brs, bcs) = (lb.strides()[r - 2], lb.strides()[r - 1]);

@@ -18,7 +18,6 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
-use super::pack::{pack_a, pack_b_panel};
 use super::MatRef;
 
 /// Computes one MR x NR tile: `C = acc + (load_c ? beta * C : 0)`, `acc = A_panel * B_panel`.
@@ -26,18 +25,26 @@ use super::MatRef;
 /// Safety contract: see the kernels (`kernel_avx2.rs`, `kernel_portable.rs`).
 pub(super) type MicroKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, f32, bool);
 
-/// A micro-kernel and its register-tile shape.
+/// `pack::pack_a::<MR>`: (A, i0, rows, p0, kc, alpha, dst).
+pub(super) type PackA = fn(&MatRef, usize, usize, usize, usize, f32, &mut [f32]);
+/// `pack::pack_b::<NR>`: (B, p0, kc, j0, w, dst).
+pub(super) type PackB = fn(&MatRef, usize, usize, usize, usize, &mut [f32]);
+
+/// A micro-kernel, its register-tile shape and the packers instantiated for that shape.
 pub(super) struct Kernel {
     pub mr: usize,
     pub nr: usize,
     pub f: MicroKernel,
+    pub pack_a: PackA,
+    pub pack_b: PackB,
 }
 
 /// Depth of a k block. A KC x NR B panel (16 KiB at NR=16) stays in Zen3's 32 KiB L1d.
 /// Fixed, so results do not depend on anything but the inputs.
 const KC: usize = 256;
-/// Most rows of A packed per task: MC x KC x 4 B = 144 KiB, well inside the 512 KiB L2.
-const MC: usize = 144;
+/// Most rows of A packed per task: MC x KC x 4 B = 72 KiB, well inside the 512 KiB L2.
+/// Measured 72 ~ 144 alone; the smaller blocks balance better on a shared, noisy VM.
+const MC: usize = 72;
 /// Columns per B block: KC x NC x 4 B = 4 MiB, shared by all threads through L3.
 const NC: usize = 4096;
 /// Largest MR * NR of any kernel (the edge-tile scratch buffer).
@@ -85,7 +92,7 @@ pub(super) fn run(
     ldc: usize,
 ) {
     let (mr, nr) = (kern.mr, kern.nr);
-    assert!(mr * nr <= MAX_TILE && NC % nr == 0);
+    assert!(mr * nr <= MAX_TILE && NC.is_multiple_of(nr));
     let threads = rayon::current_num_threads();
 
     // Row blocks: balanced in whole MR panels; with several threads at least one per thread.
@@ -110,14 +117,15 @@ pub(super) fn run(
             let (beta_eff, load_c) = if pc == 0 { (beta, beta != 0.0) } else { (1.0, true) };
 
             let bpack = &mut bbuf[..n_panels * kc * nr];
-            let pack = |(q, dst): (usize, &mut [f32])| {
-                let j = q * nr;
-                pack_b_panel(&b, pc, kc, jc + j, nr.min(nc - j), nr, dst);
-            };
             if threads > 1 {
-                bpack.par_chunks_mut(kc * nr).enumerate().for_each(pack);
+                // Contiguous runs of panels, a few per thread for balance.
+                let per = n_panels.div_ceil(4 * threads);
+                bpack.par_chunks_mut(per * kc * nr).enumerate().for_each(|(t, dst)| {
+                    let j = t * per * nr;
+                    (kern.pack_b)(&b, pc, kc, jc + j, (per * nr).min(nc - j), dst);
+                });
             } else {
-                bpack.chunks_mut(kc * nr).enumerate().for_each(pack);
+                (kern.pack_b)(&b, pc, kc, jc, nc, bpack);
             }
             let bpack = &*bpack;
 
@@ -165,7 +173,7 @@ fn compute_block(
     let (mr, nr, kc) = (kern.mr, kern.nr, blk.kc);
     let mut avec = A_BUF.with(Cell::take);
     let apack = aligned(&mut avec, blk.rows.div_ceil(mr) * mr * kc);
-    pack_a(a, blk.i0, blk.rows, blk.pc, kc, mr, alpha, apack);
+    (kern.pack_a)(a, blk.i0, blk.rows, blk.pc, kc, alpha, apack);
 
     for q in blk.q0..blk.q1 {
         let j = blk.jc + q * nr;

@@ -6,12 +6,13 @@
 //! 12 independent chains (>= 2 pipes x 4 cycles = 8 needed).
 
 use super::driver::Kernel;
+use super::pack::{pack_a, pack_b};
 
 pub(super) const MR: usize = 6;
 pub(super) const NR: usize = 16;
 
 #[cfg(target_arch = "x86_64")]
-pub(super) const KERNEL: Kernel = Kernel { mr: MR, nr: NR, f: kernel_6x16 };
+pub(super) const KERNEL: Kernel = Kernel { mr: MR, nr: NR, f: kernel_6x16, pack_a: pack_a::<MR>, pack_b: pack_b::<NR> };
 
 /// `C[0..6, 0..16] = acc + (load_c ? beta * C : 0)` where `acc = sum_p a[p*6 + i] * b[p*16 + j]`.
 ///

@@ -142,6 +142,10 @@ fn larger_shapes() {
         // n beyond one NC block; m = 1 (a GEMV-shaped product).
         check(isa, 3, 4133, 5, Layout::RowMajor, Layout::ColMajor, 1.0, 0.0, 4133);
         check(isa, 1, 1000, 300, Layout::RowMajor, Layout::RowMajor, 1.0, 0.0, 1000);
+        for lb in LAYOUTS {
+            check(isa, 1, 700, 400, Layout::RowMajor, lb, 0.5, 0.25, 700);
+            check(isa, 1, 37, 50, Layout::Strided, lb, 1.0, 0.0, 37);
+        }
         check(isa, 1000, 1, 300, Layout::RowMajor, Layout::RowMajor, 1.0, 0.0, 1);
     }
 }
@@ -169,12 +173,10 @@ fn isas_agree() {
     let mut out = Vec::new();
     for isa in isas() {
         let mut c = vec![0.0; m * n];
-        let (av, bv) = (MatRef { data: &a, offset: 0, row_stride: k, col_stride: 1 }, MatRef {
-            data: &b,
-            offset: 0,
-            row_stride: n,
-            col_stride: 1,
-        });
+        let (av, bv) = (
+            MatRef { data: &a, offset: 0, row_stride: k, col_stride: 1 },
+            MatRef { data: &b, offset: 0, row_stride: n, col_stride: 1 },
+        );
         sgemm(isa, m, n, k, 1.0, av, bv, 0.0, &mut c, n);
         out.push(c);
     }
@@ -187,9 +189,8 @@ fn isas_agree() {
 
 #[test]
 fn independent_of_thread_count() {
-    let (m, n, k) = (203, 157, 611);
-    let (a, b) = (fill(m * k, 5), fill(k * n, 6));
-    for isa in isas() {
+    for (isa, (m, n, k)) in isas().into_iter().flat_map(|i| [(i, (203, 157, 611)), (i, (1, 1500, 300))]) {
+        let (a, b) = (fill(m * k, 5), fill(k * n, 6));
         let mut results = Vec::new();
         for threads in [1, 2, 3, 4] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();

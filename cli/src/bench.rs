@@ -1,0 +1,499 @@
+//! `lamina bench`: time the engine's ops and rate each against the machine's peak.
+//!
+//! Compute-bound ops (matmul, attention) are rated in GFLOP/s against the FMA peak
+//! (clock x FMA pipes x f32 lanes x 2 flop x threads, derived and printed at the top);
+//! memory-bound ops (norms, softmax, elementwise) in GB/s of the bytes they must read and
+//! write once, against a bandwidth peak measured first with a STREAM-like copy and triad.
+//!
+//! Timing: one warm-up call (page faults, thread pool, packing buffers), then `--repeat`
+//! timed batches, each of enough calls to last about 5 ms; the median batch is reported.
+//! Every call goes through the public `Tensor` API, output allocation included.
+
+use clap::Args;
+use lamina_tensor::cpu::isa;
+use lamina_tensor::{scaled_dot_product_attention, DType, OpName, Tensor};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const DEFAULT_OPS: &str = "matmul,softmax,rms_norm,layer_norm,attention,exp,add";
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Ops to time, comma-separated, named as in the op catalog (e.g. matmul,rms_norm)
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_OPS)]
+    pub ops: Vec<String>,
+    /// Sizes, comma-separated, each `N` or `AxBx..`, read per op: matmul N = (N,N)@(N,N) or
+    /// MxKxN; row and elementwise ops N = NxN or the full shape; attention T = (1,8,T,64)
+    /// or BxHxTxD (each run without and with the causal mask). Default: per-op sizes
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Device to run on (only `cpu` for now)
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Timed batches per case; the median is reported
+    #[arg(long, default_value_t = 10)]
+    pub repeat: usize,
+}
+
+pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.device != "cpu" {
+        return Err(format!("lamina bench: device {:?} is not supported yet (only `cpu`)", args.device).into());
+    }
+    let ops = args.ops.iter().map(|s| parse_op(s)).collect::<Result<Vec<_>, _>>()?;
+    let sizes = args.sizes.iter().map(|s| parse_dims(s)).collect::<Result<Vec<_>, _>>()?;
+    let mut cases = Vec::new();
+    for &op in &ops {
+        if sizes.is_empty() {
+            cases.extend(default_cases(op));
+        } else {
+            for dims in &sizes {
+                cases.extend(resolve(op, dims)?);
+            }
+        }
+    }
+
+    let peak = Peak::detect();
+    if !args.json {
+        peak.print();
+        println!("\n{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}", "op", "shape", "median", "rate", "%peak", "runs");
+    }
+    let mut rows = Vec::new();
+    for case in &cases {
+        let mut call = prepare(case)?;
+        let t = time_it(&mut *call, args.repeat.max(1))?;
+        let (rate, unit, peak_rate) = match case.work() {
+            Work::Flops(f) => (f / t.median / 1e9, "GFLOP/s", peak.gflops),
+            Work::Bytes(b) => (b / t.median / 1e9, "GB/s", Some(peak.mem_gbs)),
+        };
+        let frac = peak_rate.map(|p| rate / p);
+        if !args.json {
+            let pct = frac.map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0));
+            let runs = format!("{}x{}", t.runs, t.inner);
+            let rate_s = format!("{rate:.1} {unit}");
+            println!(
+                "{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}",
+                op_key(case.op),
+                case.label(),
+                fmt_time(t.median),
+                rate_s,
+                pct,
+                runs
+            );
+        }
+        rows.push(serde_json::json!({
+            "op": op_key(case.op), "shape": case.shape, "causal": case.causal, "label": case.label(),
+            "median_s": t.median, "min_s": t.min, "runs": t.runs, "calls_per_run": t.inner,
+            "rate": rate, "unit": unit, "peak_fraction": frac,
+        }));
+    }
+    if args.json {
+        let out = serde_json::json!({ "device": "cpu", "dtype": "f32", "peak": peak.to_json(), "results": rows });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+// ---- cases ---------------------------------------------------------------------------------
+
+/// One timed configuration. `shape`: matmul (M, K, N); attention (B, H, T, D); others the input shape.
+#[derive(Clone, Debug, PartialEq)]
+struct Case {
+    op: OpName,
+    shape: Vec<usize>,
+    causal: bool,
+}
+
+enum Work {
+    Flops(f64),
+    Bytes(f64),
+}
+
+impl Case {
+    fn new(op: OpName, shape: &[usize]) -> Case {
+        Case { op, shape: shape.to_vec(), causal: false }
+    }
+
+    /// What the op must do at minimum: flops for compute-bound ops, else bytes read + written once.
+    fn work(&self) -> Work {
+        let s: Vec<f64> = self.shape.iter().map(|&d| d as f64).collect();
+        let n: f64 = s.iter().product();
+        let row = s.last().copied().unwrap_or(1.0);
+        match self.op {
+            OpName::Matmul => Work::Flops(2.0 * n),
+            // QK^T and PV: 2 * T * T * D flops each per (b, h); causal skips half the scores.
+            OpName::Attention => Work::Flops(4.0 * n * s[2] / if self.causal { 2.0 } else { 1.0 }),
+            OpName::Add => Work::Bytes(3.0 * 4.0 * n),
+            OpName::RmsNorm => Work::Bytes(4.0 * (2.0 * n + row)),
+            OpName::LayerNorm => Work::Bytes(4.0 * (2.0 * n + 2.0 * row)),
+            _ => Work::Bytes(2.0 * 4.0 * n),
+        }
+    }
+
+    fn label(&self) -> String {
+        let s = &self.shape;
+        match self.op {
+            OpName::Matmul => format!("({}x{})@({}x{})", s[0], s[1], s[1], s[2]),
+            OpName::Attention => {
+                let mask = if self.causal { " causal" } else { "" };
+                format!("B{} H{} T{} D{}{mask}", s[0], s[1], s[2], s[3])
+            }
+            _ => s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+        }
+    }
+}
+
+fn default_cases(op: OpName) -> Vec<Case> {
+    match op {
+        OpName::Matmul => [256, 512, 1024, 2048].iter().map(|&n| Case::new(op, &[n, n, n])).collect(),
+        OpName::Attention => {
+            attention_pair(&[1, 8, 256, 64]).into_iter().chain(attention_pair(&[1, 8, 512, 64])).collect()
+        }
+        _ => vec![Case::new(op, &[4096, 4096])],
+    }
+}
+
+fn attention_pair(shape: &[usize]) -> Vec<Case> {
+    let plain = Case::new(OpName::Attention, shape);
+    vec![plain.clone(), Case { causal: true, ..plain }]
+}
+
+/// Reads one `--sizes` entry for `op` (see `BenchArgs::sizes`).
+fn resolve(op: OpName, dims: &[usize]) -> Result<Vec<Case>, String> {
+    let bad = || format!("size {dims:?} does not fit op {}", op_key(op));
+    Ok(match (op, dims) {
+        (OpName::Matmul, [n]) => vec![Case::new(op, &[*n, *n, *n])],
+        (OpName::Matmul, [_, _, _]) => vec![Case::new(op, dims)],
+        (OpName::Attention, [t]) => attention_pair(&[1, 8, *t, 64]),
+        (OpName::Attention, [_, _, _, _]) => attention_pair(dims),
+        (OpName::Matmul | OpName::Attention, _) => return Err(bad()),
+        (_, [n]) => vec![Case::new(op, &[*n, *n])],
+        _ => vec![Case::new(op, dims)],
+    })
+}
+
+type Call = Box<dyn FnMut() -> lamina_tensor::Result<Tensor>>;
+
+/// Builds the inputs once and returns the call to time.
+fn prepare(case: &Case) -> Result<Call, Box<dyn std::error::Error>> {
+    let randn = |shape: &[usize], seed| Tensor::randn(shape, 0.0, 1.0, seed, DType::F32);
+    let s = case.shape.clone();
+    let row = *s.last().unwrap_or(&1);
+    Ok(match case.op {
+        OpName::Matmul => {
+            let (a, b) = (randn(&[s[0], s[1]], 1)?, randn(&[s[1], s[2]], 2)?); // (M, K), (K, N)
+            Box::new(move || a.matmul(&b))
+        }
+        OpName::Attention => {
+            let (q, k, v) = (randn(&s, 1)?, randn(&s, 2)?, randn(&s, 3)?); // (B, H, T, D) each
+            let causal = case.causal;
+            Box::new(move || scaled_dot_product_attention(&q, &k, &v, None, causal, None))
+        }
+        OpName::Softmax => {
+            let x = randn(&s, 1)?;
+            Box::new(move || x.softmax(-1))
+        }
+        OpName::RmsNorm => {
+            let (x, w) = (randn(&s, 1)?, randn(&[row], 2)?);
+            Box::new(move || x.rms_norm(Some(&w), 1e-5))
+        }
+        OpName::LayerNorm => {
+            let (x, w, b) = (randn(&s, 1)?, randn(&[row], 2)?, randn(&[row], 3)?);
+            Box::new(move || x.layer_norm(Some(&w), Some(&b), 1e-5))
+        }
+        OpName::Exp => {
+            let x = randn(&s, 1)?;
+            Box::new(move || x.exp())
+        }
+        OpName::Add => {
+            let (x, y) = (randn(&s, 1)?, randn(&s, 2)?);
+            Box::new(move || x.add(&y))
+        }
+        op => return Err(format!("lamina bench has no case for op {} yet (have: {DEFAULT_OPS})", op_key(op)).into()),
+    })
+}
+
+// ---- timing --------------------------------------------------------------------------------
+
+struct Timing {
+    median: f64,
+    min: f64,
+    runs: usize,
+    inner: usize,
+}
+
+/// A batch lasts at least this long, so tiny ops are not timed at the clock's resolution.
+const BATCH: Duration = Duration::from_millis(5);
+
+fn time_it(call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>, runs: usize) -> lamina_tensor::Result<Timing> {
+    black_box(call()?); // warm-up: first-touch page faults, pool start-up
+    let t = Instant::now();
+    black_box(call()?);
+    let one = t.elapsed().max(Duration::from_nanos(1));
+    let inner = (BATCH.as_secs_f64() / one.as_secs_f64()).ceil().clamp(1.0, 10_000.0) as usize;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        for _ in 0..inner {
+            black_box(call()?);
+        }
+        times.push(t.elapsed().as_secs_f64() / inner as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Timing { median: times[times.len() / 2], min: times[0], runs, inner })
+}
+
+fn fmt_time(s: f64) -> String {
+    match s {
+        s if s >= 1.0 => format!("{s:.3} s"),
+        s if s >= 1e-3 => format!("{:.3} ms", s * 1e3),
+        s => format!("{:.1} us", s * 1e6),
+    }
+}
+
+// ---- machine peak --------------------------------------------------------------------------
+
+struct Peak {
+    /// 1-minute load average before we started.
+    load: Option<f64>,
+    threads: usize,
+    clock_mhz: Option<f64>,
+    clock_source: String,
+    simd: &'static str,
+    lanes: usize,
+    pipes: usize,
+    flop_per_lane_op: usize,
+    gflops: Option<f64>,
+    copy_gbs: f64,
+    triad_gbs: f64,
+    mem_gbs: f64,
+}
+
+impl Peak {
+    fn detect() -> Peak {
+        let load = load_average();
+        let threads = lamina_tensor::threads();
+        let (clock_mhz, clock_source) = match clock_mhz() {
+            Some((mhz, src)) => (Some(mhz), src),
+            None => (None, "not found in /proc/cpuinfo or cpufreq".to_string()),
+        };
+        let (simd, lanes, pipes, flop_per_lane_op) = simd_width();
+        let gflops = clock_mhz.map(|m| m / 1e3 * (pipes * lanes * flop_per_lane_op * threads) as f64);
+        let (copy_gbs, triad_gbs) = stream(threads);
+        Peak {
+            load,
+            threads,
+            clock_mhz,
+            clock_source,
+            simd,
+            lanes,
+            pipes,
+            flop_per_lane_op,
+            gflops,
+            copy_gbs,
+            triad_gbs,
+            mem_gbs: copy_gbs.max(triad_gbs),
+        }
+    }
+
+    fn print(&self) {
+        println!("lamina bench: device cpu, f32, {} threads, engine kernels: {}", self.threads, isa::active().name());
+        if let Some(load) = self.load {
+            let busy = if load > 0.5 { ": other processes compete for the cores, rates will read low" } else { "" };
+            println!("  1-minute load average before the run: {load:.2}{busy}");
+        }
+        let clock = self.clock_mhz.map_or("? MHz".to_string(), |m| format!("{m:.0} MHz"));
+        let peak = self.gflops.map_or("unknown".to_string(), |g| format!("{g:.1} GFLOP/s"));
+        println!(
+            "compute peak: {clock} x {} FMA pipes x {} f32 lanes ({}) x {} flop x {} threads = {peak}",
+            self.pipes, self.lanes, self.simd, self.flop_per_lane_op, self.threads
+        );
+        println!("  clock from {}; pipes assumed (2 on Zen / Intel big cores)", self.clock_source);
+        println!(
+            "memory peak: {:.1} GB/s, measured (STREAM-like, {} threads, 3 x 64 MiB arrays, best of 5): copy {:.1} GB/s, triad {:.1} GB/s",
+            self.mem_gbs, self.threads, self.copy_gbs, self.triad_gbs
+        );
+        println!(
+            "  memory-bound ops count bytes read + written once (f32); %peak is against the better of copy and triad"
+        );
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "threads": self.threads, "engine_isa": isa::active().name(), "load_average_1m": self.load,
+            "clock_mhz": self.clock_mhz, "clock_source": self.clock_source,
+            "simd": self.simd, "f32_lanes": self.lanes, "fma_pipes_assumed": self.pipes,
+            "flop_per_lane_op": self.flop_per_lane_op, "gflops": self.gflops,
+            "mem_copy_gbs_measured": self.copy_gbs, "mem_triad_gbs_measured": self.triad_gbs, "mem_gbs": self.mem_gbs,
+        })
+    }
+}
+
+/// The 1-minute load average (Linux), to flag runs that shared the cores with other work.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// The core clock: the largest "cpu MHz" in /proc/cpuinfo, else cpufreq's maximum.
+fn clock_mhz() -> Option<(f64, String)> {
+    if let Some(mhz) = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| max_cpu_mhz(&s)) {
+        return Some((mhz, "/proc/cpuinfo \"cpu MHz\" (max over cores)".to_string()));
+    }
+    let path = "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq";
+    let khz: f64 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    Some((khz / 1e3, path.to_string()))
+}
+
+fn max_cpu_mhz(cpuinfo: &str) -> Option<f64> {
+    cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("cpu MHz"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .reduce(f64::max)
+}
+
+/// (name, f32 lanes, pipes, flop per lane per op) of the widest vector unit this CPU has.
+/// Without FMA the two pipes are one adder and one multiplier: 1 flop per lane each.
+fn simd_width() -> (&'static str, usize, usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return ("avx-512", 16, 2, 2);
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return ("avx2+fma", 8, 2, 2);
+        }
+        if is_x86_feature_detected!("avx") {
+            return ("avx, no fma", 8, 2, 1);
+        }
+        ("sse", 4, 2, 1)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        ("neon", 4, 2, 2)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        ("scalar", 1, 2, 2)
+    }
+}
+
+/// STREAM-like bandwidth in GB/s: (copy `c = a`, triad `a = b + s * c`), best of 5 passes,
+/// counting bytes read + written like STREAM does. 3 x 64 MiB dwarfs the caches.
+fn stream(threads: usize) -> (f64, f64) {
+    const N: usize = 1 << 24;
+    let (mut a, b, mut c) = (vec![1.0f32; N], vec![2.0f32; N], vec![0.5f32; N]);
+    let chunk = N.div_ceil(threads.max(1));
+    let best = |bytes: f64, pass: &mut dyn FnMut()| {
+        (0..6)
+            .map(|i| {
+                let t = Instant::now();
+                pass();
+                if i == 0 {
+                    0.0
+                } else {
+                    bytes / t.elapsed().as_secs_f64() / 1e9
+                } // pass 0 warms up
+            })
+            .fold(0.0, f64::max)
+    };
+    let copy = best(2.0 * 4.0 * N as f64, &mut || {
+        std::thread::scope(|sc| {
+            for (cc, ac) in c.chunks_mut(chunk).zip(a.chunks(chunk)) {
+                sc.spawn(move || cc.copy_from_slice(ac));
+            }
+        })
+    });
+    let triad = best(3.0 * 4.0 * N as f64, &mut || {
+        std::thread::scope(|sc| {
+            for ((ac, bc), cc) in a.chunks_mut(chunk).zip(b.chunks(chunk)).zip(c.chunks(chunk)) {
+                sc.spawn(move || ac.iter_mut().zip(bc).zip(cc).for_each(|((x, &y), &z)| *x = y + 3.0 * z));
+            }
+        })
+    });
+    black_box((&a, &c));
+    (copy, triad)
+}
+
+// ---- names ---------------------------------------------------------------------------------
+
+/// The catalog name in snake case: `OpName::RmsNorm` -> "rms_norm".
+fn op_key(op: OpName) -> String {
+    let mut out = String::new();
+    for (i, ch) in format!("{op:?}").chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+fn parse_op(s: &str) -> Result<OpName, String> {
+    let s = s.trim();
+    OpName::ALL
+        .iter()
+        .copied()
+        .find(|&op| op_key(op) == s)
+        .ok_or_else(|| format!("unknown op {s:?} (benchmarked: {DEFAULT_OPS})"))
+}
+
+fn parse_dims(s: &str) -> Result<Vec<usize>, String> {
+    let dims: Result<Vec<usize>, _> = s.trim().split('x').map(|d| d.trim().parse::<usize>()).collect();
+    match dims {
+        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),
+        _ => Err(format!("bad size {s:?}: expected N or AxBx.. with positive integers")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_names_round_trip() {
+        assert_eq!(op_key(OpName::RmsNorm), "rms_norm");
+        for name in DEFAULT_OPS.split(',') {
+            assert_eq!(op_key(parse_op(name).unwrap()), name);
+        }
+        assert!(parse_op("rmsnorm").is_err());
+    }
+
+    #[test]
+    fn sizes_resolve_per_op() {
+        assert_eq!(parse_dims("4096x1024").unwrap(), vec![4096, 1024]);
+        assert!(parse_dims("0x3").is_err() && parse_dims("a").is_err());
+        assert_eq!(resolve(OpName::Matmul, &[64]).unwrap(), vec![Case::new(OpName::Matmul, &[64, 64, 64])]);
+        assert_eq!(resolve(OpName::Softmax, &[8]).unwrap(), vec![Case::new(OpName::Softmax, &[8, 8])]);
+        assert_eq!(resolve(OpName::Attention, &[16]).unwrap().len(), 2);
+        assert!(resolve(OpName::Matmul, &[2, 3]).is_err());
+    }
+
+    #[test]
+    fn attention_flops_halve_when_causal() {
+        let [plain, causal] = <[Case; 2]>::try_from(attention_pair(&[1, 8, 256, 64])).unwrap();
+        let (Work::Flops(p), Work::Flops(c)) = (plain.work(), causal.work()) else { panic!() };
+        assert_eq!(p, 4.0 * 8.0 * 256.0 * 256.0 * 64.0);
+        assert_eq!(c, p / 2.0);
+    }
+
+    #[test]
+    fn clock_parses_from_cpuinfo() {
+        let info = "processor\t: 0\ncpu MHz\t\t: 2445.404\nprocessor\t: 1\ncpu MHz\t\t: 1800.0\n";
+        assert_eq!(max_cpu_mhz(info), Some(2445.404));
+        assert_eq!(max_cpu_mhz("model name: x"), None);
+    }
+
+    #[test]
+    fn every_default_op_has_a_case() {
+        for name in DEFAULT_OPS.split(',') {
+            for case in default_cases(parse_op(name).unwrap()) {
+                let small = Case { shape: case.shape.iter().map(|&d| d.min(8)).collect(), ..case };
+                let mut call = prepare(&small).unwrap();
+                call().unwrap();
+            }
+        }
+    }
+}
