@@ -6,6 +6,7 @@
 
 pub mod autograd;
 pub mod cpu;
+#[cfg(feature = "gpu")] pub mod gpu;
 mod device;
 mod dtype;
 mod error;

@@ -94,7 +94,12 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         padded.join("  ").trim_end().to_string() + "\n"
     };
     let mut out = line(header.to_vec());
-    out += &line(width.iter().map(|&w| &"----------------------------------------------------------------"[..w.min(64)]).collect());
+    out += &line(
+        width
+            .iter()
+            .map(|&w| &"----------------------------------------------------------------"[..w.min(64)])
+            .collect(),
+    );
     for r in rows {
         out += &line(r.iter().map(String::as_str).collect());
     }

@@ -65,16 +65,27 @@ pub enum Values {
     /// Integers in -n..=n as floats (exact in every dtype): comparisons meet ties.
     SmallInts(i64),
     /// A RoPE cos (or sin) table (T, D/2) for positions start..start+T.
-    RopeTable { start: usize, d: usize, base: f64, sin: bool },
+    RopeTable {
+        start: usize,
+        d: usize,
+        base: f64,
+        sin: bool,
+    },
     /// N(0, 4) with about one element in five replaced by 0, +inf, -inf or NaN.
     Specials,
     /// Integer ids in 0..n.
     Ids(usize),
     /// Class ids in 0..classes; every `every`-th row is `ignore` instead.
-    Targets { classes: usize, ignore: i64, every: usize },
+    Targets {
+        classes: usize,
+        ignore: i64,
+        every: usize,
+    },
     /// An additive attention mask (last dim = keys): N(0, 1), plus -inf with
     /// probability 0.3 when `neg_inf` — never at key 0, so no row is fully masked.
-    AdditiveMask { neg_inf: bool },
+    AdditiveMask {
+        neg_inf: bool,
+    },
 }
 
 impl Values {
@@ -103,7 +114,11 @@ impl Values {
             Values::SmallInts(k) => (0..n).map(|_| (rng.below(2 * *k as usize + 1) as i64 - k) as f64).collect(),
             Values::RopeTable { start, d, base, sin } => {
                 let (c, s) = crate::reference::rope_tables(*start, shape[0], *d, *base);
-                if *sin { s.data } else { c.data }
+                if *sin {
+                    s.data
+                } else {
+                    c.data
+                }
             }
             Values::Specials => (0..n)
                 .map(|_| match rng.below(20) {
@@ -140,7 +155,7 @@ pub fn quantize(t: &RefTensor, dtype: DType) -> RefTensor {
 
 /// How an input tensor is laid out in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Layout {
+pub enum InputLayout {
     /// Row-major, offset 0.
     Contiguous,
     /// A view into a bigger NaN-filled buffer: dims stored in reverse order (so the view
@@ -149,27 +164,27 @@ pub enum Layout {
     Strided,
 }
 
-impl Layout {
-    pub const ALL: [Layout; 2] = [Layout::Contiguous, Layout::Strided];
+impl InputLayout {
+    pub const ALL: [InputLayout; 2] = [InputLayout::Contiguous, InputLayout::Strided];
 
     pub fn name(self) -> &'static str {
         match self {
-            Layout::Contiguous => "contig",
-            Layout::Strided => "strided",
+            InputLayout::Contiguous => "contig",
+            InputLayout::Strided => "strided",
         }
     }
 }
 
 /// An engine tensor of `dtype` with these values (exact when `t` is already quantised to
-/// the dtype) in the given layout.
-pub fn make_tensor(t: &RefTensor, dtype: DType, layout: Layout) -> Result<Tensor> {
+/// the dtype, or integer-valued for I32/U32) in the given layout.
+pub fn make_tensor(t: &RefTensor, dtype: DType, layout: InputLayout) -> Result<Tensor> {
     match layout {
-        Layout::Contiguous => t.to_tensor(dtype),
-        Layout::Strided => strided_view(t, dtype),
+        InputLayout::Contiguous => t.to_tensor(dtype),
+        InputLayout::Strided => strided_view(t, dtype),
     }
 }
 
-/// See [`Layout::Strided`]. Parent buffer (D_{r-1}+1, ..., D_0+1, 2); element x[i] sits at
+/// See [`InputLayout::Strided`]. Parent buffer (D_{r-1}+1, ..., D_0+1, 2); element x[i] sits at
 /// parent[rev(i) + 1, 1]; the view narrows every dim by one, drops the trailing pair and
 /// permutes the dims back.
 pub fn strided_view(t: &RefTensor, dtype: DType) -> Result<Tensor> {

@@ -23,6 +23,6 @@ mod tensor;
 
 pub use backend::Backend;
 pub use compare::{compare, Comparison, Tol};
-pub use data::{Layout, Values};
+pub use data::{InputLayout, Values};
 pub use problem::{Input, MaskSpec, Problem, Reduction};
 pub use tensor::{broadcast_shape, ravel, strides, unravel, RefTensor};

@@ -122,7 +122,9 @@ impl RefTensor {
         match dtype {
             DType::I32 => Tensor::from_vec(self.data.iter().map(|&x| x as i32).collect::<Vec<_>>(), &self.shape),
             DType::U32 => Tensor::from_vec(self.data.iter().map(|&x| x as u32).collect::<Vec<_>>(), &self.shape),
-            _ => Tensor::from_vec(self.data.iter().map(|&x| x as f32).collect::<Vec<_>>(), &self.shape)?.to_dtype(dtype),
+            _ => {
+                Tensor::from_vec(self.data.iter().map(|&x| x as f32).collect::<Vec<_>>(), &self.shape)?.to_dtype(dtype)
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
             let zero = g.zeros_like()?;
             vec![(a.clone(), cond.where_cond(g, &zero)?), (b.clone(), cond.where_cond(&zero, g)?)]
         }
-        Op::Reduce { x, op, axes, keepdim } => {
+        Op::Reduce { x, op, axes } => {
             let keep_shape = keepdim_shape(x.shape(), axes);
             let g = g.reshape(&keep_shape)?;
             let gx = match op {
@@ -31,7 +31,6 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
                     mask.mul(&g.div(&count)?)?
                 }
             };
-            let _ = keepdim;
             vec![(x.clone(), gx)]
         }
         Op::Matmul { a, b } => {

@@ -9,7 +9,8 @@ pub(crate) enum Op {
     Binary { a: Tensor, b: Tensor, op: BinaryOp },
     /// `cond` is not differentiable.
     Where { cond: Tensor, a: Tensor, b: Tensor },
-    Reduce { x: Tensor, op: ReduceOp, axes: Vec<usize>, keepdim: bool },
+    /// `axes` sorted; the output may or may not keep them as size-1 dims.
+    Reduce { x: Tensor, op: ReduceOp, axes: Vec<usize> },
     Matmul { a: Tensor, b: Tensor },
     Softmax { x: Tensor },
     LogSoftmax { x: Tensor },

@@ -141,18 +141,12 @@ pub fn scatter_add(
 
 /// Concatenate along `dim`; all parts have the same dtype and the same other dims.
 pub fn concat(parts: &[(&CpuStorage, &Layout)], dim: usize) -> Result<CpuStorage> {
-    // Build the offsets of every output element into a combined index space: part p's
-    // storage indices are shifted by the sum of earlier parts' lengths.
+    // Append every part (made contiguous) into one storage; part p starts at shifts[p].
     let mut joined = parts[0].0.copy_contiguous(parts[0].1);
     let mut shifts = vec![0usize];
-    let mut contiguous_parts = vec![];
     for (s, l) in &parts[1..] {
-        let c = s.copy_contiguous(l);
         shifts.push(joined.len());
-        contiguous_parts.push(c);
-    }
-    for c in contiguous_parts {
-        joined = append(joined, c);
+        joined = append(joined, s.copy_contiguous(l));
     }
     let shape = parts[0].1.shape();
     let outer: usize = shape[..dim].iter().product();

@@ -31,7 +31,7 @@ impl Tensor {
             .enumerate()
             .filter_map(|(i, &d)| if ax.contains(&i) { keepdim.then_some(1) } else { Some(d) })
             .collect();
-        Ok(Tensor::from_kernel(out, &shape, || Op::Reduce { x: self.clone(), op, axes: ax.clone(), keepdim }, &[self]))
+        Ok(Tensor::from_kernel(out, &shape, || Op::Reduce { x: self.clone(), op, axes: ax.clone() }, &[self]))
     }
 
     pub fn sum(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {

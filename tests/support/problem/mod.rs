@@ -42,30 +42,108 @@ pub struct MaskSpec {
 #[derive(Clone, Debug)]
 pub enum Problem {
     /// `specials`: inputs include 0, +-inf and NaN.
-    Unary { op: UnaryOp, shape: Vec<usize>, specials: bool },
-    Binary { op: BinaryOp, a: Vec<usize>, b: Vec<usize>, specials: bool },
+    Unary {
+        op: UnaryOp,
+        shape: Vec<usize>,
+        specials: bool,
+    },
+    Binary {
+        op: BinaryOp,
+        a: Vec<usize>,
+        b: Vec<usize>,
+        specials: bool,
+    },
     /// Inputs are small integers (so Eq/Le/Ge see equal pairs), or specials.
-    Cmp { op: CmpOp, a: Vec<usize>, b: Vec<usize>, specials: bool },
-    Where { cond: Vec<usize>, a: Vec<usize>, b: Vec<usize> },
-    MaskedFill { x: Vec<usize>, mask: Vec<usize>, value: f32 },
-    Reduce { op: Reduction, shape: Vec<usize>, axes: Vec<isize>, keepdim: bool, specials: bool },
+    Cmp {
+        op: CmpOp,
+        a: Vec<usize>,
+        b: Vec<usize>,
+        specials: bool,
+    },
+    Where {
+        cond: Vec<usize>,
+        a: Vec<usize>,
+        b: Vec<usize>,
+    },
+    MaskedFill {
+        x: Vec<usize>,
+        mask: Vec<usize>,
+        value: f32,
+    },
+    Reduce {
+        op: Reduction,
+        shape: Vec<usize>,
+        axes: Vec<isize>,
+        keepdim: bool,
+        specials: bool,
+    },
     /// Logical operands (..., m, k) and (..., k, n); `ta`/`tb`: the operand is stored
     /// transposed and passed as `.t()` (a strided view the GEMM reads in place).
-    Matmul { a: Vec<usize>, b: Vec<usize>, ta: bool, tb: bool },
-    /// `masked`: some logits are -inf (never a whole row; needs dim = last).
-    Softmax { shape: Vec<usize>, dim: isize, log: bool, masked: bool },
-    /// `offset`: inputs near 10 rather than 0 (cancellation in the mean/variance).
-    LayerNorm { shape: Vec<usize>, weight: bool, bias: bool, eps: f32, offset: bool },
-    RmsNorm { shape: Vec<usize>, weight: bool, eps: f32 },
+    Matmul {
+        a: Vec<usize>,
+        b: Vec<usize>,
+        ta: bool,
+        tb: bool,
+    },
+    /// `values`: e.g. `AdditiveMask { neg_inf: true }` for -inf logits (never a whole row;
+    /// needs dim = last), or logits past exp's f32 range to test the max subtraction.
+    Softmax {
+        shape: Vec<usize>,
+        dim: isize,
+        log: bool,
+        values: Values,
+    },
+    /// `offset`: inputs are offset +- 1.5 rather than N(0, 1) (the mean's cancellation).
+    LayerNorm {
+        shape: Vec<usize>,
+        weight: bool,
+        bias: bool,
+        eps: f32,
+        offset: f32,
+    },
+    RmsNorm {
+        shape: Vec<usize>,
+        weight: bool,
+        eps: f32,
+    },
     /// logits (n, c); every `every`-th target is `ignore_index` (0: none).
-    CrossEntropy { n: usize, c: usize, ignore_index: i64, every: usize },
-    Embedding { vocab: usize, dim: usize, ids: Vec<usize> },
-    IndexSelect { shape: Vec<usize>, dim: usize, n_ids: usize },
-    Gather { shape: Vec<usize>, dim: usize, index: Vec<usize> },
-    IndexAdd { shape: Vec<usize>, dim: usize, n_ids: usize },
-    ScatterAdd { shape: Vec<usize>, dim: usize, index: Vec<usize> },
+    CrossEntropy {
+        n: usize,
+        c: usize,
+        ignore_index: i64,
+        every: usize,
+    },
+    Embedding {
+        vocab: usize,
+        dim: usize,
+        ids: Vec<usize>,
+    },
+    IndexSelect {
+        shape: Vec<usize>,
+        dim: usize,
+        n_ids: usize,
+    },
+    Gather {
+        shape: Vec<usize>,
+        dim: usize,
+        index: Vec<usize>,
+    },
+    IndexAdd {
+        shape: Vec<usize>,
+        dim: usize,
+        n_ids: usize,
+    },
+    ScatterAdd {
+        shape: Vec<usize>,
+        dim: usize,
+        index: Vec<usize>,
+    },
     /// x (..., T, D); the cos/sin tables are for positions start..start+T.
-    Rope { shape: Vec<usize>, convention: RopeConvention, start: usize },
+    Rope {
+        shape: Vec<usize>,
+        convention: RopeConvention,
+        start: usize,
+    },
     Attention {
         b: usize,
         hq: usize,
@@ -78,15 +156,43 @@ pub enum Problem {
         mask: Option<MaskSpec>,
         scale: Option<f32>,
     },
-    Dropout { shape: Vec<usize>, p: f32, seed: u64 },
-    Cast { shape: Vec<usize>, to: DType, values: Values },
-    Reshape { shape: Vec<usize>, to: Vec<usize> },
-    Permute { shape: Vec<usize>, dims: Vec<usize> },
-    Narrow { shape: Vec<usize>, dim: usize, start: usize, len: usize },
-    BroadcastTo { shape: Vec<usize>, to: Vec<usize> },
+    Dropout {
+        shape: Vec<usize>,
+        p: f32,
+        seed: u64,
+    },
+    Cast {
+        shape: Vec<usize>,
+        to: DType,
+        values: Values,
+    },
+    Reshape {
+        shape: Vec<usize>,
+        to: Vec<usize>,
+    },
+    Permute {
+        shape: Vec<usize>,
+        dims: Vec<usize>,
+    },
+    Narrow {
+        shape: Vec<usize>,
+        dim: usize,
+        start: usize,
+        len: usize,
+    },
+    BroadcastTo {
+        shape: Vec<usize>,
+        to: Vec<usize>,
+    },
     /// `x.permute(dims).contiguous()`: always a real copy.
-    Contiguous { shape: Vec<usize>, dims: Vec<usize> },
-    Concat { shapes: Vec<Vec<usize>>, dim: usize },
+    Contiguous {
+        shape: Vec<usize>,
+        dims: Vec<usize>,
+    },
+    Concat {
+        shapes: Vec<Vec<usize>>,
+        dim: usize,
+    },
 }
 
 fn shape_str(s: &[usize]) -> String {
@@ -175,14 +281,11 @@ impl Problem {
             P::Matmul { a, b, ta, tb } => {
                 format!("matmul {}{} {}{}", s(a), if *ta { "ᵀ" } else { "" }, s(b), if *tb { "ᵀ" } else { "" })
             }
-            P::Softmax { shape, dim, log, masked } => format!(
-                "{} {} dim={dim}{}",
-                if *log { "log_softmax" } else { "softmax" },
-                s(shape),
-                if *masked { " -inf" } else { "" }
-            ),
+            P::Softmax { shape, dim, log, values } => {
+                format!("{} {} dim={dim} {values:?}", if *log { "log_softmax" } else { "softmax" }, s(shape))
+            }
             P::LayerNorm { shape, weight, bias, eps, offset } => {
-                format!("layer_norm {} w={weight} b={bias} eps={eps}{}", s(shape), if *offset { " offset" } else { "" })
+                format!("layer_norm {} w={weight} b={bias} eps={eps} offset={offset}", s(shape))
             }
             P::RmsNorm { shape, weight, eps } => format!("rms_norm {} w={weight} eps={eps}", s(shape)),
             P::CrossEntropy { n, c, ignore_index, every } => {
@@ -268,13 +371,12 @@ impl Problem {
                 };
                 vec![f(&stored(a, *ta), V::Normal(1.0), true), f(&stored(b, *tb), V::Normal(1.0), true)]
             }
-            P::Softmax { shape, masked, .. } => {
-                let v = if *masked { V::AdditiveMask { neg_inf: true } } else { V::Normal(2.0) };
-                vec![f(shape, v, true)]
-            }
+            P::Softmax { shape, values, .. } => vec![f(shape, values.clone(), true)],
             P::LayerNorm { shape, weight, bias, offset, .. } => {
                 let d = *shape.last().unwrap();
-                let mut v = vec![f(shape, if *offset { V::Uniform(9.0, 11.0) } else { V::Normal(1.0) }, true)];
+                let o = *offset as f64;
+                let x = if o == 0.0 { V::Normal(1.0) } else { V::Uniform(o - 1.5, o + 1.5) };
+                let mut v = vec![f(shape, x, true)];
                 if *weight {
                     v.push(f(&[d], V::Normal(1.0), true));
                 }
@@ -376,18 +478,18 @@ impl Problem {
             .collect()
     }
 
-    /// Engine tensors for drawn inputs: floats as `dt` in `layout`, ids contiguous in
-    /// their id dtype.
+    /// Engine tensors for drawn inputs: floats as `dt`, ids in their id dtype, all in
+    /// `layout` (ids too: index kernels must read strided id tensors in logical order).
     pub fn engine_inputs(
         &self,
         xs: &[crate::RefTensor],
         dt: DType,
-        layout: crate::data::Layout,
+        layout: crate::data::InputLayout,
     ) -> lamina_tensor::Result<Vec<lamina_tensor::Tensor>> {
         self.inputs()
             .iter()
             .zip(xs)
-            .map(|(inp, x)| if inp.is_ids() { x.to_tensor(inp.id_dtype) } else { crate::data::make_tensor(x, dt, layout) })
+            .map(|(inp, x)| crate::data::make_tensor(x, if inp.is_ids() { inp.id_dtype } else { dt }, layout))
             .collect()
     }
 }

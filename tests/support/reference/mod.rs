@@ -15,7 +15,9 @@ mod nn;
 mod reduce;
 
 pub use elementwise::{binary, cast, cmp, erf, masked_fill, round_to, unary, where_cond};
-pub use index::{broadcast_to, concat, contiguous, embedding, gather, index_add, index_select, narrow, permute, reshape, scatter_add};
+pub use index::{
+    broadcast_to, concat, contiguous, embedding, gather, index_add, index_select, narrow, permute, reshape, scatter_add,
+};
 pub use linalg::{attention, matmul, transpose_last};
 pub use nn::{cross_entropy, dropout, dropout_uniform, layer_norm, rms_norm, rope, rope_tables};
 pub use reduce::{log_softmax, reduce, softmax, Reduction};

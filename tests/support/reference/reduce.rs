@@ -16,7 +16,10 @@ pub enum Reduction {
 /// to NaN (0/0).
 pub fn reduce(x: &RefTensor, op: Reduction, axes: &[isize], keepdim: bool) -> RefTensor {
     let r = x.rank();
-    let ax: Vec<usize> = if axes.is_empty() { (0..r).collect() } else { axes.iter().map(|&a| axis(a, r)).collect() };
+    let mut ax: Vec<usize> =
+        if axes.is_empty() { (0..r).collect() } else { axes.iter().map(|&a| axis(a, r)).collect() };
+    ax.sort_unstable();
+    ax.dedup(); // an axis named twice is reduced once
     let keep_shape: Vec<usize> = (0..r).map(|d| if ax.contains(&d) { 1 } else { x.shape[d] }).collect();
     let count: usize = ax.iter().map(|&d| x.shape[d]).product();
     // Bucket every input element into its output position.
@@ -40,11 +43,8 @@ pub fn reduce(x: &RefTensor, op: Reduction, axes: &[isize], keepdim: bool) -> Re
         }
     };
     let data: Vec<f64> = buckets.iter().map(|b| fold(b)).collect();
-    let out_shape: Vec<usize> = if keepdim {
-        keep_shape
-    } else {
-        (0..r).filter(|d| !ax.contains(d)).map(|d| x.shape[d]).collect()
-    };
+    let out_shape: Vec<usize> =
+        if keepdim { keep_shape } else { (0..r).filter(|d| !ax.contains(d)).map(|d| x.shape[d]).collect() };
     RefTensor::new(&out_shape, data)
 }
 

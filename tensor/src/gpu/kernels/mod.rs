@@ -1,0 +1,88 @@
+//! Host code of the GPU kernels: one file per op family, named like its shader in
+//! `shaders/` and mirroring the CPU kernel's signature in `crate::cpu` (with `GpuStorage`).
+//!
+//! Adding a family (matmul, attention, norm, rope, index, optim are expected): create
+//! `kernels/NAME.rs` and `shaders/NAME.wgsl`, add your `pub mod NAME;` line and any
+//! `pub use` in the marked blocks below, and your key types to `all_variants()` so the
+//! naga test validates every variant. Those lines are yours to add; nothing else here
+//! needs to change. The pattern, in short (see `elementwise.rs`):
+//!
+//! ```ignore
+//! pub static SHADER: Shader = Shader { name: "norm", source: include_str!("../../../../shaders/norm.wgsl") };
+//! #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+//! pub struct NormKey { pub dtype: DType }
+//! impl KernelKey for NormKey { /* shader(), entry(), constants(), all() */ }
+//! // in the kernel: let out = GpuStorage::alloc(dev, dtype, n)?;
+//! //                launch(dev, NormKey { dtype }, &[out.raw(), x.raw()], params.bytes(), invocations, WG)?;
+//! ```
+
+// ---- families owned by the GPU infrastructure ----
+pub mod copy;
+pub mod elementwise;
+pub mod reduce;
+
+// ---- other families: add `pub mod NAME;` lines here ----
+
+pub use copy::{cast, copy_contiguous};
+pub use elementwise::{binary, cmp, unary, where_cond};
+pub use reduce::reduce;
+
+// ---- other families: add `pub use NAME::...;` lines here ----
+
+use super::device::GpuDevice;
+use super::pipeline::{variants, KernelKey, Variant};
+use crate::error::{Error, Result};
+use crate::{DType, Layout};
+
+/// Every shader variant the pipeline cache can generate (validated by the naga test).
+pub fn all_variants() -> Vec<Variant> {
+    let mut v = Vec::new();
+    v.extend(variants::<elementwise::UnaryKey>());
+    v.extend(variants::<elementwise::BinaryKey>());
+    v.extend(variants::<elementwise::CmpKey>());
+    v.extend(variants::<elementwise::WhereKey>());
+    v.extend(variants::<reduce::ReduceKey>());
+    v.extend(variants::<copy::CopyKey>());
+    // ---- other families: add `v.extend(variants::<NAME::Key>());` lines here ----
+    v
+}
+
+/// Compile (or fetch) `key`'s pipeline and record `invocations` invocations of it in
+/// workgroups of `wg`. `buffers` bind to 1, 2, ... and `params` to 0.
+pub(crate) fn launch<K: KernelKey>(
+    dev: &GpuDevice,
+    key: K,
+    buffers: &[&wgpu::Buffer],
+    params: &[u8],
+    invocations: usize,
+    wg: u32,
+) -> Result<()> {
+    if invocations == 0 {
+        return Ok(());
+    }
+    let pipeline = dev.pipeline(key)?;
+    let groups = invocations.div_ceil(wg as usize) as u64;
+    dev.dispatch(&pipeline, buffers, params, dev.grid(groups)?)
+}
+
+pub(crate) fn float_only(op: &'static str, dtype: DType) -> Result<()> {
+    if dtype.is_float() {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedDType { op, dtype })
+    }
+}
+
+/// The layout must stay inside the storage (a shader would read out of bounds otherwise).
+pub(crate) fn check_view(op: &'static str, len: usize, l: &Layout) -> Result<()> {
+    if l.storage_extent() > len {
+        return Err(crate::error::invalid(
+            op,
+            format!("view {:?} (strides {:?}, offset {}) reaches past {len} elements", l.shape(), l.strides(), l.offset()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod validate;

@@ -1,0 +1,57 @@
+//! Every shader variant the pipeline cache can generate is parsed, specialised (override
+//! constants applied) and validated by naga, then translated to SPIR-V as the Vulkan
+//! backend would: shader mistakes fail here, without a GPU.
+
+use super::all_variants;
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+use std::collections::HashMap;
+
+/// What devices may offer and kernels may use when the device has the feature.
+fn capabilities() -> Capabilities {
+    Capabilities::SHADER_FLOAT16 | Capabilities::SUBGROUP | Capabilities::SUBGROUP_BARRIER
+}
+
+#[test]
+fn every_shader_variant_validates() {
+    let variants = all_variants();
+    assert!(!variants.is_empty());
+    let mut modules = HashMap::new();
+    for v in &variants {
+        let (module, info) = modules.entry(v.shader.name).or_insert_with(|| {
+            let src = v.shader.compose();
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{}.wgsl: {}", v.shader.name, e.emit_to_string(&src)));
+            let info = Validator::new(ValidationFlags::all(), capabilities())
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{}.wgsl: {}", v.shader.name, e.emit_to_string(&src)));
+            (module, info)
+        });
+        assert!(
+            module.entry_points.iter().any(|e| e.name == v.entry),
+            "{}: no entry point `{}` in {}.wgsl",
+            v.key,
+            v.entry,
+            v.shader.name
+        );
+        let mut constants = naga::back::PipelineConstants::default();
+        for (name, value) in &v.constants {
+            assert!(
+                module.overrides.iter().any(|(_, o)| o.name.as_deref() == Some(*name)),
+                "{}: {}.wgsl declares no override `{name}`",
+                v.key,
+                v.shader.name
+            );
+            constants.insert(name.to_string(), *value);
+        }
+        let stage = Some((naga::ShaderStage::Compute, v.entry));
+        let (m, i) = naga::back::pipeline_constants::process_overrides(module, info, stage, &constants)
+            .unwrap_or_else(|e| panic!("{}: applying overrides: {e}", v.key));
+        let pipeline = naga::back::spv::PipelineOptions {
+            shader_stage: naga::ShaderStage::Compute,
+            entry_point: v.entry.to_string(),
+        };
+        naga::back::spv::write_vec(&m, &i, &naga::back::spv::Options::default(), Some(&pipeline))
+            .unwrap_or_else(|e| panic!("{}: SPIR-V: {e}", v.key));
+    }
+    eprintln!("validated {} shader variants in {} files", variants.len(), modules.len());
+}

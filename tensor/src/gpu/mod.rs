@@ -1,0 +1,35 @@
+//! The GPU backend: wgpu devices, pooled buffers, a typed pipeline cache and WGSL compute
+//! kernels (the shaders live in `shaders/` at the workspace root, one file per op family).
+//!
+//! Layers, bottom up:
+//! - `device`: adapter discovery (`adapters()`), one shared `GpuDevice` per adapter ordinal
+//!   (`GpuDevice::get`), error capture (validation errors and device loss become `Err`).
+//! - `buffer`: size-bucketed buffer pool; a `GpuBuffer` returns to its pool on drop.
+//! - `storage`: `GpuStorage`, a tensor's buffer (dtype + element count) with host transfers.
+//! - `pipeline`: `Shader` sources, the `KernelKey` trait (typed variant keys) and the cache.
+//! - `dispatch`: batched command recording, per-dispatch uniform parameters, flush/sync.
+//! - `strided`: `StridedParams`, how kernels receive (shape, strides, offset) views.
+//! - `kernels`: host code per op family, mirroring `crate::cpu`'s signatures.
+//!
+//! Storage convention shared by every shader (see `shaders/common.wgsl`): each tensor
+//! buffer is `array<u32>`; f32/i32/u32 take one word per element, f16/bf16 are packed two
+//! per word (element 2k in the low half of word k, the last word zero-padded). Kernels
+//! compute in f32 and round on store (round-to-nearest-even), like the CPU backend.
+
+mod buffer;
+mod device;
+mod dispatch;
+pub mod kernels;
+mod pipeline;
+mod storage;
+mod strided;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use buffer::GpuBuffer;
+pub use device::{adapters, AdapterSummary, GpuDevice};
+pub use kernels::{binary, cast, cmp, copy_contiguous, reduce, unary, where_cond};
+pub use pipeline::{KernelKey, Shader};
+pub use storage::GpuStorage;
+pub use strided::{StridedParams, MAX_RANK};

@@ -1,0 +1,199 @@
+//! Shader sources, typed variant keys and the pipeline cache.
+//!
+//! A shader file is plain WGSL under `shaders/` (`include_str!`), one per op family. Its
+//! variants (dtype, op, workgroup size...) are WGSL `override` constants, so one module
+//! serves them all and each variant is a pipeline compiled with different constant values.
+//! What a family can vary is a typed key (`KernelKey`: a small Copy struct of enums), and
+//! the key's `constants()` is the single place that turns it into override values.
+//!
+//! Every shader is composed as: its `enable` lines, then `shaders/common.wgsl` (element
+//! codecs and strided indexing), then the file itself; that is the only preprocessing.
+
+use super::device::GpuDevice;
+use crate::error::{invalid, Result};
+use crate::DType;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+/// Prepended to every shader: dtype codes and codecs, NaN helpers, strided indexing.
+pub(crate) const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+
+/// One WGSL file of `shaders/`.
+#[derive(Debug)]
+pub struct Shader {
+    /// The file name without `.wgsl`; also the module's label.
+    pub name: &'static str,
+    /// The file's text (`include_str!("../../../../shaders/NAME.wgsl")`).
+    pub source: &'static str,
+}
+
+impl Shader {
+    /// The module text handed to the compiler: `enable` directives first (WGSL requires
+    /// them before any declaration), then `common.wgsl`, then the rest of the file.
+    pub fn compose(&self) -> String {
+        let (enables, body): (Vec<&str>, Vec<&str>) =
+            self.source.lines().partition(|l| l.trim_start().starts_with("enable "));
+        let mut out = String::with_capacity(COMMON.len() + self.source.len() + 64);
+        for e in enables {
+            out.push_str(e);
+            out.push('\n');
+        }
+        out.push_str(COMMON);
+        out.push_str("\n// ---- ");
+        out.push_str(self.name);
+        out.push_str(".wgsl ----\n");
+        for l in body {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A typed description of one shader variant. Each op family defines its own key type
+/// (e.g. `UnaryKey { op, dtype }`); the cache is keyed by the key itself.
+pub trait KernelKey: Copy + Eq + Hash + Debug + Send + Sync + 'static {
+    /// The shader file this family's kernels live in.
+    fn shader(&self) -> &'static Shader;
+    /// The `@compute` function to run.
+    fn entry(&self) -> &'static str;
+    /// Values for the shader's `override` declarations, by name.
+    fn constants(&self) -> Vec<(&'static str, f64)>;
+    /// Every variant this family can ask for; the naga test validates each one.
+    fn all() -> Vec<Self>;
+}
+
+/// The WGSL code of a dtype, matching the `DT_*` constants in `common.wgsl`.
+pub fn dtype_code(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => 0.0,
+        DType::F16 => 1.0,
+        DType::BF16 => 2.0,
+        DType::I32 => 3.0,
+        DType::U32 => 4.0,
+    }
+}
+
+/// A compiled compute pipeline and the layout of its bind group 0.
+pub struct Pipeline {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: wgpu::BindGroupLayout,
+    pub(crate) label: String,
+}
+
+impl Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pipeline({})", self.label)
+    }
+}
+
+/// Shader modules by file, and pipelines by typed key (one map per key type).
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+}
+
+impl PipelineCache {
+    fn lookup<K: KernelKey>(&self, key: &K) -> Option<Arc<Pipeline>> {
+        let maps = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        let map = maps.get(&TypeId::of::<K>())?.downcast_ref::<HashMap<K, Arc<Pipeline>>>()?;
+        map.get(key).cloned()
+    }
+
+    fn insert<K: KernelKey>(&self, key: K, p: Arc<Pipeline>) -> Arc<Pipeline> {
+        let mut maps = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        let map = maps
+            .entry(TypeId::of::<K>())
+            .or_insert_with(|| Box::new(HashMap::<K, Arc<Pipeline>>::new()))
+            .downcast_mut::<HashMap<K, Arc<Pipeline>>>()
+            .expect("one map type per key type");
+        // Another thread may have compiled the same variant meanwhile; keep the first.
+        map.entry(key).or_insert(p).clone()
+    }
+
+    /// Pipelines compiled so far.
+    pub(crate) fn len(&self) -> usize {
+        self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl GpuDevice {
+    /// The compiled pipeline for `key`, compiling it on first use (75-400 ms on lavapipe).
+    pub(crate) fn pipeline<K: KernelKey>(&self, key: K) -> Result<Arc<Pipeline>> {
+        if let Some(p) = self.pipelines.lookup(&key) {
+            return Ok(p);
+        }
+        let shader = key.shader();
+        let module = self.module(shader)?;
+        let constants = key.constants();
+        let label = format!("{}::{} {key:?}", shader.name, key.entry());
+        // Compiled outside the cache lock so other kernels are not blocked meanwhile.
+        let pipeline = self.scoped(&format!("compiling {label}"), wgpu::ErrorFilter::Validation, || {
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &module,
+                entry_point: Some(key.entry()),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    // Kernels initialise the workgroup memory they read.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        })?;
+        let layout = pipeline.get_bind_group_layout(0);
+        Ok(self.pipelines.insert(key, Arc::new(Pipeline { pipeline, layout, label })))
+    }
+
+    fn module(&self, shader: &'static Shader) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = self.pipelines.modules.lock().unwrap_or_else(|e| e.into_inner()).get(shader.name) {
+            return Ok(m.clone());
+        }
+        let source = shader.compose();
+        let module = self.scoped(&format!("shader {}.wgsl", shader.name), wgpu::ErrorFilter::Validation, || {
+            self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
+        })?;
+        let mut modules = self.pipelines.modules.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(modules.entry(shader.name).or_insert(module).clone())
+    }
+
+    /// Number of distinct pipeline key types compiled (diagnostics).
+    pub fn pipeline_families(&self) -> usize {
+        self.pipelines.len()
+    }
+}
+
+/// Fails cleanly when a kernel needs a feature the device lacks.
+pub(crate) fn require(device: &GpuDevice, feature: wgpu::Features, what: &'static str) -> Result<()> {
+    if device.features().contains(feature) {
+        Ok(())
+    } else {
+        Err(invalid("gpu", format!("{what} needs {feature:?}, which {} lacks", device.summary().name)))
+    }
+}
+
+/// One shader variant, spelled out (for validation without a device).
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub shader: &'static Shader,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, f64)>,
+    /// `{key:?}`, for messages.
+    pub key: String,
+}
+
+/// Every variant of key type `K`.
+pub fn variants<K: KernelKey>() -> Vec<Variant> {
+    K::all()
+        .into_iter()
+        .map(|k| Variant { shader: k.shader(), entry: k.entry(), constants: k.constants(), key: format!("{k:?}") })
+        .collect()
+}

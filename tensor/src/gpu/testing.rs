@@ -1,0 +1,87 @@
+//! Shared helpers for the GPU tests: the one device all tests use, data, comparison.
+//!
+//! Tests skip (printing why) when no adapter exists, unless `LAMINA_REQUIRE_GPU=1`, which
+//! turns a missing adapter into a failure (CI machines that must exercise the GPU).
+//! `LAMINA_GPU_ORDINAL` picks the adapter (default 0, the best one).
+
+use super::GpuDevice;
+use crate::storage::CpuStorage;
+use crate::{DType, Layout};
+use std::sync::{Arc, OnceLock};
+
+/// The shared test device, or `None` (after printing why) when tests should skip.
+pub(crate) fn device() -> Option<Arc<GpuDevice>> {
+    static DEVICE: OnceLock<Result<Arc<GpuDevice>, String>> = OnceLock::new();
+    let got = DEVICE.get_or_init(|| {
+        let ordinal = std::env::var("LAMINA_GPU_ORDINAL").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let d = GpuDevice::get(ordinal).map_err(|e| e.to_string());
+        if let Ok(d) = &d {
+            eprintln!("GPU tests run on {}", d.summary());
+        }
+        d
+    });
+    match got {
+        Ok(d) => Some(d.clone()),
+        Err(e) if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("LAMINA_REQUIRE_GPU=1 but no GPU device: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping GPU test (set LAMINA_REQUIRE_GPU=1 to fail instead): {e}");
+            None
+        }
+    }
+}
+
+/// Deterministic values in [lo, hi) (a small LCG; tests must not depend on `rand`).
+pub(crate) fn data(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = (s >> 40) as f32 / (1u64 << 24) as f32;
+            lo + (hi - lo) * u
+        })
+        .collect()
+}
+
+/// Values that exercise edge cases: zeros, infinities, NaN, tiny and large magnitudes.
+pub(crate) const SPECIALS: [f32; 14] =
+    [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-6, -1e-6, 1e-30, -3e-39, 100.0, -100.0, 1.0, -1.0, 0.5];
+
+/// All elements of a storage as f32, in order.
+pub(crate) fn values(s: &CpuStorage) -> Vec<f32> {
+    s.f32_view(&Layout::contiguous(&[s.len()])).into_owned()
+}
+
+pub(crate) fn storage(dtype: DType, v: Vec<f32>) -> CpuStorage {
+    CpuStorage::from_f32(dtype, v)
+}
+
+/// Assert `gpu` matches `cpu` elementwise: NaN where NaN, equal infinities, and otherwise
+/// |g - c| <= tol(i, c). Reports the first few mismatches with their inputs.
+pub(crate) fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], tol: impl Fn(usize, f32) -> f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths differ");
+    let mut bad = Vec::new();
+    for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+        let ok = if c.is_nan() || g.is_nan() {
+            c.is_nan() && g.is_nan()
+        } else if c.is_infinite() || g.is_infinite() {
+            c == g
+        } else {
+            (g - c).abs() <= tol(i, c)
+        };
+        if !ok {
+            bad.push(format!("[{i}] gpu {g:e} cpu {c:e}"));
+        }
+    }
+    assert!(bad.is_empty(), "{what}: {} of {} differ: {}", bad.len(), gpu.len(), bad[..bad.len().min(8)].join(", "));
+}
+
+/// Relative tolerance of one rounding to `dtype` (ulp of the storage format), doubled:
+/// the GPU and CPU may round f32 values a few f32-ulps apart to neighbouring values.
+pub(crate) fn storage_tol(dtype: DType) -> f32 {
+    match dtype {
+        DType::F32 => 0.0,
+        d => 2.0 * d.epsilon() as f32,
+    }
+}
