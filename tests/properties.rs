@@ -6,9 +6,11 @@ use lamina_tensor::cpu::gemm::{sgemm, MatRef};
 use lamina_tensor::cpu::isa::{self, Isa};
 use lamina_tensor::cpu::simd;
 use lamina_tensor::{BinaryOp, DType, Tensor, UnaryOp};
+use lamina_verify::check::{run_one, tolerance};
+use lamina_verify::{Backend, InputLayout, Problem, Reduction, Values};
 use proptest::prelude::*;
 
-const CASES: u32 = 64;
+const CASES: u32 = 256;
 
 /// A dim size: mostly small and awkward (0, 1, odd), sometimes past a SIMD width or tile.
 fn dim() -> impl Strategy<Value = usize> {
@@ -156,8 +158,56 @@ fn permute_problem() -> impl Strategy<Value = PermuteProblem> {
     })
 }
 
+/// A random op problem for the backend-vs-reference property: random shapes (with size-1,
+/// odd and empty dims), broadcasts, transposed operands, and special or large values.
+fn op_problem() -> impl Strategy<Value = Problem> {
+    let unary = (unary_op(), shape(4), any::<bool>()).prop_map(|(op, shape, specials)| Problem::Unary { op, shape, specials });
+    let binary = broadcast_problem().prop_map(|p| {
+        let b: Vec<usize> =
+            p.out_shape.iter().zip(&p.stretched).map(|(&d, &s)| if s { 1 } else { d }).skip(p.dropped).collect();
+        Problem::Binary { op: p.op, a: p.out_shape, b, specials: p.seed % 4 == 0 }
+    });
+    let reduce = (
+        prop::sample::select(vec![Reduction::Sum, Reduction::Mean, Reduction::Max, Reduction::Min]),
+        prop::collection::vec(1usize..9, 1..4),
+        any::<bool>(),
+        any::<u8>(),
+    )
+        .prop_map(|(op, shape, keepdim, pick)| {
+            let axes: Vec<isize> = (0..shape.len() as isize).filter(|a| (pick >> a) & 1 == 1).collect();
+            Problem::Reduce { op, shape, axes, keepdim, specials: false }
+        });
+    let matmul = (prop::collection::vec(1usize..4, 0..2), 1usize..24, 1usize..24, 0usize..24, any::<bool>(), any::<bool>())
+        .prop_map(|(batch, m, k, n, ta, tb)| {
+            let a: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
+            let b: Vec<usize> = batch.iter().copied().chain([k, n]).collect();
+            Problem::Matmul { a, b, ta, tb }
+        });
+    let softmax = (prop::collection::vec(1usize..12, 1..4), any::<bool>(), prop_oneof![Just(1.0f64), Just(30.0), Just(1e4)])
+        .prop_map(|(shape, log, scale)| Problem::Softmax { shape, dim: -1, log, values: Values::Normal(scale) });
+    prop_oneof![unary, binary, reduce, matmul, softmax]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, .. ProptestConfig::default() })]
+
+    /// The backend agrees with the f64 reference, within the conformance table's tolerance,
+    /// on random problems in every float dtype and in contiguous and strided layouts.
+    #[test]
+    fn backend_matches_reference(
+        p in op_problem(),
+        dt in prop::sample::select(DType::FLOATS.to_vec()),
+        strided in any::<bool>(),
+        salt in any::<u64>(),
+    ) {
+        let layout = if strided { InputLayout::Strided } else { InputLayout::Contiguous };
+        let xs = p.draw(dt, salt);
+        let expected = p.reference(&xs, dt);
+        let backend = Backend::all()[0];
+        let cmp = run_one(backend, &p, &xs, &expected, dt, layout).map_err(TestCaseError::fail)?;
+        let tol = tolerance(p.op(), p.out_dtype(dt));
+        prop_assert!(cmp.passes(tol), "{} {dt} {}: {cmp:?} vs {tol:?}", p.label(), layout.name());
+    }
 
     /// The detected SIMD path and the portable path agree on every unary op.
     #[test]

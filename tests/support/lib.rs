@@ -14,6 +14,7 @@
 //! - [`fd`]: central finite differences of the f64 reference.
 
 pub mod backend;
+pub mod check;
 pub mod compare;
 pub mod data;
 pub mod fd;

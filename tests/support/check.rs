@@ -1,0 +1,105 @@
+//! Shared by the conformance table and the property tests: the tolerance of each op, and
+//! running one problem on one backend against its reference.
+
+use crate::{compare, Backend, InputLayout, Problem, RefTensor, Tol};
+use lamina_tensor::{DType, OpName};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+// ---- tolerances -------------------------------------------------------------------------
+
+/// The tolerance of each op, as k unit roundoffs u of the result's dtype (f32 6.0e-8,
+/// f16 4.9e-4, bf16 3.9e-3): max|err| <= k u max|ref| and NMSE <= (k u)^2. The reference
+/// sees the same quantised inputs as the engine, so k counts only the op's own error.
+/// f16/bf16 kernels compute in f32 and round once on store, so for them k is 1 rounding
+/// plus slack for the f32 error and the f64->f32->half double rounding: 2, or 3 where the
+/// engine rounds to the half type twice. Changing a value needs a reason, written here.
+pub fn tolerance(op: OpName, out: DType) -> Tol {
+    use OpName::*;
+    let (k_f32, k_half): (f64, f64) = match op {
+        // The result is an input element, a constant, or its negation / absolute value:
+        // nothing is rounded, so any difference is a bug.
+        Neg | Abs | Relu | Clamp | Maximum | Minimum | Max | Min | Cmp | Where | MaskedFill | Cast | Reshape
+        | Permute | Narrow | BroadcastTo | Contiguous | Concat | Embedding | IndexSelect | Gather => return Tol::EXACT,
+        // One correctly rounded IEEE operation.
+        Add | Sub | Mul | Div | Square | Sqrt | Recip => (1.0, 2.0),
+        // Two f32 roundings (1/sqrt; x*mul then +add) — the output can be smaller than the
+        // intermediate, so 3.
+        Rsqrt | Affine => (3.0, 2.0),
+        // libm powf (scalar on every path): within an ulp, plus the f32 output rounding.
+        Powf => (2.0, 2.0),
+        // AVX2 polynomial exp/log/tanh/sigmoid are within 1.8e-7 (3u) of f64 (measured in
+        // cpu/simd/math_avx2.rs); the portable path uses libm.
+        Exp | Log | Tanh | Sigmoid => (4.0, 2.0),
+        // x * sigmoid(x): the 3u sigmoid, times x, rounded.
+        Silu => (6.0, 2.0),
+        // A cubic, tanh/erf and three multiplies; the engine documents its two GELU paths
+        // within 1e-6 * max(1, |x|) of each other, and both measure within 2u of f64.
+        GeluTanh | GeluErf => (8.0, 2.0),
+        // Blocked pairwise sums: error ~ log2(n) u sum|x|, and sum|x| / |sum| ~ sqrt(n)
+        // for zero-mean data; the largest rows here are 5005 and 1500 long.
+        Sum => (32.0, 2.0),
+        // The sum, rounded to the dtype, then scaled by 1/n and rounded again.
+        Mean => (32.0, 3.0),
+        // Dot products of up to 300 terms (FMA, blocked): like Sum, with products.
+        Matmul => (32.0, 2.0),
+        // Max, exp (3u), a sum in f64, one scale (or a log and a subtract).
+        Softmax | LogSoftmax => (8.0, 2.0),
+        // Mean and variance of the row (f32 within blocks), rsqrt, then 3 roundings for
+        // (x - mean) * rstd * w + b. LayerNorm rounds the mean to f32 before x - mean, so
+        // its error also grows like u |mean| / std: the cases keep |mean| / std <= ~12
+        // (at 1000 +- 1.5 it measures 290u: conditioning, not a kernel bug).
+        LayerNorm | RmsNorm => (8.0, 2.0),
+        // Always an f32 result (max in f32, sum of exps and logsumexp in f64).
+        CrossEntropy => (4.0, 4.0),
+        // dest + the sources sent to it (up to ~5 repeats here), summed in f32 in order.
+        IndexAdd | ScatterAdd => (4.0, 2.0),
+        // x_a cos - x_b sin: two products and a difference, no FMA.
+        Rope => (4.0, 2.0),
+        // Scores (dot, FMA), softmax (3u exp), a weighted sum of up to 65 value rows.
+        Attention => (16.0, 2.0),
+        // The kept value is x * (1/(1-p)): the scale is rounded to the dtype (it is a mask
+        // tensor of that dtype), then the product is rounded: 2 roundings + the f32 scale.
+        Dropout => (4.0, 3.0),
+    };
+    let k = if out == DType::F32 { k_f32 } else { k_half };
+    Tol::ulps(k, out)
+}
+
+// ---- running it ------------------------------------------------------------------------
+
+/// One case on one backend/dtype/layout: Ok(comparison), or Err(reason) when it could not
+/// be compared (an error, a panic, a wrong shape or dtype).
+pub fn run_one(
+    backend: Backend,
+    p: &Problem,
+    xs: &[RefTensor],
+    expected: &RefTensor,
+    dt: DType,
+    layout: InputLayout,
+) -> Result<crate::Comparison, String> {
+    let result = catch_unwind(AssertUnwindSafe(|| -> lamina_tensor::Result<_> {
+        let inputs: Vec<_> = p.engine_inputs(xs, dt, layout)?.into_iter().map(|t| backend.upload(t)).collect();
+        let out = p.run(&inputs)?;
+        Ok((out.shape().to_vec(), out.dtype(), RefTensor::from_tensor(&out)?))
+    }));
+    let (shape, dtype, actual) = match result {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(format!("error: {e}")),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            return Err(format!("panic: {msg}"));
+        }
+    };
+    if shape != expected.shape {
+        return Err(format!("shape {shape:?}, expected {:?}", expected.shape));
+    }
+    if dtype != p.out_dtype(dt) {
+        return Err(format!("dtype {dtype}, expected {}", p.out_dtype(dt)));
+    }
+    Ok(compare(&actual.data, &expected.data))
+}
+
