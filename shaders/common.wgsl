@@ -1,0 +1,220 @@
+// common.wgsl: prepended to every shader in this directory by tensor/src/gpu/pipeline.rs
+// (after the shader's own `enable` lines). Element codecs, NaN helpers, strided views.
+//
+// Storage convention: every tensor buffer is `array<u32>`. f32/i32/u32 take one word per
+// element; f16/bf16 are packed two per word, element 2k in the low 16 bits of word k.
+// Kernels compute in f32 and round on store exactly as the CPU backend does (`half`'s
+// round-to-nearest-even), so results match bit for bit wherever the f32 math does.
+
+// dtype codes, as gpu::pipeline::dtype_code.
+const DT_F32: u32 = 0u;
+const DT_F16: u32 = 1u;
+const DT_BF16: u32 = 2u;
+const DT_I32: u32 = 3u;
+const DT_U32: u32 = 4u;
+
+fn is_half(dt: u32) -> bool {
+    return dt == DT_F16 || dt == DT_BF16;
+}
+
+fn is_int(dt: u32) -> bool {
+    return dt == DT_I32 || dt == DT_U32;
+}
+
+// Elements per u32 word: 2 for f16/bf16, else 1.
+fn elems_per_word(dt: u32) -> u32 {
+    return select(1u, 2u, is_half(dt));
+}
+
+// The word holding element `i`.
+fn word_of(dt: u32, i: u32) -> u32 {
+    return select(i, i >> 1u, is_half(dt));
+}
+
+// Element `i`'s bits, given the word that holds it (16-bit types in the low half).
+fn bits_in_word(dt: u32, word: u32, i: u32) -> u32 {
+    if is_half(dt) {
+        return (word >> ((i & 1u) * 16u)) & 0xffffu;
+    }
+    return word;
+}
+
+// One word from element bits: `hi` is ignored for 32-bit types.
+fn pack_bits(dt: u32, lo: u32, hi: u32) -> u32 {
+    if is_half(dt) {
+        return (lo & 0xffffu) | (hi << 16u);
+    }
+    return lo;
+}
+
+// ---- NaN and infinities (built from bits: WGSL float literals cannot be NaN/inf, and
+// comparisons like x != x may be folded away by optimisers that assume finite math) ----
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn f32_from_bits(b: u32) -> f32 {
+    return bitcast<f32>(b);
+}
+
+// Quiet NaN / +inf / -inf (through a function so the constant evaluator never sees them).
+fn nan_f32() -> f32 {
+    var b = 0x7fc00000u;
+    return bitcast<f32>(b);
+}
+
+fn inf_f32() -> f32 {
+    var b = 0x7f800000u;
+    return bitcast<f32>(b);
+}
+
+fn neg_inf_f32() -> f32 {
+    var b = 0xff800000u;
+    return bitcast<f32>(b);
+}
+
+// ---- integer <-> f32 with Rust `as` semantics ----
+
+// u32 -> f32, round to nearest even: both halves convert exactly and the sum rounds once.
+fn u32_to_f32(x: u32) -> f32 {
+    return f32(x >> 16u) * 65536.0 + f32(x & 0xffffu);
+}
+
+fn i32_to_f32(x: i32) -> f32 {
+    let mag = select(bitcast<u32>(x), 0u - bitcast<u32>(x), x < 0);
+    let f = u32_to_f32(mag);
+    return select(f, -f, x < 0);
+}
+
+// Truncates toward zero, saturates, NaN -> 0 (Rust `f as i32`).
+fn f32_to_i32(x: f32) -> i32 {
+    if is_nan(x) {
+        return 0;
+    }
+    if x >= 2147483648.0 {
+        return 2147483647;
+    }
+    if x <= -2147483648.0 {
+        return -2147483647 - 1;
+    }
+    return i32(x);
+}
+
+fn f32_to_u32(x: f32) -> u32 {
+    if is_nan(x) || x <= 0.0 {
+        return 0u;
+    }
+    if x >= 4294967296.0 {
+        return 0xffffffffu;
+    }
+    return u32(x);
+}
+
+// ---- f16 / bf16 ----
+
+fn f16_to_f32(h: u32) -> f32 {
+    return unpack2x16float(h).x;
+}
+
+fn bf16_to_f32(h: u32) -> f32 {
+    return bitcast<f32>(h << 16u);
+}
+
+// f32 -> bf16 bits, round to nearest even; NaN stays NaN (quiet bit set), as `half`.
+fn f32_to_bf16(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    if (b & 0x7fffffffu) > 0x7f800000u {
+        return (b >> 16u) | 0x40u;
+    }
+    return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+}
+
+// f32 -> f16 bits, round to nearest even, overflow to inf, subnormals kept, as `half`.
+// (pack2x16float leaves rounding and out-of-range values to the implementation.)
+fn f32_to_f16(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    let sign = (b >> 16u) & 0x8000u;
+    let a = b & 0x7fffffffu;
+    if a > 0x7f800000u {
+        return sign | 0x7e00u | ((a >> 13u) & 0x3ffu); // NaN
+    }
+    if a >= 0x477ff000u {
+        return sign | 0x7c00u; // rounds to >= 65520: inf
+    }
+    if a >= 0x38800000u {
+        // Normal: rebias the exponent (127 -> 15) and round the 13 dropped bits.
+        let r = a + 0xfffu + ((a >> 13u) & 1u);
+        return sign | ((r >> 13u) - 0x1c000u);
+    }
+    if a < 0x33000000u {
+        return sign; // below half the smallest subnormal: zero
+    }
+    // Subnormal: value = m * 2^(e - 150); in units of 2^-24 that is m >> (126 - e).
+    let e = a >> 23u;
+    let m = (a & 0x7fffffu) | 0x800000u;
+    let shift = 126u - e;
+    let q = m >> shift;
+    let rem = m & ((1u << shift) - 1u);
+    let half = 1u << (shift - 1u);
+    let up = rem > half || (rem == half && (q & 1u) == 1u);
+    return sign | (q + select(0u, 1u, up));
+}
+
+// ---- element <-> f32 by dtype ----
+
+// The value of element bits as f32 (integers rounded to nearest, as Rust `as f32`).
+fn bits_to_f32(dt: u32, bits: u32) -> f32 {
+    switch dt {
+        case 1u: { return f16_to_f32(bits); }
+        case 2u: { return bf16_to_f32(bits); }
+        case 3u: { return i32_to_f32(bitcast<i32>(bits)); }
+        case 4u: { return u32_to_f32(bits); }
+        default: { return bitcast<f32>(bits); }
+    }
+}
+
+// Element bits for an f32 value: floats rounded to nearest even, integers truncated and
+// saturated (NaN -> 0).
+fn f32_to_bits(dt: u32, v: f32) -> u32 {
+    switch dt {
+        case 1u: { return f32_to_f16(v); }
+        case 2u: { return f32_to_bf16(v); }
+        case 3u: { return bitcast<u32>(f32_to_i32(v)); }
+        case 4u: { return f32_to_u32(v); }
+        default: { return bitcast<u32>(v); }
+    }
+}
+
+// ---- strided views ----
+
+// Up to three views of one shape (host: gpu::strided::StridedParams). dims[d] holds
+// (stride of operand 0, of operand 1, of operand 2, size) for dim d, outermost first;
+// base holds each operand's offset. s0, s1 carry op scalars.
+const MAX_RANK: u32 = 8u;
+
+struct Strided {
+    n: u32,
+    rank: u32,
+    s0: f32,
+    s1: f32,
+    base: vec4<u32>,
+    dims: array<vec4<u32>, 8>,
+}
+
+// Storage indices (elements) of row-major element `i` in each of the three operands.
+fn strided_offsets(v: Strided, i: u32) -> vec3<u32> {
+    var rem = i;
+    var off = v.base.xyz;
+    for (var d = v.rank; d > 0u; d--) {
+        let dim = v.dims[d - 1u];
+        off += (rem % dim.w) * dim.xyz;
+        rem /= dim.w;
+    }
+    return off;
+}
+
+// Linear id of this invocation over a 2-D grid of 1-D workgroups (see gpu::dispatch::grid).
+fn linear_id(gid: vec3<u32>, nwg: vec3<u32>, wg_size: u32) -> u32 {
+    return gid.x + gid.y * nwg.x * wg_size;
+}
