@@ -11,7 +11,7 @@
 // as in KV-cache decode).
 //
 // Numerics as the CPU kernel's softmax: a row whose scores are all -inf gives NaN (0/0);
-// a masked key contributes exactly 0 (exp(-inf - m) is never evaluated).
+// a masked key contributes exactly 0 (exp_f32(-inf - m) is never evaluated).
 //
 // Two entry points:
 // - `attention_tiled` (prefill): a workgroup takes BQ query rows of one (b, h); key and
@@ -190,7 +190,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         let m_new = max(m_run, mt);
         var alpha = 0.0;
         if m_run != neg_inf_f32() {
-            alpha = exp(m_run - m_new);
+            alpha = exp_f32(m_run - m_new);
         }
         l_run *= alpha;
         for (var c = 0u; c < DV_PER; c++) {
@@ -199,7 +199,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         for (var jj = 0u; jj < BKV; jj++) {
             let s = ss[row * BKV + jj];
             if s != neg_inf_f32() {
-                let pj = exp(s - m_new);
+                let pj = exp_f32(s - m_new);
                 l_run += pj;
                 for (var c = 0u; c < DV_PER; c++) {
                     let col = out_col(part, TPR, c);
@@ -267,7 +267,7 @@ fn attention_row(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         let m_new = max(m_run, red[0]);
         var pj = 0.0;
         if s != neg_inf_f32() {
-            pj = exp(s - m_new);
+            pj = exp_f32(s - m_new);
         }
         workgroupBarrier(); // everyone has read red[0]
         sc[li] = pj;
@@ -275,7 +275,7 @@ fn attention_row(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         reduce_red(li, false);
         var alpha = 0.0;
         if m_run != neg_inf_f32() {
-            alpha = exp(m_run - m_new);
+            alpha = exp_f32(m_run - m_new);
         }
         l_run = l_run * alpha + red[0];
         m_run = m_new;

@@ -74,6 +74,57 @@ fn neg_inf_f32() -> f32 {
     return bitcast<f32>(b);
 }
 
+// ---- exp / log with IEEE edge cases and relative accuracy ----
+
+// exp; +-inf, NaN and overflow handled explicitly (some drivers' exp is exp2-based and
+// misbehaves there). Results that would be subnormal may flush to zero.
+fn exp_f32(x: f32) -> f32 {
+    if is_nan(x) {
+        return x;
+    }
+    if x > 88.72284 {
+        return inf_f32();
+    }
+    if x < -104.0 {
+        return 0.0;
+    }
+    return exp(x);
+}
+
+// Natural log to ~2 ulp everywhere. WGSL's log only promises 2^-21 absolute error on
+// [0.5, 2], i.e. poor relative accuracy near 1, so: x = m 2^k with m in [sqrt(1/2),
+// sqrt(2)), log m = 2 atanh(f), f = (m - 1) / (m + 1) (|f| < 0.172; series to f^11).
+fn ln_f32(x: f32) -> f32 {
+    if is_nan(x) || x < 0.0 {
+        return nan_f32();
+    }
+    if x == 0.0 {
+        return neg_inf_f32();
+    }
+    if x == inf_f32() {
+        return x;
+    }
+    var b = bitcast<u32>(x);
+    var k = 0;
+    if b < 0x00800000u {
+        b = bitcast<u32>(x * 8388608.0); // subnormal: scale by 2^23 first
+        k = -23;
+    }
+    k += i32(b >> 23u) - 127;
+    var m = bitcast<f32>((b & 0x007fffffu) | 0x3f800000u); // [1, 2)
+    if m > 1.41421356 {
+        m *= 0.5;
+        k += 1;
+    }
+    let f = (m - 1.0) / (m + 1.0);
+    let s = f * f;
+    let poly = s * (0.33333333 + s * (0.2 + s * (0.14285714 + s * (0.11111111 + s * 0.09090909))));
+    let log_m = 2.0 * f + 2.0 * f * poly;
+    let kf = f32(k);
+    // k ln2 in two parts: the high part times k is exact for |k| < 2^11.
+    return kf * 0.693145751953125 + (log_m + kf * 1.4286068203094172e-6);
+}
+
 // ---- integer <-> f32 with Rust `as` semantics ----
 
 // u32 -> f32, round to nearest even: both halves convert exactly and the sum rounds once.
@@ -113,8 +164,21 @@ fn f32_to_u32(x: f32) -> u32 {
 
 // ---- f16 / bf16 ----
 
+// f16 bits -> f32, exact. By bit operations rather than unpack2x16float: naga and wgpu
+// treat that builtin as a capability (SHADER_F16_IN_F32, which llvmpipe grants only with
+// SHADER_F16), and this works on every adapter.
 fn f16_to_f32(h: u32) -> f32 {
-    return unpack2x16float(h).x;
+    let sign = (h & 0x8000u) << 16u;
+    let e = (h >> 10u) & 0x1fu;
+    let m = h & 0x3ffu;
+    if e == 0x1fu {
+        return bitcast<f32>(sign | 0x7f800000u | (m << 13u)); // inf, NaN (payload kept)
+    }
+    if e != 0u {
+        return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u)); // rebias 15 -> 127
+    }
+    let v = f32(m) * 5.9604644775390625e-8; // subnormal or zero: m * 2^-24, exact
+    return select(v, -v, sign != 0u);
 }
 
 fn bf16_to_f32(h: u32) -> f32 {

@@ -1,38 +1,46 @@
-// Fused cross-entropy over logits z (N, C) (any 2-D layout) and targets t (N) (u32 bits of
-// i32 ids; ignore_index rows are skipped; the host checked the others are in 0..C).
+// cross_entropy.wgsl: fused cross-entropy over logits z (N, C) (any 2-D layout) and
+// targets t (N) (i32 ids as u32 bits; ignore_index rows are skipped, the host checked the
+// others lie in 0..C).
+// Host: tensor/src/gpu/kernels/norm.rs. CPU twins: cpu::cross_entropy (forward), the
+// CrossEntropy rule in autograd/grad.rs (backward). (common.wgsl is prepended.)
 //
-// forward:  `ce_rows` (one workgroup per row) writes lse[r] = max + log(sum exp(z - max))
+// forward:  `ce_rows` (a workgroup per row) writes lse[r] = max + log(sum exp_f32(z - max))
 //           and loss[r] = lse[r] - z[r, t[r]] (0 for an ignored row);
-//           `ce_finalize` (one workgroup) writes out[0] = sum(loss) / count (NaN when every
-//           row is ignored: 0/0, as PyTorch) and out[1] = max(count, 1) for the backward.
-// backward: `ce_backward` (one invocation per logit) writes the f32 gradient
-//           gz[r, c] = (exp(z[r, c] - lse[r]) - [c == t[r]]) * g / max(count, 1) for
-//           non-ignored rows and 0 for ignored ones; g is the upstream scalar gradient.
-// Row sums use a fixed-order tree, so results are deterministic.
+//           `ce_finalize` (one workgroup) writes stats[0] = sum(loss) / count (NaN when
+//           every row is ignored: 0/0, as PyTorch) and stats[1] = max(count, 1).
+// backward: `ce_backward` (an invocation per output word) writes
+//           gz[r, c] = (exp_f32(z[r, c] - lse[r]) - [c == t[r]]) * g / max(count, 1), 0 for an
+//           ignored row, stored as DT; g is the upstream gradient (one f32).
+// Sums use fixed-order trees, so results are deterministic.
 
-struct Params {
+struct CeParams {
     n: u32, c: u32, z_off: u32, z_rs: u32,
     z_cs: u32, ignore_index: i32, _p0: u32, _p1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> z: array<u32>;
-@group(0) @binding(2) var<storage, read> targets: array<u32>;
+@group(0) @binding(0) var<uniform> p: CeParams;
+
+// Every entry point binds the same seven buffers (the host passes a dummy for one it
+// does not need); `bind_all` pins that shape down.
+@group(0) @binding(1) var<storage, read> z: array<u32>;         // logits
+@group(0) @binding(2) var<storage, read> targets: array<u32>;   // (N)
 @group(0) @binding(3) var<storage, read_write> lse: array<f32>;  // (N)
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>; // (N)
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>; // [mean loss, max(count, 1)]
+@group(0) @binding(6) var<storage, read> g: array<f32>;         // upstream gradient (1 value)
+@group(0) @binding(7) var<storage, read_write> gz: array<u32>;  // (N, C) gradient
 
-// ce_finalize
-@group(0) @binding(1) var<storage, read> loss_in: array<f32>;
-@group(0) @binding(2) var<storage, read> targets_f: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [mean loss, max(count, 1)]
+fn bind_all() {
+    _ = z[0];
+    _ = targets[0];
+    _ = lse[0];
+    _ = loss[0];
+    _ = stats[0];
+    _ = g[0];
+    _ = gz[0];
+}
 
-// ce_backward
-@group(0) @binding(3) var<storage, read> lse_in: array<f32>;
-@group(0) @binding(4) var<storage, read> stats: array<f32>; // ce_finalize's out
-@group(0) @binding(5) var<storage, read> g: array<f32>;     // upstream gradient (1 value)
-@group(0) @binding(6) var<storage, read_write> gz: array<f32>;
-
-override DT: u32 = 0u; // dtype of z: 0 = f32, 1 = f16, 2 = bf16
+override DT: u32 = 0u; // dtype of z (and of gz)
 override WG: u32 = 256u;
 
 var<workgroup> red: array<f32, WG>;
@@ -40,16 +48,10 @@ var<workgroup> red2: array<f32, WG>;
 
 fn load_z(r: u32, col: u32) -> f32 {
     let i = p.z_off + r * p.z_rs + col * p.z_cs;
-    if DT == 0u {
-        return bitcast<f32>(z[i]);
-    }
-    let h = (z[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
-    if DT == 1u {
-        return unpack2x16float(h).x;
-    }
-    return bitcast<f32>(h << 16u);
+    return bits_to_f32(DT, bits_in_word(DT, z[word_of(DT, i)], i));
 }
 
+// Tree reduction over red; every invocation gets the result. Uniform control flow.
 fn reduce(li: u32, v: f32, take_max: bool) -> f32 {
     workgroupBarrier();
     red[li] = v;
@@ -67,18 +69,19 @@ fn reduce(li: u32, v: f32, take_max: bool) -> f32 {
     return red[0];
 }
 
-// Dispatch: (min(N, 65535), ceil(N / 65535), 1).
+// Dispatch: grid(N) workgroups.
 @compute @workgroup_size(WG)
 fn ce_rows(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
+    bind_all();
     let r = wg.x + wg.y * nwg.x;
     if r >= p.n {
         return;
     }
-    let t = i32(targets[r]);
+    let t = bitcast<i32>(targets[r]);
     if t == p.ignore_index {
         if li == 0u {
             lse[r] = 0.0;
@@ -86,18 +89,18 @@ fn ce_rows(
         }
         return;
     }
-    var m = bitcast<f32>(0xff800000u);
+    var m = neg_inf_f32();
     for (var col = li; col < p.c; col += WG) {
         m = max(m, load_z(r, col));
     }
     m = reduce(li, m, true);
     var s = 0.0;
     for (var col = li; col < p.c; col += WG) {
-        s += exp(load_z(r, col) - m);
+        s += exp_f32(load_z(r, col) - m);
     }
     s = reduce(li, s, false);
     if li == 0u {
-        let l = m + log(s);
+        let l = m + ln_f32(s);
         lse[r] = l;
         loss[r] = l - load_z(r, u32(t));
     }
@@ -106,11 +109,12 @@ fn ce_rows(
 // Dispatch: (1, 1, 1).
 @compute @workgroup_size(WG)
 fn ce_finalize(@builtin(local_invocation_index) li: u32) {
+    bind_all();
     var s = 0.0;
     var cnt = 0.0;
     for (var r = li; r < p.n; r += WG) {
-        if i32(targets_f[r]) != p.ignore_index {
-            s += loss_in[r];
+        if bitcast<i32>(targets[r]) != p.ignore_index {
+            s += loss[r];
             cnt += 1.0;
         }
     }
@@ -125,29 +129,38 @@ fn ce_finalize(@builtin(local_invocation_index) li: u32) {
     }
     if li == 0u {
         let count = red2[0];
-        out[0] = total / count;
-        out[1] = max(count, 1.0);
+        stats[0] = total / count;
+        stats[1] = max(count, 1.0);
     }
 }
 
-// Dispatch: (min(groups, 65535), ceil(groups / 65535), 1), groups = ceil(N * C / WG).
-@compute @workgroup_size(WG)
-fn ce_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = gid.x + gid.y * nwg.x * WG;
-    if e >= p.n * p.c {
-        return;
-    }
+fn grad_at(e: u32) -> f32 {
     let r = e / p.c;
     let col = e % p.c;
-    let t = i32(targets_f[r]);
-    var v = 0.0;
-    if t != p.ignore_index {
-        let scale = g[0] / stats[1];
-        var onehot = 0.0;
-        if u32(t) == col {
-            onehot = 1.0;
-        }
-        v = (exp(load_z(r, col) - lse_in[r]) - onehot) * scale;
+    let t = bitcast<i32>(targets[r]);
+    if t == p.ignore_index {
+        return 0.0;
     }
-    gz[e] = v;
+    let onehot = select(0.0, 1.0, u32(t) == col);
+    return (exp_f32(load_z(r, col) - lse[r]) - onehot) * (g[0] / stats[1]);
+}
+
+// Dispatch: grid(ceil(words / WG)).
+@compute @workgroup_size(WG)
+fn ce_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    bind_all();
+    let w = linear_id(gid, nwg, WG);
+    let epw = elems_per_word(DT);
+    let total = p.n * p.c;
+    if w * epw >= total {
+        return;
+    }
+    var bits = vec2<u32>(0u, 0u);
+    for (var e = 0u; e < epw; e++) {
+        let i = w * epw + e;
+        if i < total {
+            bits[e] = f32_to_bits(DT, grad_at(i));
+        }
+    }
+    gz[w] = pack_bits(DT, bits.x, bits.y);
 }

@@ -33,33 +33,6 @@ fn load_cond(i: u32) -> f32 {
 
 // ---- unary functions (accurate versions where the GPU builtins are not) ----
 
-// exp with IEEE edge cases (some drivers' exp is exp2-based and misbehaves at +-inf).
-fn exp_f(x: f32) -> f32 {
-    if is_nan(x) {
-        return x;
-    }
-    if x > 88.72284 {
-        return inf_f32();
-    }
-    if x < -104.0 {
-        return 0.0;
-    }
-    return exp(x);
-}
-
-fn log_f(x: f32) -> f32 {
-    if is_nan(x) || x < 0.0 {
-        return nan_f32();
-    }
-    if x == 0.0 {
-        return neg_inf_f32();
-    }
-    if x == inf_f32() {
-        return x;
-    }
-    return log(x);
-}
-
 fn sqrt_f(x: f32) -> f32 {
     if is_nan(x) || x < 0.0 {
         return nan_f32();
@@ -96,9 +69,9 @@ fn tanh_f(x: f32) -> f32 {
 // 1 / (1 + exp(-x)), split by sign so exp never overflows (as kinds.rs).
 fn sigmoid_f(x: f32) -> f32 {
     if x >= 0.0 {
-        return 1.0 / (1.0 + exp_f(-x));
+        return 1.0 / (1.0 + exp_f32(-x));
     }
-    let e = exp_f(x);
+    let e = exp_f32(x);
     return e / (1.0 + e);
 }
 
@@ -121,7 +94,7 @@ fn erfc_pos(z: f32) -> f32 {
     q = t * q + 0.37409196;
     q = t * q + 1.00002368;
     q = t * q - 1.26551223;
-    return t * exp_f(q - z * z);
+    return t * exp_f32(q - z * z);
 }
 
 // 0.5 x (1 + erf(x / sqrt 2)); for x < 0, 1 + erf(-z) = erfc(z) avoids the cancellation.
@@ -151,11 +124,15 @@ fn powf_f(x: f32, e: f32) -> f32 {
         }
         return select(0.0, inf_f32(), (ax > 1.0) == (e > 0.0));
     }
+    let negate = (bitcast<u32>(x) >> 31u) == 1u && is_odd_integer(e); // -0 counts as negative
+    if ax == inf_f32() {
+        let mag = select(0.0, inf_f32(), e > 0.0); // (-inf)^e: sign only for odd integer e
+        return select(mag, -mag, negate);
+    }
     let integral = floor(e) == e;
     if x < 0.0 && !integral {
         return nan_f32();
     }
-    let negate = x < 0.0 && is_odd_integer(e);
     var mag: f32;
     if integral && abs(e) <= 64.0 {
         var n = u32(abs(e));
@@ -181,8 +158,8 @@ fn powf_f(x: f32, e: f32) -> f32 {
 fn unary_op(x: f32) -> f32 {
     switch OP {
         case 0u: { return -x; }
-        case 1u: { return exp_f(x); }
-        case 2u: { return log_f(x); }
+        case 1u: { return exp_f32(x); }
+        case 2u: { return ln_f32(x); }
         case 3u: { return sqrt_f(x); }
         case 4u: { return 1.0 / sqrt_f(x); }
         case 5u: { return tanh_f(x); }

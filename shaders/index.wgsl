@@ -1,29 +1,30 @@
-// Index kernels: the copies index_select / gather / concat (any dtype, bits moved
-// unchanged) and the scatter-adds index_add / scatter_add (floating, f32 out).
+// index.wgsl: the index copies index_select / gather / concat (any dtype, bits moved
+// unchanged) and the scatter-adds index_add / scatter_add (float dtypes).
+// Host: tensor/src/gpu/kernels/index.rs. CPU twin: tensor/src/cpu/index.rs.
+// (common.wgsl is prepended.)
 //
 // Layouts have rank <= 8, padded in front to exactly 8 dims (size 1, stride 0); `dim` is
 // the padded axis. Ids arrive as u32 (the host checked 0 <= id < size).
 //
-// Copies (`gather_copy`): one invocation per output word, so 16-bit dtypes (two per u32)
-// never have two invocations writing one word. MODE 0 index_select: out[.., j, ..] =
-// src[.., ids[j], ..]; MODE 1 gather: out[e] = src[e with e[dim] = ids[e]] (out has the index's
-// shape); MODE 2 concat part: the output elements whose e[dim] lies in
-// [start, start + len) come from src[e with e[dim] - start]; the others keep their bits
-// (one dispatch per part; dispatches in one pass are ordered, so the read-modify-write of a
-// word shared by two parts is safe).
+// Copies (`gather_copy`): one invocation per output word, so two invocations never write
+// one word of a 16-bit dtype. MODE 0 index_select: out[.., j, ..] = src[.., ids[j], ..];
+// MODE 1 gather: out[e] = src[e with e[dim] = ids[e]] (out has the index's shape);
+// MODE 2 concat part: output elements whose e[dim] lies in [start, start + len) come from
+// src[e with e[dim] - start], the others keep their bits (one dispatch per part; the
+// dispatches are ordered, so the read-modify-write of a word two parts share is safe).
 //
 // Scatter-adds (`scatter_add`): deterministic and atomics-free. The host turns the ids
-// into buckets (a counting sort, CSR: `starts`, `perm`) listing, for each destination
-// slot, the contributing source positions in ascending order; one invocation per
-// destination element adds its contributions in that order onto the destination value,
-// which is exactly the CPU kernel's summation order (bit-identical results). Work is
-// O(dest + src) regardless of how the ids repeat.
-// PER_LINE false (index_add): bucket = e[dim], contributions j = perm[..] at src[e with
-// e[dim] = j]. PER_LINE true (scatter_add): the bucket is (line, e[dim]) where line is the
-// row-major index of e without `dim` over the index shape; elements outside the index
-// shape get no contributions.
+// into buckets (a counting sort, CSR `starts` / `perm`) that list, for each destination
+// slot, the contributing source positions along `dim` in ascending order. One invocation
+// per output word; each of its elements starts from the destination value and adds its
+// contributions in that order, which is the CPU kernel's summation order, so the f32
+// result is bit-identical. Work is O(dest + src) however the ids repeat.
+// PER_LINE false (index_add): the bucket is e[dim]; contribution j reads
+// source[e with e[dim] = j]. PER_LINE true (scatter_add): the bucket is (line, e[dim]),
+// line = the row-major index of e without `dim` over the index shape; elements outside
+// the index shape get nothing.
 //
-// Dispatch: (min(groups, 65535), ceil(groups / 65535), 1), groups = ceil(words / WG).
+// Dispatch: grid(ceil(words / WG)).
 
 struct CopyParams {
     shape: array<vec4<u32>, 2>,  // output shape
@@ -35,7 +36,7 @@ struct CopyParams {
 struct ScatterParams {
     shape: array<vec4<u32>, 2>,    // destination (= output) shape
     d_stride: array<vec4<u32>, 2>, // destination strides
-    i_shape: array<vec4<u32>, 2>,  // index / source shape
+    i_shape: array<vec4<u32>, 2>,  // index (= source) shape
     s_stride: array<vec4<u32>, 2>, // source strides
     d_off: u32, s_off: u32, dim: u32, numel: u32,
 }
@@ -43,18 +44,16 @@ struct ScatterParams {
 @group(0) @binding(0) var<uniform> cp: CopyParams;
 @group(0) @binding(1) var<storage, read> src: array<u32>;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out_bits: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 @group(0) @binding(0) var<uniform> sp: ScatterParams;
 @group(0) @binding(1) var<storage, read> dest: array<u32>;
 @group(0) @binding(2) var<storage, read> source: array<u32>;
-@group(0) @binding(3) var<storage, read> starts: array<u32>;
-@group(0) @binding(4) var<storage, read> perm: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out_f32: array<f32>;
+@group(0) @binding(4) var<storage, read> starts: array<u32>;
+@group(0) @binding(5) var<storage, read> perm: array<u32>;
 
+override DT: u32 = 0u; // element dtype (copies: any; scatter-adds: a float dtype)
 override MODE: u32 = 0u;
-override ELEM16: bool = false; // gather_copy: 16-bit elements, two per word
-override DT: u32 = 0u;         // scatter_add: dtype of dest and source: 0 = f32, 1 = f16, 2 = bf16
 override PER_LINE: bool = false;
 override WG: u32 = 256u;
 
@@ -82,14 +81,9 @@ fn offset_of(idx: array<u32, 8>, stride: array<vec4<u32>, 2>) -> u32 {
     return off;
 }
 
-fn src_bits(s: u32) -> u32 {
-    if ELEM16 {
-        return (src[s >> 1u] >> ((s & 1u) * 16u)) & 0xffffu;
-    }
-    return src[s];
-}
+const KEEP: u32 = 0xffffffffu;
 
-// Source element of output element e, or -1 (as u32 0xffffffff) when e keeps its old bits.
+// Source element of output element e, or KEEP when e keeps its old bits.
 fn copy_source(e: u32) -> u32 {
     var idx = unravel(e, cp.shape);
     let dim = cp.dim;
@@ -100,7 +94,7 @@ fn copy_source(e: u32) -> u32 {
     } else {
         let j = idx[dim];
         if j < cp.start || j >= cp.start + cp.len {
-            return 0xffffffffu;
+            return KEEP;
         }
         idx[dim] = j - cp.start;
     }
@@ -109,84 +103,70 @@ fn copy_source(e: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn gather_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let w = gid.x + gid.y * nwg.x * WG;
-    if !ELEM16 {
-        if w >= cp.numel {
-            return;
-        }
-        let s = copy_source(w);
-        if s != 0xffffffffu {
-            out_bits[w] = src_bits(s);
-        }
+    let w = linear_id(gid, nwg, WG);
+    let epw = elems_per_word(DT);
+    if w * epw >= cp.numel {
         return;
     }
-    let e0 = 2u * w;
-    if e0 >= cp.numel {
-        return;
-    }
-    var word = 0u;
+    var old = vec2<u32>(0u, 0u);
     if MODE == 2u {
-        word = out_bits[w];
+        let word = out[w];
+        old = vec2<u32>(bits_in_word(DT, word, 0u), bits_in_word(DT, word, 1u));
     }
-    for (var h = 0u; h < 2u; h++) {
-        let e = e0 + h;
-        if e < cp.numel {
-            let s = copy_source(e);
-            if s != 0xffffffffu {
-                let sh = h * 16u;
-                word = (word & ~(0xffffu << sh)) | (src_bits(s) << sh);
+    var bits = old;
+    for (var e = 0u; e < epw; e++) {
+        let i = w * epw + e;
+        if i < cp.numel {
+            let s = copy_source(i);
+            if s != KEEP {
+                bits[e] = bits_in_word(DT, src[word_of(DT, s)], s);
             }
         }
     }
-    out_bits[w] = word;
+    out[w] = pack_bits(DT, bits.x, bits.y);
 }
 
-fn widen(word: u32, i: u32) -> f32 {
-    if DT == 0u {
-        return bitcast<f32>(word);
-    }
-    let h = (word >> ((i & 1u) * 16u)) & 0xffffu;
-    if DT == 1u {
-        return unpack2x16float(h).x;
-    }
-    return bitcast<f32>(h << 16u);
-}
-
-fn wi(i: u32) -> u32 {
-    return select(i, i >> 1u, DT != 0u);
-}
-
-@compute @workgroup_size(WG)
-fn scatter_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = gid.x + gid.y * nwg.x * WG;
-    if e >= sp.numel {
-        return;
-    }
+fn scatter_at(e: u32) -> f32 {
     var idx = unravel(e, sp.shape);
     let dim = sp.dim;
     let di = sp.d_off + offset_of(idx, sp.d_stride);
-    var acc = widen(dest[wi(di)], di);
-    let target_slot = idx[dim];
-    var bucket = target_slot;
-    var inside = true;
+    var acc = bits_to_f32(DT, bits_in_word(DT, dest[word_of(DT, di)], di));
+    var bucket = idx[dim];
     if PER_LINE {
         // Row-major index of idx without `dim` over the index shape.
         var line = 0u;
         for (var k = 0u; k < 8u; k++) {
             if k != dim {
                 let s = at(sp.i_shape, k);
-                inside = inside && idx[k] < s;
+                if idx[k] >= s {
+                    return acc;
+                }
                 line = line * s + idx[k];
             }
         }
-        bucket = line * at(sp.shape, dim) + target_slot;
+        bucket = line * at(sp.shape, dim) + idx[dim];
     }
-    if inside {
-        for (var q = starts[bucket]; q < starts[bucket + 1u]; q++) {
-            idx[dim] = perm[q];
-            let si = sp.s_off + offset_of(idx, sp.s_stride);
-            acc += widen(source[wi(si)], si);
+    for (var q = starts[bucket]; q < starts[bucket + 1u]; q++) {
+        idx[dim] = perm[q];
+        let si = sp.s_off + offset_of(idx, sp.s_stride);
+        acc += bits_to_f32(DT, bits_in_word(DT, source[word_of(DT, si)], si));
+    }
+    return acc;
+}
+
+@compute @workgroup_size(WG)
+fn scatter_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let w = linear_id(gid, nwg, WG);
+    let epw = elems_per_word(DT);
+    if w * epw >= sp.numel {
+        return;
+    }
+    var bits = vec2<u32>(0u, 0u);
+    for (var e = 0u; e < epw; e++) {
+        let i = w * epw + e;
+        if i < sp.numel {
+            bits[e] = f32_to_bits(DT, scatter_at(i));
         }
     }
-    out_f32[e] = acc;
+    out[w] = pack_bits(DT, bits.x, bits.y);
 }

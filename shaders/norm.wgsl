@@ -7,8 +7,8 @@
 // stride over the row and combine partial results by a tree in workgroup memory. x is a
 // (rows, D) view of any layout whose outer dims fit in four (the host merges dims): row
 // r starts at the multi-index of r over `shape` times `stride`, element c is + c * col_stride.
-// Backward inputs g and y are contiguous (rows, D) from g_off / y_off; mean and rstd are
-// f32 per row, as the forward wrote them. Row outputs are contiguous, stored as OUT_DT;
+// The upstream gradient g is contiguous (rows, D) from g_off; mean and rstd are f32 per
+// row, as the forward wrote them. Row outputs are contiguous, stored as OUT_DT;
 // each invocation writes element pairs (c, c + 1), so a 16-bit OUT_DT needs D even (or one
 // row); otherwise the host stores f32 and casts.
 //
@@ -23,26 +23,32 @@ struct NormParams {
     stride: vec4<u32>, // x's element strides of those dims
     offset: u32, col_stride: u32, d: u32, rows: u32,
     eps: f32, w_off: u32, w_st: u32, b_off: u32,
-    b_st: u32, g_off: u32, y_off: u32, _p0: u32,
+    b_st: u32, g_off: u32, _p0: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: NormParams;
 
-// Forward: x, w, bias in; y (rows, D), mean and rstd (rows, f32) out.
-@group(0) @binding(1) var<storage, read> x: array<u32>;
-@group(0) @binding(2) var<storage, read> w: array<u32>;    // any buffer when !HAS_W
-@group(0) @binding(3) var<storage, read> bias: array<u32>; // any buffer when !HAS_B
-@group(0) @binding(4) var<storage, read_write> y: array<u32>;
-@group(0) @binding(5) var<storage, read_write> mean_out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> rstd_out: array<f32>;
+// Every entry point binds the same seven buffers (the host passes a dummy for one it
+// does not need), so each kernel's bind group has the shape `bind_all` pins down.
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;      // y, gx or partial sums
+@group(0) @binding(2) var<storage, read> x: array<u32>;              // x (softmax_bwd: y)
+@group(0) @binding(3) var<storage, read> g: array<u32>;              // upstream gradient
+@group(0) @binding(4) var<storage, read> w: array<u32>;              // weight (D)
+@group(0) @binding(5) var<storage, read> bias: array<u32>;           // bias (D)
+@group(0) @binding(6) var<storage, read_write> mean_buf: array<f32>; // (rows), f32
+@group(0) @binding(7) var<storage, read_write> rstd_buf: array<f32>; // (rows), f32
 
-// Backward: x (or y_in), w, g, mean, rstd in; gx out (same binding as y).
-@group(0) @binding(3) var<storage, read> g: array<u32>;
-@group(0) @binding(5) var<storage, read> mean_in: array<f32>;
-@group(0) @binding(6) var<storage, read> rstd_in: array<f32>;
-@group(0) @binding(7) var<storage, read> y_in: array<u32>;
+fn bind_all() {
+    _ = out[0];
+    _ = x[0];
+    _ = g[0];
+    _ = w[0];
+    _ = bias[0];
+    _ = mean_buf[0];
+    _ = rstd_buf[0];
+}
 
-override DT: u32 = 0u;   // dtype of x, y_in, w, bias
+override DT: u32 = 0u;   // dtype of x, w, bias
 override DT_G: u32 = 0u; // dtype of g
 override OUT_DT: u32 = 0u;
 override HAS_W: bool = false;
@@ -97,20 +103,15 @@ fn load_g(i: u32) -> f32 {
     return ld(DT_G, g[word_of(DT_G, j)], j);
 }
 
-fn load_y(i: u32) -> f32 {
-    let j = p.y_off + i;
-    return ld(DT, y_in[word_of(DT, j)], j);
-}
-
 // Store the values of elements at, at + 1 (`at` even for a 16-bit OUT_DT; `has_hi` says
 // whether element at + 1 is part of the output).
 fn store2(at: u32, v: vec2<f32>, has_hi: bool) {
     if is_half(OUT_DT) {
-        y[at >> 1u] = pack_bits(OUT_DT, f32_to_bits(OUT_DT, v.x), select(0u, f32_to_bits(OUT_DT, v.y), has_hi));
+        out[at >> 1u] = pack_bits(OUT_DT, f32_to_bits(OUT_DT, v.x), select(0u, f32_to_bits(OUT_DT, v.y), has_hi));
     } else {
-        y[at] = bitcast<u32>(v.x);
+        out[at] = bitcast<u32>(v.x);
         if has_hi {
-            y[at + 1u] = bitcast<u32>(v.y);
+            out[at + 1u] = bitcast<u32>(v.y);
         }
     }
 }
@@ -162,13 +163,14 @@ fn reduce_sum2(li: u32, v: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(red[0], red2[0]);
 }
 
-// y = softmax(x) = exp(x - max) * (1 / sum), or log_softmax = (x - max) - log(sum).
+// y = softmax(x) = exp_f32(x - max) * (1 / sum), or log_softmax = (x - max) - log(sum).
 @compute @workgroup_size(WG)
 fn softmax_fwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
+    bind_all();
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -182,10 +184,10 @@ fn softmax_fwd(
     m = reduce_max(li, m);
     var s = 0.0;
     for (var c = li; c < d; c += WG) {
-        s += exp(load_x(base, c) - m);
+        s += exp_f32(load_x(base, c) - m);
     }
     s = reduce_sum(li, s);
-    let ls = log(s);
+    let ls = ln_f32(s);
     let inv = 1.0 / s;
     for (var c = 2u * li; c < d; c += 2u * WG) {
         let hi = c + 1u < d;
@@ -195,31 +197,34 @@ fn softmax_fwd(
         if LOG {
             v = (vec2<f32>(x0, x1) - m) - ls;
         } else {
-            v = exp(vec2<f32>(x0, x1) - m) * inv;
+            v = vec2<f32>(exp_f32(x0 - m), exp_f32(x1 - m)) * inv;
         }
         store2(r * d + c, v, hi);
     }
 }
 
-// softmax: gx = y * (g - sum(g * y)); log_softmax: gx = g - exp(y) * sum(g).
+// softmax: gx = y * (g - sum(g * y)); log_softmax: gx = g - exp_f32(y) * sum(g).
+// y (the forward's output) is read through x's row view.
 @compute @workgroup_size(WG)
 fn softmax_bwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
+    bind_all();
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
     }
     let d = p.d;
+    let ybase = row_base(r);
     let base = r * d;
     var s = 0.0;
     for (var c = li; c < d; c += WG) {
         if LOG {
             s += load_g(base + c);
         } else {
-            s += load_g(base + c) * load_y(base + c);
+            s += load_g(base + c) * load_x(ybase, c);
         }
     }
     s = reduce_sum(li, s);
@@ -228,9 +233,9 @@ fn softmax_bwd(
         var v = vec2<f32>(0.0);
         for (var e = 0u; e < select(1u, 2u, hi); e++) {
             let gc = load_g(base + c + e);
-            let yc = load_y(base + c + e);
+            let yc = load_x(ybase, c + e);
             if LOG {
-                v[e] = gc - exp(yc) * s;
+                v[e] = gc - exp_f32(yc) * s;
             } else {
                 v[e] = yc * (gc - s);
             }
@@ -246,6 +251,7 @@ fn layer_norm_fwd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
+    bind_all();
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -275,8 +281,8 @@ fn layer_norm_fwd(
         store2(r * d + c, v, hi);
     }
     if li == 0u {
-        mean_out[r] = mean;
-        rstd_out[r] = rstd;
+        mean_buf[r] = mean;
+        rstd_buf[r] = rstd;
     }
 }
 
@@ -287,6 +293,7 @@ fn layer_norm_bwd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
+    bind_all();
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -294,8 +301,8 @@ fn layer_norm_bwd(
     let base = row_base(r);
     let d = p.d;
     let n = f32(d);
-    let mean = mean_in[r];
-    let rstd = rstd_in[r];
+    let mean = mean_buf[r];
+    let rstd = rstd_buf[r];
     let out = r * d;
     var s = vec2<f32>(0.0);
     for (var c = li; c < d; c += WG) {
@@ -325,6 +332,7 @@ fn rms_norm_fwd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
+    bind_all();
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -347,7 +355,7 @@ fn rms_norm_fwd(
         store2(r * d + c, v, hi);
     }
     if li == 0u {
-        rstd_out[r] = rstd;
+        rstd_buf[r] = rstd;
     }
 }
 
@@ -358,6 +366,7 @@ fn rms_norm_bwd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
+    bind_all();
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -365,7 +374,7 @@ fn rms_norm_bwd(
     let base = row_base(r);
     let d = p.d;
     let n = f32(d);
-    let rstd = rstd_in[r];
+    let rstd = rstd_buf[r];
     let out = r * d;
     var s = 0.0;
     for (var c = li; c < d; c += WG) {
@@ -388,6 +397,7 @@ fn rms_norm_bwd(
 // Dispatch: (ceil(D / WG), chunks, 1); then MODE 2 over the f32 (chunks, D) partials.
 @compute @workgroup_size(WG)
 fn norm_param_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    bind_all();
     let c = gid.x;
     let d = p.d;
     if c >= d {
@@ -399,12 +409,12 @@ fn norm_param_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workg
     for (var r = r0; r < r1; r++) {
         let gv = load_g(r * d + c);
         if MODE == 0u {
-            acc += gv * ((load_x(row_base(r), c) - mean_in[r]) * rstd_in[r]);
+            acc += gv * ((load_x(row_base(r), c) - mean_buf[r]) * rstd_buf[r]);
         } else if MODE == 1u {
-            acc += gv * (load_x(row_base(r), c) * rstd_in[r]);
+            acc += gv * (load_x(row_base(r), c) * rstd_buf[r]);
         } else {
             acc += gv;
         }
     }
-    y[wg.y * d + c] = bitcast<u32>(acc);
+    out[wg.y * d + c] = bitcast<u32>(acc);
 }

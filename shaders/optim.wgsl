@@ -1,14 +1,18 @@
-// Fused in-place AdamW step (decoupled weight decay), one invocation per parameter:
+// optim.wgsl: fused in-place AdamW step (decoupled weight decay), an invocation per
+// parameter:
 //   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g g
 //   p <- p - lr ((m / bc1) / (sqrt(v / bc2) + eps) + wd p)
-// param, m, v: contiguous f32 (from their offsets); grad: any layout (rank <= 8, padded in
-// front) of any float dtype. bc1 = 1 - b1^step and bc2 = 1 - b2^step come from the host,
-// computed in f32 exactly as the CPU does, and the expression order here is the CPU's, so
-// without fused multiply-adds the result is bit-identical.
+// Host: tensor/src/gpu/kernels/optim.rs. CPU twin: tensor/src/optim.rs (adamw_step).
+// (common.wgsl is prepended.)
 //
-// Dispatch: (min(groups, 65535), ceil(groups / 65535), 1), groups = ceil(n / WG).
+// param, m, v: f32, contiguous from their offsets; grad: any layout (rank <= 8, padded
+// in front), any float dtype. bc1 = 1 - b1^step and bc2 = 1 - b2^step come from the host,
+// computed in f32 as the CPU does, and the expression order is the CPU's, so where the
+// device does not fuse multiply-adds the result is bit-identical.
+//
+// Dispatch: grid(ceil(n / WG)).
 
-struct Params {
+struct AdamWParams {
     g_shape: array<vec4<u32>, 2>,
     g_stride: array<vec4<u32>, 2>,
     n: u32, g_off: u32, p_off: u32, m_off: u32,
@@ -17,13 +21,13 @@ struct Params {
     bc1: f32, bc2: f32, _p0: u32, _p1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: AdamWParams;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<u32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
-override DT_G: u32 = 0u; // dtype of grad: 0 = f32, 1 = f16, 2 = bf16
+override DT_G: u32 = 0u; // dtype of grad
 override G_CONTIG: bool = true;
 override WG: u32 = 256u;
 
@@ -42,19 +46,12 @@ fn load_g(e: u32) -> f32 {
             rem = rem / s;
         }
     }
-    if DT_G == 0u {
-        return bitcast<f32>(grad[i]);
-    }
-    let h = (grad[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
-    if DT_G == 1u {
-        return unpack2x16float(h).x;
-    }
-    return bitcast<f32>(h << 16u);
+    return bits_to_f32(DT_G, bits_in_word(DT_G, grad[word_of(DT_G, i)], i));
 }
 
 @compute @workgroup_size(WG)
 fn adamw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = gid.x + gid.y * nwg.x * WG;
+    let e = linear_id(gid, nwg, WG);
     if e >= p.n {
         return;
     }

@@ -1,13 +1,18 @@
-// Rotary position embedding. x: (..., T, D) of any layout whose outer dims (..., T) fit in
-// four after merging (row r = multi-index over `shape`, position r % T); cos, sin: (T, D/2)
-// read through their strides. out: contiguous f32 (..., T, D), one invocation per element.
+// rope.wgsl: rotary position embedding.
+// Host: tensor/src/gpu/kernels/rope.rs. CPU twin: tensor/src/cpu/rope.rs.
+// (common.wgsl is prepended.)
 //
-// Interleaved pairs rotate (x[2i], x[2i+1]) (GGUF / GPT-J); split halves rotate
-// (x[i], x[i + D/2]) (HF / NeoX):  out[a] = x[a] cos - x[b] sin,  out[b] = x[a] sin + x[b] cos.
+// x: (..., T, D) of any layout whose outer dims (..., T) fit in four after merging (row r
+// starts at the multi-index of r over `shape` times `stride`; its position is r % T);
+// cos, sin: (T, D/2) read through their strides. out: contiguous (..., T, D) in DT, one
+// invocation per output word (two elements for f16/bf16), each element computed alone:
+//   out[a] = x[a] cos - x[b] sin,  out[b] = x[a] sin + x[b] cos
+// with pairs (a, b) = (2i, 2i+1) when INTERLEAVED (GGUF / GPT-J), else (i, i + D/2)
+// (HF / NeoX). The backward is this kernel with -sin.
 //
-// Dispatch: (min(groups, 65535), ceil(groups / 65535), 1), groups = ceil(numel / WG).
+// Dispatch: grid(ceil(words / WG)).
 
-struct Params {
+struct RopeParams {
     shape: vec4<u32>,  // x's outer dims, innermost (T) last, padded in front with 1
     stride: vec4<u32>,
     offset: u32, col_stride: u32, d: u32, t: u32,
@@ -15,29 +20,18 @@ struct Params {
     s_off: u32, s_rs: u32, s_cs: u32, _p0: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: RopeParams;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> cos_t: array<u32>;
 @group(0) @binding(3) var<storage, read> sin_t: array<u32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<u32>;
 
-override DT: u32 = 0u; // dtype of x, cos, sin: 0 = f32, 1 = f16, 2 = bf16
+override DT: u32 = 0u; // dtype of x, cos, sin and out
 override INTERLEAVED: bool = true;
 override WG: u32 = 256u;
 
-fn widen(w: u32, i: u32) -> f32 {
-    if DT == 0u {
-        return bitcast<f32>(w);
-    }
-    let h = (w >> ((i & 1u) * 16u)) & 0xffffu;
-    if DT == 1u {
-        return unpack2x16float(h).x;
-    }
-    return bitcast<f32>(h << 16u);
-}
-
-fn wi(i: u32) -> u32 {
-    return select(i, i >> 1u, DT != 0u);
+fn ld(dt: u32, word: u32, i: u32) -> f32 {
+    return bits_to_f32(dt, bits_in_word(dt, word, i));
 }
 
 fn row_base(r: u32) -> u32 {
@@ -50,12 +44,7 @@ fn row_base(r: u32) -> u32 {
     return off;
 }
 
-@compute @workgroup_size(WG)
-fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let e = gid.x + gid.y * nwg.x * WG;
-    if e >= p.numel {
-        return;
-    }
+fn rope_at(e: u32) -> f32 {
     let d = p.d;
     let half = d / 2u;
     let r = e / d;
@@ -79,15 +68,31 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let base = row_base(r);
     let ia = base + a * p.col_stride;
     let ib = base + b * p.col_stride;
-    let xa = widen(x[wi(ia)], ia);
-    let xb = widen(x[wi(ib)], ib);
+    let xa = ld(DT, x[word_of(DT, ia)], ia);
+    let xb = ld(DT, x[word_of(DT, ib)], ib);
     let ic = p.c_off + pos * p.c_rs + i * p.c_cs;
     let is = p.s_off + pos * p.s_rs + i * p.s_cs;
-    let c = widen(cos_t[wi(ic)], ic);
-    let s = widen(sin_t[wi(is)], is);
+    let c = ld(DT, cos_t[word_of(DT, ic)], ic);
+    let s = ld(DT, sin_t[word_of(DT, is)], is);
     if second {
-        out[e] = xa * s + xb * c;
-    } else {
-        out[e] = xa * c - xb * s;
+        return xa * s + xb * c;
     }
+    return xa * c - xb * s;
+}
+
+@compute @workgroup_size(WG)
+fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let w = linear_id(gid, nwg, WG);
+    let epw = elems_per_word(DT);
+    if w * epw >= p.numel {
+        return;
+    }
+    var bits = vec2<u32>(0u, 0u);
+    for (var e = 0u; e < epw; e++) {
+        let i = w * epw + e;
+        if i < p.numel {
+            bits[e] = f32_to_bits(DT, rope_at(i));
+        }
+    }
+    out[w] = pack_bits(DT, bits.x, bits.y);
 }

@@ -6,10 +6,10 @@
 
 pub mod autograd;
 pub mod cpu;
-#[cfg(feature = "gpu")] pub mod gpu;
 mod device;
 mod dtype;
 mod error;
+pub mod gpu;
 mod layout;
 pub mod ops;
 pub mod optim;

@@ -30,12 +30,23 @@ pub fn adamw_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, h: Adam
     if h.step == 0 {
         return Err(invalid("adamw", "step counts from 1"));
     }
-    let g = {
-        let s = grad.storage();
-        match &*s {
-            Storage::Cpu(c) => c.f32_view(grad.layout()).into_owned(),
+    if param.device().is_gpu() {
+        for t in [grad, m, v] {
+            param.check_same_device("adamw", t)?;
         }
-    };
+        for t in [param, m, v] {
+            t.check_whole_storage("adamw")?;
+        }
+        let (ps, gs, ms, vs) = (param.storage(), grad.storage(), m.storage(), v.storage());
+        return match (&*ps, &*gs, &*ms, &*vs) {
+            // The kernel writes param, m and v in place through their shared buffers.
+            (Storage::Gpu(p), Storage::Gpu(g), Storage::Gpu(m), Storage::Gpu(v)) => {
+                crate::gpu::kernels::adamw_step(p, (g, grad.layout()), m, v, h)
+            }
+            _ => Err(invalid("adamw", "parameter, gradient and moments must be on one device")),
+        };
+    }
+    let g = grad.storage().to_cpu()?.f32_view(grad.layout()).into_owned();
     let bc1 = 1.0 - h.beta1.powi(h.step.min(i32::MAX as u64) as i32);
     let bc2 = 1.0 - h.beta2.powi(h.step.min(i32::MAX as u64) as i32);
     m.with_f32_data_mut(|m| {
@@ -66,12 +77,7 @@ pub fn sgd_step(param: &Tensor, grad: &Tensor, velocity: &Tensor, lr: f32, momen
     if grad.shape() != param.shape() || velocity.shape() != param.shape() {
         return Err(Error::ShapeMismatch { op: "sgd", lhs: param.shape().to_vec(), rhs: grad.shape().to_vec() });
     }
-    let g = {
-        let s = grad.storage();
-        match &*s {
-            Storage::Cpu(c) => c.f32_view(grad.layout()).into_owned(),
-        }
-    };
+    let g = grad.storage().to_cpu()?.f32_view(grad.layout()).into_owned();
     velocity.with_f32_data_mut(|vel| {
         param.with_f32_data_mut(|p| {
             for i in 0..p.len() {

@@ -1,6 +1,7 @@
 //! The buffers behind tensors: one closed enum, one variant per backend (candle's design).
 //! Adding a backend adds a variant here and the compiler lists every place to extend.
 
+use crate::gpu::{GpuDevice, GpuStorage};
 use crate::{DType, Device, Element, Layout};
 use half::{bf16, f16};
 use crate::error::{invalid, Result};
@@ -20,6 +21,7 @@ pub(crate) fn filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>> {
 #[derive(Clone, Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
+    Gpu(GpuStorage),
 }
 
 /// Host memory, one variant per dtype.
@@ -36,12 +38,73 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            Storage::Gpu(s) => Device::Gpu(s.device().ordinal()),
         }
     }
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => s.dtype(),
+            Storage::Gpu(s) => s.dtype(),
         }
+    }
+
+    /// Elements in the buffer (not the tensor's view of it).
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(s) => s.len(),
+            Storage::Gpu(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements as host memory: borrowed on the CPU, read back from a GPU (this waits
+    /// for the GPU's queued work).
+    pub fn to_cpu(&self) -> Result<Cow<'_, CpuStorage>> {
+        match self {
+            Storage::Cpu(s) => Ok(Cow::Borrowed(s)),
+            Storage::Gpu(s) => Ok(Cow::Owned(s.to_cpu()?)),
+        }
+    }
+
+    /// The elements under `layout`, contiguous, on `device`.
+    pub fn to_device(&self, layout: &Layout, device: Device) -> Result<Storage> {
+        let contiguous = match self {
+            Storage::Cpu(s) => Storage::Cpu(s.copy_contiguous(layout)),
+            Storage::Gpu(s) => Storage::Gpu(crate::gpu::copy_contiguous(s, layout)?),
+        };
+        match (contiguous, device) {
+            (Storage::Cpu(s), Device::Cpu) => Ok(Storage::Cpu(s)),
+            (Storage::Gpu(s), Device::Cpu) => Ok(Storage::Cpu(s.to_cpu()?)),
+            (Storage::Cpu(s), Device::Gpu(n)) => Ok(Storage::Gpu(GpuStorage::from_cpu(&s, &GpuDevice::get(n)?)?)),
+            (Storage::Gpu(s), Device::Gpu(n)) if s.device().ordinal() == n => Ok(Storage::Gpu(s)),
+            (Storage::Gpu(s), Device::Gpu(n)) => {
+                Ok(Storage::Gpu(GpuStorage::from_cpu(&s.to_cpu()?, &GpuDevice::get(n)?)?))
+            }
+        }
+    }
+
+    /// A contiguous copy of the elements under `layout`, on the same device.
+    pub fn copy_contiguous(&self, layout: &Layout) -> Result<Storage> {
+        Ok(match self {
+            Storage::Cpu(s) => Storage::Cpu(s.copy_contiguous(layout)),
+            Storage::Gpu(s) => Storage::Gpu(crate::gpu::copy_contiguous(s, layout)?),
+        })
+    }
+
+    /// Convert the elements under `layout` to `dtype` (contiguous result, same device).
+    pub fn cast(&self, layout: &Layout, dtype: DType) -> Result<Storage> {
+        Ok(match self {
+            Storage::Cpu(s) => Storage::Cpu(s.cast(layout, dtype)),
+            Storage::Gpu(s) => Storage::Gpu(crate::gpu::cast(s, layout, dtype)?),
+        })
+    }
+
+    /// Ids under `layout` as host integers (index kernels take their ids on the host).
+    pub fn i64_values(&self, layout: &Layout) -> Result<Vec<i64>> {
+        Ok(self.to_cpu()?.i64_values(layout))
     }
 }
 

@@ -128,12 +128,35 @@ impl Tensor {
         Ok(Tensor::from_storage(Storage::Cpu(CpuStorage::full(dtype, n, value)?), Layout::contiguous(shape), None))
     }
 
+    /// Zeros of this tensor's shape, dtype and device.
     pub fn zeros_like(&self) -> Result<Tensor> {
-        Tensor::zeros(self.shape(), self.dtype())
+        self.full_like(self.shape(), 0.0)
     }
 
     pub fn ones_like(&self) -> Result<Tensor> {
-        Tensor::ones(self.shape(), self.dtype())
+        self.full_like(self.shape(), 1.0)
+    }
+
+    /// A constant of `shape` with this tensor's dtype and device (constants that gradient
+    /// rules and composite ops combine with this tensor must live where it lives).
+    pub fn full_like(&self, shape: &[usize], value: f32) -> Result<Tensor> {
+        Tensor::full(shape, value, self.dtype())?.to_device(self.device())
+    }
+
+    /// A 0-d constant with this tensor's dtype and device.
+    pub fn scalar_like(&self, value: f32) -> Result<Tensor> {
+        self.full_like(&[], value)
+    }
+
+    /// This tensor on `device` (a copy, unless it is already there). Differentiable: the
+    /// gradient moves back to the source device.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        let out = self.storage().to_device(self.layout(), device)?;
+        let from = self.device();
+        Ok(Tensor::from_kernel(out, self.shape(), || Op::ToDevice { x: self.clone(), from }, &[self]))
     }
 
     /// `start, start+step, ...` below `end` (a 1-D tensor).
@@ -256,8 +279,8 @@ impl Tensor {
         Ok(())
     }
 
-    /// Replace this tensor's data in place with `src`'s (same shape and dtype), keeping its
-    /// identity: how optimizers update parameters. Every view of the storage sees the change.
+    /// Replace this tensor's data in place with `src`'s (same shape and dtype; moved to this
+    /// tensor's device if needed), keeping its identity: how optimizers update parameters. Every view of the storage sees the change.
     pub fn assign(&self, src: &Tensor) -> Result<()> {
         if src.shape() != self.shape() {
             return Err(Error::ShapeMismatch { op: "assign", lhs: self.shape().to_vec(), rhs: src.shape().to_vec() });
@@ -266,12 +289,7 @@ impl Tensor {
             return Err(Error::DTypeMismatch { op: "assign", lhs: self.dtype(), rhs: src.dtype() });
         }
         self.check_whole_storage("assign")?;
-        let new = {
-            let s = src.storage();
-            match &*s {
-                Storage::Cpu(c) => Storage::Cpu(c.copy_contiguous(src.layout())),
-            }
-        };
+        let new = src.storage().to_device(src.layout(), self.device())?;
         *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new;
         Ok(())
     }
@@ -283,14 +301,13 @@ impl Tensor {
         let mut guard = self.0.storage.write().unwrap_or_else(|e| e.into_inner());
         match &mut *guard {
             Storage::Cpu(CpuStorage::F32(v)) => Ok(f(v)),
-            other => Err(Error::UnsupportedDType { op: "in-place update", dtype: other.dtype() }),
+            Storage::Cpu(other) => Err(Error::UnsupportedDType { op: "in-place update", dtype: other.dtype() }),
+            Storage::Gpu(_) => Err(invalid("in-place update", "host closures cannot update GPU memory")),
         }
     }
 
-    fn check_whole_storage(&self, op: &'static str) -> Result<()> {
-        let len = match &*self.storage() {
-            Storage::Cpu(c) => c.len(),
-        };
+    pub(crate) fn check_whole_storage(&self, op: &'static str) -> Result<()> {
+        let len = self.storage().len();
         if !self.is_contiguous() || self.layout().offset() != 0 || len != self.numel() {
             return Err(invalid(op, "the tensor must be contiguous and own its whole storage"));
         }
@@ -301,19 +318,17 @@ impl Tensor {
 
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         let s = self.storage();
-        match &*s {
-            Storage::Cpu(c) => c
-                .to_vec::<T>(self.layout())
-                .ok_or(Error::DTypeMismatch { op: "to_vec", lhs: self.dtype(), rhs: T::DTYPE }),
-        }
+        s.to_cpu()?
+            .to_vec::<T>(self.layout())
+            .ok_or(Error::DTypeMismatch { op: "to_vec", lhs: self.dtype(), rhs: T::DTYPE })
     }
 
     /// Elements in row-major order converted to f32, whatever the dtype.
     pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
         let s = self.storage();
-        match &*s {
-            Storage::Cpu(c) => Ok(c.f32_view(self.layout()).into_owned()),
-        }
+        let host = s.to_cpu()?;
+        let v = host.f32_view(self.layout()).into_owned();
+        Ok(v)
     }
 
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {

@@ -82,9 +82,10 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
             // d loss / d logits = (softmax - onehot(target)) * valid / count, times g.
             let classes = logits.shape()[1];
             let t = targets.to_dtype(DType::F32)?.unsqueeze(1)?; // (N, 1)
-            let class_ids = Tensor::arange(0.0, classes as f64, 1.0, DType::F32)?.unsqueeze(0)?; // (1, C)
+            let class_ids =
+                Tensor::arange(0.0, classes as f64, 1.0, DType::F32)?.to_device(t.device())?.unsqueeze(0)?; // (1, C)
             let onehot = class_ids.cmp(&t, CmpOp::Eq)?; // (N, C)
-            let valid = t.cmp(&Tensor::scalar(*ignore_index as f32), CmpOp::Ne)?; // (N, 1)
+            let valid = t.cmp(&t.scalar_like(*ignore_index as f32)?, CmpOp::Ne)?; // (N, 1)
             let count = valid.sum_all()?.to_scalar_f32()?.max(1.0);
             let scale = g.to_dtype(DType::F32)?.affine(1.0 / count, 0.0)?;
             let p = logits.to_dtype(DType::F32)?.softmax(-1)?;
@@ -101,6 +102,7 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
         Op::Rope { x, cos, sin, convention } => vec![(x.clone(), g.rope(cos, &sin.neg()?, *convention)?)],
         Op::Attention { q, k, v, mask, causal, scale } => attention_grads(q, k, v, mask.as_ref(), *causal, *scale, g)?,
         Op::Cast { x, from } => vec![(x.clone(), g.to_dtype(*from)?)],
+        Op::ToDevice { x, from } => vec![(x.clone(), g.to_device(*from)?)],
         Op::Reshape { x } => vec![(x.clone(), g.reshape(x.shape())?)],
         Op::Permute { x, dims } => {
             let mut inverse = vec![0; dims.len()];
@@ -118,7 +120,7 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
             let zeros_of = |n: usize| {
                 let mut s = x.shape().to_vec();
                 s[dim] = n;
-                Tensor::zeros(&s, g.dtype())
+                g.full_like(&s, 0.0)
             };
             if start > 0 {
                 parts.push(zeros_of(start)?);
@@ -150,7 +152,7 @@ fn keepdim_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
 }
 
 fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
-    let zero = Tensor::scalar(0.0).to_dtype(x.dtype())?;
+    let zero = x.scalar_like(0.0)?;
     match op {
         UnaryOp::Neg => g.neg(),
         UnaryOp::Exp => g.mul(y),
@@ -179,9 +181,9 @@ fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor>
         }
         UnaryOp::GeluErf => {
             // d/dx x Phi(x) = Phi(x) + x phi(x); Phi = y / x (1/2 at x = 0).
-            let half = Tensor::scalar(0.5).to_dtype(x.dtype())?;
+            let half = x.scalar_like(0.5)?;
             let is_zero = x.cmp(&zero, CmpOp::Eq)?;
-            let safe_x = is_zero.where_cond(&Tensor::scalar(1.0).to_dtype(x.dtype())?, x)?;
+            let safe_x = is_zero.where_cond(&x.scalar_like(1.0)?, x)?;
             let cdf = is_zero.where_cond(&half, &y.div(&safe_x)?)?;
             let pdf = x.square()?.affine(-0.5, 0.0)?.exp()?.affine(0.398_942_3, 0.0)?; // 1/sqrt(2 pi)
             g.mul(&cdf.add(&x.mul(&pdf)?)?)
@@ -194,8 +196,8 @@ fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor>
         UnaryOp::Square => g.mul(x)?.affine(2.0, 0.0),
         UnaryOp::Powf(e) => g.mul(&x.powf(e - 1.0)?)?.affine(e, 0.0),
         UnaryOp::Clamp { min, max } => {
-            let lo = Tensor::scalar(min).to_dtype(x.dtype())?;
-            let hi = Tensor::scalar(max).to_dtype(x.dtype())?;
+            let lo = x.scalar_like(min)?;
+            let hi = x.scalar_like(max)?;
             g.mul(&x.cmp(&lo, CmpOp::Ge)?.mul(&x.cmp(&hi, CmpOp::Le)?)?)
         }
         UnaryOp::Affine { mul, .. } => g.affine(mul, 0.0),
@@ -238,7 +240,7 @@ fn attention_grads(
     };
     let (kx, vx) = (expand(k, d)?, expand(v, dv)?); // (B, Hq, Tk, D), (B, Hq, Tk, Dv)
     let mut s = q.matmul(&kx.t()?)?.affine(scale, 0.0)?; // (B, Hq, Tq, Tk)
-    if let Some(m) = sdpa_mask(mask, causal, tq, tk, q.dtype())? {
+    if let Some(m) = sdpa_mask(mask, causal, tq, tk, q)? {
         s = s.add(&m)?;
     }
     let p = s.softmax(-1)?;

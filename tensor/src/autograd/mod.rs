@@ -64,7 +64,7 @@ impl Tensor {
                 self.shape()
             )));
         }
-        let one = Tensor::ones(self.shape(), self.dtype())?;
+        let one = self.ones_like()?;
         self.backward_with(&one)
     }
 
@@ -83,7 +83,7 @@ impl Tensor {
         let _guard = NoGradGuard::new();
         let order = topological_order(self);
         let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
-        grads.insert(self.id(), grad.to_dtype(self.dtype())?);
+        grads.insert(self.id(), grad.to_dtype(self.dtype())?.to_device(self.device())?);
         for node in order.iter().rev() {
             let Some(g) = grads.remove(&node.id()) else { continue };
             if node.requires_grad() {
@@ -97,6 +97,7 @@ impl Tensor {
                 }
                 debug_assert_eq!(gi.shape(), input.shape(), "grad rule for {:?}", op.name());
                 let gi = if gi.dtype() != input.dtype() { gi.to_dtype(input.dtype())? } else { gi };
+                let gi = if gi.device() != input.device() { gi.to_device(input.device())? } else { gi };
                 let merged = match grads.remove(&input.id()) {
                     Some(prev) => prev.add(&gi)?,
                     None => gi,

@@ -1,7 +1,7 @@
 //! What the tape records: the op that made a tensor and the inputs its gradient rule needs.
 
 use crate::ops::{BinaryOp, ReduceOp, RopeConvention, UnaryOp};
-use crate::{DType, Tensor};
+use crate::{DType, Device, Tensor};
 
 pub(crate) enum Op {
     Unary { x: Tensor, op: UnaryOp },
@@ -24,6 +24,7 @@ pub(crate) enum Op {
     Rope { x: Tensor, cos: Tensor, sin: Tensor, convention: RopeConvention },
     Attention { q: Tensor, k: Tensor, v: Tensor, mask: Option<Tensor>, causal: bool, scale: f32 },
     Cast { x: Tensor, from: DType },
+    ToDevice { x: Tensor, from: Device },
     Reshape { x: Tensor },
     Permute { x: Tensor, dims: Vec<usize> },
     Narrow { x: Tensor, dim: usize, start: usize },
@@ -41,6 +42,7 @@ impl Op {
             | Op::Softmax { x }
             | Op::LogSoftmax { x }
             | Op::Cast { x, .. }
+            | Op::ToDevice { x, .. }
             | Op::Reshape { x }
             | Op::Permute { x, .. }
             | Op::Narrow { x, .. }
@@ -89,6 +91,7 @@ impl Op {
             Op::Rope { .. } => "rope",
             Op::Attention { .. } => "attention",
             Op::Cast { .. } => "cast",
+            Op::ToDevice { .. } => "to_device",
             Op::Reshape { .. } => "reshape",
             Op::Permute { .. } => "permute",
             Op::Narrow { .. } => "narrow",

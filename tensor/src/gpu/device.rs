@@ -168,7 +168,11 @@ impl GpuDevice {
                  for software Vulkan install Mesa's lavapipe)"
                     .to_string()
             } else {
-                format!("only {} adapter(s) exist: {:?}", list.len(), adapters().iter().map(|s| &s.name).collect::<Vec<_>>())
+                format!(
+                    "only {} adapter(s) exist: {:?}",
+                    list.len(),
+                    adapters().iter().map(|s| &s.name).collect::<Vec<_>>()
+                )
             };
             invalid("gpu", format!("no GPU adapter with ordinal {ordinal}: {have}"))
         })?;

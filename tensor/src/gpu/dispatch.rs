@@ -31,17 +31,17 @@ pub(crate) struct Batch {
     dispatches: usize,
 }
 
-/// Workgroup grid for `groups` workgroups: (x, y, 1) with x at most `max_per_dim`.
+/// Workgroup grid for `groups` workgroups: (x, y, 1) with x <= `max_x`, y <= `max_y`.
 /// Kernels rebuild the linear id as `wid.x + wid.y * nwg.x` and bound-check it, since
 /// `x * y` may exceed `groups`.
-pub(crate) fn grid(groups: u64, max_per_dim: u32) -> Result<[u32; 3]> {
-    let max = max_per_dim as u64;
-    if groups <= max {
+pub(crate) fn grid(groups: u64, max_x: u32, max_y: u32) -> Result<[u32; 3]> {
+    let (max_x, max_y) = (max_x as u64, max_y as u64);
+    if groups <= max_x {
         return Ok([groups as u32, 1, 1]);
     }
-    let y = groups.div_ceil(max);
-    if y > max {
-        return Err(invalid("gpu", format!("{groups} workgroups exceed the device's {max}x{max} grid")));
+    let y = groups.div_ceil(max_x);
+    if y > max_y {
+        return Err(invalid("gpu", format!("{groups} workgroups exceed the device's {max_x}x{max_y} grid")));
     }
     Ok([groups.div_ceil(y) as u32, y as u32, 1])
 }
@@ -55,7 +55,12 @@ impl GpuDevice {
 
     /// Grid for `groups` workgroups on this device (see [`grid`]).
     pub(crate) fn grid(&self, groups: u64) -> Result<[u32; 3]> {
-        grid(groups, self.summary().max_compute_workgroups_per_dimension)
+        let max = self.summary().max_compute_workgroups_per_dimension;
+        #[cfg(test)]
+        if let Some(max_x) = test_grid_limit::get() {
+            return grid(groups, max_x, max);
+        }
+        grid(groups, max, max)
     }
 
     /// Record one dispatch of `pipeline` over `workgroups`, binding `params` (the bytes of
@@ -109,7 +114,8 @@ impl GpuDevice {
         })?;
         let encoder = encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
             pass.set_pipeline(&pipeline.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
@@ -119,10 +125,27 @@ impl GpuDevice {
     }
 
     /// Record a buffer-to-buffer copy in the batch (ordered with the dispatches around it).
-    pub(crate) fn copy_buffer(&self, src: &wgpu::Buffer, src_offset: u64, dst: &wgpu::Buffer, dst_offset: u64, bytes: u64) {
+    pub(crate) fn copy_buffer(
+        &self,
+        src: &wgpu::Buffer,
+        src_offset: u64,
+        dst: &wgpu::Buffer,
+        dst_offset: u64,
+        bytes: u64,
+    ) {
         let mut batch = self.batch.lock().unwrap_or_else(|e| e.into_inner());
         let encoder = batch.encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
         encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, bytes);
+    }
+
+    /// Record zero-filling the first `bytes` bytes (a multiple of 4) of `buffer`.
+    pub(crate) fn clear_buffer(&self, buffer: &wgpu::Buffer, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let mut batch = self.batch.lock().unwrap_or_else(|e| e.into_inner());
+        let encoder = batch.encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
+        encoder.clear_buffer(buffer, 0, Some(bytes));
     }
 
     /// Submit the recorded batch (does not wait for it).
@@ -183,15 +206,37 @@ impl GpuDevice {
     }
 }
 
+/// Tests can shrink the grid's x limit on their own thread, so small tensors exercise the
+/// 2-D grids (and the bounds checks for overshooting ones) that only huge tensors need.
+#[cfg(test)]
+pub(crate) mod test_grid_limit {
+    use std::cell::Cell;
+
+    thread_local!(static LIMIT: Cell<Option<u32>> = const { Cell::new(None) });
+
+    pub(crate) fn get() -> Option<u32> {
+        LIMIT.with(|l| l.get())
+    }
+
+    /// Run `f` with at most `max` workgroups along x for dispatches made on this thread.
+    pub(crate) fn with<T>(max: u32, f: impl FnOnce() -> T) -> T {
+        let prev = LIMIT.with(|l| l.replace(Some(max)));
+        let out = f();
+        LIMIT.with(|l| l.set(prev));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::grid;
 
     #[test]
     fn grid_splits_large_counts() {
-        assert_eq!(grid(5, 65535).unwrap(), [5, 1, 1]);
-        let g = grid(100_000, 65535).unwrap();
+        assert_eq!(grid(5, 65535, 65535).unwrap(), [5, 1, 1]);
+        let g = grid(100_000, 65535, 65535).unwrap();
         assert!(g[0] as u64 * g[1] as u64 >= 100_000 && g[0] <= 65535);
-        assert!(grid(65535u64 * 65535 + 1, 65535).is_err());
+        assert!(grid(65535u64 * 65535 + 1, 65535, 65535).is_err());
+        assert_eq!(grid(10, 4, 65535).unwrap(), [4, 3, 1]); // 12 >= 10: kernels bound-check
     }
 }

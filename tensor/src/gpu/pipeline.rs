@@ -171,7 +171,8 @@ impl GpuDevice {
     }
 }
 
-/// Fails cleanly when a kernel needs a feature the device lacks.
+/// Fails cleanly when a kernel needs a feature the device lacks (e.g. SHADER_F16).
+#[allow(dead_code)] // for kernel families that use optional features
 pub(crate) fn require(device: &GpuDevice, feature: wgpu::Features, what: &'static str) -> Result<()> {
     if device.features().contains(feature) {
         Ok(())

@@ -59,8 +59,7 @@ impl GpuStorage {
     /// `len` zeros.
     pub fn zeros(device: &Arc<GpuDevice>, dtype: DType, len: usize) -> Result<GpuStorage> {
         let s = GpuStorage::alloc(device, dtype, len)?;
-        let words = words_for(dtype, len);
-        device.write_buffer(s.raw(), bytemuck::cast_slice(&vec![0u32; words]))?;
+        device.clear_buffer(s.raw(), words_for(dtype, len) as u64 * 4);
         Ok(s)
     }
 
@@ -125,7 +124,20 @@ impl GpuStorage {
         if Arc::ptr_eq(&self.device, &other.device) {
             Ok(())
         } else {
-            Err(invalid(op, format!("operands are on gpu:{} and gpu:{}", self.device.ordinal(), other.device.ordinal())))
+            Err(invalid(
+                op,
+                format!("operands are on gpu:{} and gpu:{}", self.device.ordinal(), other.device.ordinal()),
+            ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn storage_and_device_are_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::GpuStorage>();
+        shareable::<super::GpuDevice>();
     }
 }

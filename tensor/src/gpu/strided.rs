@@ -67,13 +67,12 @@ pub(crate) fn to_u32(op: &'static str, what: &str, v: usize) -> Result<u32> {
 }
 
 /// Pack `(shape, strides)` of up to three operands into `dims` rows `(s0, s1, s2, size)`.
-pub(crate) fn pack_dims(
-    op: &'static str,
-    shape: &[usize],
-    strides: &[Vec<usize>],
-) -> Result<[[u32; 4]; MAX_RANK]> {
+pub(crate) fn pack_dims(op: &'static str, shape: &[usize], strides: &[Vec<usize>]) -> Result<[[u32; 4]; MAX_RANK]> {
     if shape.len() > MAX_RANK {
-        return Err(invalid(op, format!("a view of rank {} (after merging dims) exceeds the GPU limit {MAX_RANK}", shape.len())));
+        return Err(invalid(
+            op,
+            format!("a view of rank {} (after merging dims) exceeds the GPU limit {MAX_RANK}", shape.len()),
+        ));
     }
     let mut dims = [[0u32; 4]; MAX_RANK];
     for (d, &size) in shape.iter().enumerate() {
@@ -157,5 +156,19 @@ mod tests {
         assert_eq!((p.n, p.rank), (6, 2));
         assert_eq!(p.dims[0], [1, 0, 0, 3]);
         assert_eq!(p.dims[1], [3, 0, 0, 2]);
+    }
+}
+
+#[cfg(test)]
+mod rank_tests {
+    use super::*;
+
+    #[test]
+    fn views_beyond_max_rank_are_refused() {
+        // Nine dims of 2, reversed: no two neighbours merge.
+        let l = Layout::contiguous(&[2; 9]).permute(&[8, 7, 6, 5, 4, 3, 2, 1, 0]).unwrap();
+        assert!(StridedParams::new("t", &[&l]).is_err());
+        // Nine dims that merge are fine.
+        assert_eq!(StridedParams::new("t", &[&Layout::contiguous(&[2; 9])]).unwrap().rank, 1);
     }
 }

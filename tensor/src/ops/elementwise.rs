@@ -2,8 +2,8 @@
 
 use super::{BinaryOp, CmpOp, UnaryOp};
 use crate::autograd::Op;
-use crate::cpu;
-use crate::error::Result;
+use crate::error::{mixed, Result};
+use crate::{cpu, gpu};
 use crate::layout::broadcast_shapes;
 use crate::storage::Storage;
 use crate::{DType, Tensor};
@@ -13,6 +13,7 @@ impl Tensor {
         self.check_float("unary")?;
         let out = match &*self.storage() {
             Storage::Cpu(s) => Storage::Cpu(cpu::unary(s, self.layout(), op)?),
+            Storage::Gpu(s) => Storage::Gpu(gpu::unary(s, self.layout(), op)?),
         };
         Ok(Tensor::from_kernel(out, self.shape(), || Op::Unary { x: self.clone(), op }, &[self]))
     }
@@ -87,6 +88,8 @@ impl Tensor {
         let (a, b) = self.broadcast_pair("binary", other)?;
         let out = match (&*a.storage(), &*b.storage()) {
             (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::binary(x, a.layout(), y, b.layout(), op)?),
+            (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::binary(x, a.layout(), y, b.layout(), op)?),
+            _ => return Err(mixed("binary", &a, &b)),
         };
         Ok(Tensor::from_kernel(out, a.shape(), || Op::Binary { a: a.clone(), b: b.clone(), op }, &[&a, &b]))
     }
@@ -123,6 +126,8 @@ impl Tensor {
         let (a, b) = self.detach().broadcast_pair("cmp", &other.detach())?;
         let out = match (&*a.storage(), &*b.storage()) {
             (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::cmp(x, a.layout(), y, b.layout(), op)?),
+            (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::cmp(x, a.layout(), y, b.layout(), op)?),
+            _ => return Err(mixed("cmp", &a, &b)),
         };
         Ok(Tensor::from_storage(out, crate::Layout::contiguous(a.shape()), None))
     }
@@ -132,6 +137,7 @@ impl Tensor {
     pub fn where_cond(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         a.check_float("where")?;
         a.check_same_dtype("where", b)?;
+        a.check_same_device("where", self)?;
         let cond = if self.dtype() != a.dtype() { self.to_dtype(a.dtype())?.detach() } else { self.detach() };
         let shape = broadcast_shapes("where", &broadcast_shapes("where", cond.shape(), a.shape())?, b.shape())?;
         let (c, a, b) = (cond.broadcast_to(&shape)?, a.broadcast_to(&shape)?, b.broadcast_to(&shape)?);
@@ -139,13 +145,17 @@ impl Tensor {
             (Storage::Cpu(cs), Storage::Cpu(x), Storage::Cpu(y)) => {
                 Storage::Cpu(cpu::where_cond(cs, c.layout(), x, a.layout(), y, b.layout())?)
             }
+            (Storage::Gpu(cs), Storage::Gpu(x), Storage::Gpu(y)) => {
+                Storage::Gpu(gpu::where_cond(cs, c.layout(), x, a.layout(), y, b.layout())?)
+            }
+            _ => return Err(mixed("where", &c, &a)),
         };
         Ok(Tensor::from_kernel(out, &shape, || Op::Where { cond: c.clone(), a: a.clone(), b: b.clone() }, &[&a, &b]))
     }
 
     /// Replace elements where `mask` is nonzero by `value`.
     pub fn masked_fill(&self, mask: &Tensor, value: f32) -> Result<Tensor> {
-        let fill = Tensor::full(&[], value, self.dtype())?;
+        let fill = self.scalar_like(value)?;
         mask.where_cond(&fill, self)
     }
 
@@ -155,9 +165,7 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(s.cast(self.layout(), dtype)),
-        };
+        let out = self.storage().cast(self.layout(), dtype)?;
         let from = self.dtype();
         let track = from.is_float() && dtype.is_float();
         let op = || Op::Cast { x: self.clone(), from };

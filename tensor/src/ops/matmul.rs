@@ -1,8 +1,8 @@
 //! Batched matrix multiplication with broadcast batch dims.
 
 use crate::autograd::Op;
-use crate::cpu;
-use crate::error::{invalid, Error, Result};
+use crate::error::{invalid, mixed, Error, Result};
+use crate::{cpu, gpu};
 use crate::layout::broadcast_shapes;
 use crate::storage::Storage;
 use crate::Tensor;
@@ -31,6 +31,8 @@ impl Tensor {
         let b = other.broadcast_to(&with(k, n))?;
         let out = match (&*a.storage(), &*b.storage()) {
             (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::matmul(x, a.layout(), y, b.layout())?),
+            (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::kernels::matmul(x, a.layout(), y, b.layout())?),
+            _ => return Err(mixed("matmul", &a, &b)),
         };
         Ok(Tensor::from_kernel(out, &with(m, n), || Op::Matmul { a: a.clone(), b: b.clone() }, &[&a, &b]))
     }

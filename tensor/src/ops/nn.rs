@@ -3,8 +3,10 @@
 //! `autograd/grad.rs` written with tensor ops.
 
 use crate::autograd::Op;
-use crate::cpu;
-use crate::error::{invalid, Error, Result};
+use crate::error::{invalid, mixed, Error, Result};
+use crate::gpu::GpuStorage;
+use crate::storage::CpuStorage;
+use crate::{cpu, gpu};
 use crate::layout::resolve_axis;
 use crate::ops::shape::index_values;
 use crate::ops::CmpOp;
@@ -43,6 +45,7 @@ impl Tensor {
         }
         let out = match &*self.storage() {
             Storage::Cpu(s) => Storage::Cpu(cpu::softmax_last(s, self.layout(), log)?),
+            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::softmax_last(s, self.layout(), log)?),
         };
         let x = self.clone();
         Ok(Tensor::from_kernel(
@@ -55,7 +58,7 @@ impl Tensor {
 
     fn check_param(&self, op: &'static str, p: Option<&Tensor>) -> Result<()> {
         if let Some(p) = p {
-            self.check_same_dtype(op, p)?;
+            self.check_same_dtype(op, p)?; // also checks the device
             let d = *self.shape().last().unwrap_or(&0);
             if p.shape() != [d] {
                 return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: p.shape().to_vec() });
@@ -73,16 +76,17 @@ impl Tensor {
         self.check_param("layer_norm", weight)?;
         self.check_param("layer_norm", bias)?;
         let (w, b) = (weight.map(|t| t.storage()), bias.map(|t| t.storage()));
+        let (w, b) = (w.as_deref().zip(weight), b.as_deref().zip(bias));
         let (y, mean, rstd) = match &*self.storage() {
             Storage::Cpu(s) => {
-                let w = w.as_deref().zip(weight).map(|(g, t)| match g {
-                    Storage::Cpu(c) => (c, t.layout()),
-                });
-                let b = b.as_deref().zip(bias).map(|(g, t)| match g {
-                    Storage::Cpu(c) => (c, t.layout()),
-                });
+                let (w, b) = (cpu_arg("layer_norm", self, w)?, cpu_arg("layer_norm", self, b)?);
                 let (y, m, r) = cpu::layer_norm(s, self.layout(), w, b, eps)?;
                 (Storage::Cpu(y), Storage::Cpu(m), Storage::Cpu(r))
+            }
+            Storage::Gpu(s) => {
+                let (w, b) = (gpu_arg("layer_norm", self, w)?, gpu_arg("layer_norm", self, b)?);
+                let (y, m, r) = gpu::kernels::layer_norm(s, self.layout(), w, b, eps)?;
+                (Storage::Gpu(y), Storage::Gpu(m), Storage::Gpu(r))
             }
         };
         let stat_shape = stats_shape(self.shape());
@@ -107,13 +111,15 @@ impl Tensor {
         }
         self.check_param("rms_norm", weight)?;
         let w = weight.map(|t| t.storage());
+        let w = w.as_deref().zip(weight);
         let (y, rstd) = match &*self.storage() {
             Storage::Cpu(s) => {
-                let w = w.as_deref().zip(weight).map(|(g, t)| match g {
-                    Storage::Cpu(c) => (c, t.layout()),
-                });
-                let (y, r) = cpu::rms_norm(s, self.layout(), w, eps)?;
+                let (y, r) = cpu::rms_norm(s, self.layout(), cpu_arg("rms_norm", self, w)?, eps)?;
                 (Storage::Cpu(y), Storage::Cpu(r))
+            }
+            Storage::Gpu(s) => {
+                let (y, r) = gpu::kernels::rms_norm(s, self.layout(), gpu_arg("rms_norm", self, w)?, eps)?;
+                (Storage::Gpu(y), Storage::Gpu(r))
             }
         };
         let rstd = Tensor::from_storage(rstd, Layout::contiguous(&stats_shape(self.shape())), None)
@@ -140,10 +146,10 @@ impl Tensor {
             });
         }
         let t = index_values("cross_entropy", targets)?;
-        let loss = match &*self.storage() {
-            Storage::Cpu(s) => cpu::cross_entropy(s, self.layout(), &t, ignore_index)?,
+        let out = match &*self.storage() {
+            Storage::Cpu(s) => Storage::Cpu(CpuStorage::F32(vec![cpu::cross_entropy(s, self.layout(), &t, ignore_index)?])),
+            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::cross_entropy(s, self.layout(), &t, ignore_index)?),
         };
-        let out = Storage::Cpu(crate::storage::CpuStorage::F32(vec![loss]));
         Ok(Tensor::from_kernel(
             out,
             &[],
@@ -184,6 +190,10 @@ impl Tensor {
             (Storage::Cpu(x), Storage::Cpu(c), Storage::Cpu(s)) => {
                 Storage::Cpu(cpu::rope(x, self.layout(), c, cos.layout(), s, sin.layout(), convention)?)
             }
+            (Storage::Gpu(x), Storage::Gpu(c), Storage::Gpu(s)) => {
+                Storage::Gpu(gpu::kernels::rope(x, self.layout(), c, cos.layout(), s, sin.layout(), convention)?)
+            }
+            _ => return Err(mixed("rope", self, cos)),
         };
         Ok(Tensor::from_kernel(
             out,
@@ -202,9 +212,35 @@ impl Tensor {
         if p == 0.0 {
             return Ok(self.clone());
         }
-        let u = Tensor::rand_uniform(self.shape(), 0.0, 1.0, seed, self.dtype())?;
-        let keep = u.cmp(&Tensor::scalar(p), CmpOp::Ge)?.affine(1.0 / (1.0 - p), 0.0)?;
+        let u = Tensor::rand_uniform(self.shape(), 0.0, 1.0, seed, self.dtype())?.to_device(self.device())?;
+        let keep = u.cmp(&u.scalar_like(p)?, CmpOp::Ge)?.affine(1.0 / (1.0 - p), 0.0)?;
         self.mul(&keep)
+    }
+}
+
+/// An optional extra operand of a CPU kernel (a norm weight, an attention mask).
+fn cpu_arg<'a>(
+    op: &'static str,
+    x: &Tensor,
+    arg: Option<(&'a Storage, &'a Tensor)>,
+) -> Result<Option<(&'a CpuStorage, &'a Layout)>> {
+    match arg {
+        None => Ok(None),
+        Some((Storage::Cpu(c), t)) => Ok(Some((c, t.layout()))),
+        Some((Storage::Gpu(_), t)) => Err(mixed(op, x, t)),
+    }
+}
+
+/// An optional extra operand of a GPU kernel.
+fn gpu_arg<'a>(
+    op: &'static str,
+    x: &Tensor,
+    arg: Option<(&'a Storage, &'a Tensor)>,
+) -> Result<Option<(&'a GpuStorage, &'a Layout)>> {
+    match arg {
+        None => Ok(None),
+        Some((Storage::Gpu(c), t)) => Ok(Some((c, t.layout()))),
+        Some((Storage::Cpu(_), t)) => Err(mixed(op, x, t)),
     }
 }
 
@@ -235,7 +271,14 @@ pub fn rope_tables(start: usize, t: usize, d: usize, base: f32, dtype: DType) ->
 
 /// The additive mask (Tq, Tk) that attention applies: the user's mask plus -inf above
 /// the causal diagonal. `None` when there is nothing to add.
-pub(crate) fn sdpa_mask(mask: Option<&Tensor>, causal: bool, tq: usize, tk: usize, dtype: DType) -> Result<Option<Tensor>> {
+pub(crate) fn sdpa_mask(
+    mask: Option<&Tensor>,
+    causal: bool,
+    tq: usize,
+    tk: usize,
+    like: &Tensor,
+) -> Result<Option<Tensor>> {
+    let dtype = like.dtype();
     let mut m = mask.cloned();
     if causal {
         let shift = tk as isize - tq as isize;
@@ -249,7 +292,7 @@ pub(crate) fn sdpa_mask(mask: Option<&Tensor>, causal: bool, tq: usize, tk: usiz
                 }
             })
             .collect();
-        let c = Tensor::from_f32s(v, &[tq, tk], dtype)?;
+        let c = Tensor::from_f32s(v, &[tq, tk], dtype)?.to_device(like.device())?;
         m = Some(match m {
             Some(user) => user.add(&c)?,
             None => c,
@@ -296,12 +339,15 @@ pub fn scaled_dot_product_attention(
     let out = {
         let (qs, ks, vs) = (q.storage(), k.storage(), v.storage());
         let ms = mask_b.as_ref().map(|m| m.storage());
+        let mc = ms.as_deref().zip(mask_b.as_ref());
         match (&*qs, &*ks, &*vs) {
             (Storage::Cpu(qc), Storage::Cpu(kc), Storage::Cpu(vc)) => {
-                let mc = ms.as_deref().zip(mask_b.as_ref()).map(|(g, t)| match g {
-                    Storage::Cpu(c) => (c, t.layout()),
-                });
-                Storage::Cpu(cpu::attention(
+                let mc = cpu_arg("attention", q, mc)?;
+                Storage::Cpu(cpu::attention((qc, q.layout()), (kc, k.layout()), (vc, v.layout()), mc, causal, scale)?)
+            }
+            (Storage::Gpu(qc), Storage::Gpu(kc), Storage::Gpu(vc)) => {
+                let mc = gpu_arg("attention", q, mc)?;
+                Storage::Gpu(gpu::kernels::attention(
                     (qc, q.layout()),
                     (kc, k.layout()),
                     (vc, v.layout()),
@@ -310,6 +356,7 @@ pub fn scaled_dot_product_attention(
                     scale,
                 )?)
             }
+            _ => return Err(mixed("attention", q, k)),
         }
     };
     let mut inputs = vec![q, k, v];

@@ -2,7 +2,7 @@
 
 use super::ReduceOp;
 use crate::autograd::Op;
-use crate::cpu;
+use crate::{cpu, gpu};
 use crate::error::{invalid, Result};
 use crate::layout::resolve_axis;
 use crate::storage::Storage;
@@ -24,6 +24,7 @@ impl Tensor {
         }
         let out = match &*self.storage() {
             Storage::Cpu(s) => Storage::Cpu(cpu::reduce(s, self.layout(), op, &ax)?),
+            Storage::Gpu(s) => Storage::Gpu(gpu::reduce(s, self.layout(), op, &ax)?),
         };
         let shape: Vec<usize> = self
             .shape()

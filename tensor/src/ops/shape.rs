@@ -2,8 +2,8 @@
 //! copying ops that move data between layouts (contiguous, concat, index_select, gather).
 
 use crate::autograd::Op;
-use crate::cpu;
-use crate::error::{invalid, Error, Result};
+use crate::error::{invalid, mixed, Error, Result};
+use crate::{cpu, gpu};
 use crate::layout::{checked_numel, resolve_axis};
 use crate::storage::Storage;
 use crate::{Layout, Tensor};
@@ -102,9 +102,7 @@ impl Tensor {
         if self.is_contiguous() {
             return Ok(self.clone());
         }
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(s.copy_contiguous(self.layout())),
-        };
+        let out = self.storage().copy_contiguous(self.layout())?;
         Ok(Tensor::from_kernel(out, self.shape(), || Op::Copy { x: self.clone() }, &[self]))
     }
 
@@ -126,14 +124,27 @@ impl Tensor {
             shape[dim] += t.shape()[dim];
         }
         let guards: Vec<_> = tensors.iter().map(|t| t.storage()).collect();
-        let parts: Vec<_> = guards
-            .iter()
-            .zip(tensors)
-            .map(|(g, t)| match &**g {
-                Storage::Cpu(s) => (s, t.layout()),
-            })
-            .collect();
-        let out = Storage::Cpu(cpu::concat(&parts, dim)?);
+        let out = if first.device().is_gpu() {
+            let parts: Vec<_> = guards
+                .iter()
+                .zip(tensors)
+                .map(|(g, t)| match &**g {
+                    Storage::Gpu(s) => Ok((s, t.layout())),
+                    Storage::Cpu(_) => Err(mixed("cat", first, t)),
+                })
+                .collect::<Result<_>>()?;
+            Storage::Gpu(gpu::kernels::concat(&parts, dim)?)
+        } else {
+            let parts: Vec<_> = guards
+                .iter()
+                .zip(tensors)
+                .map(|(g, t)| match &**g {
+                    Storage::Cpu(s) => Ok((s, t.layout())),
+                    Storage::Gpu(_) => Err(mixed("cat", first, t)),
+                })
+                .collect::<Result<_>>()?;
+            Storage::Cpu(cpu::concat(&parts, dim)?)
+        };
         drop(guards);
         let owned: Vec<Tensor> = tensors.iter().map(|t| (*t).clone()).collect();
         Ok(Tensor::from_kernel(out, &shape, || Op::Concat { xs: owned.clone(), dim }, tensors))
@@ -150,6 +161,7 @@ impl Tensor {
         let id_values = index_values("index_select", ids)?;
         let out = match &*self.storage() {
             Storage::Cpu(s) => Storage::Cpu(cpu::index_select(s, self.layout(), dim, &id_values)?),
+            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::index_select(s, self.layout(), dim, &id_values)?),
         };
         let mut shape = self.shape().to_vec();
         shape[dim] = id_values.len();
@@ -170,6 +182,7 @@ impl Tensor {
         let idx = index_values("gather", index)?;
         let out = match &*self.storage() {
             Storage::Cpu(s) => Storage::Cpu(cpu::gather(s, self.layout(), dim, &idx, index.layout())?),
+            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::gather(s, self.layout(), dim, &idx, index.layout())?),
         };
         Ok(Tensor::from_kernel(out, index.shape(), || Op::Gather { x: self.clone(), dim, index: index.clone() }, &[self]))
     }
@@ -191,6 +204,10 @@ impl Tensor {
             (Storage::Cpu(d), Storage::Cpu(s)) => {
                 Storage::Cpu(cpu::index_add(d, self.layout(), dim, &idv, s, src.layout())?)
             }
+            (Storage::Gpu(d), Storage::Gpu(s)) => {
+                Storage::Gpu(gpu::kernels::index_add(d, self.layout(), dim, &idv, s, src.layout())?)
+            }
+            _ => return Err(mixed("index_add", self, src)),
         };
         Ok(Tensor::from_storage(out, Layout::contiguous(self.shape()), None))
     }
@@ -214,6 +231,10 @@ impl Tensor {
             (Storage::Cpu(d), Storage::Cpu(s)) => {
                 Storage::Cpu(cpu::scatter_add(d, self.layout(), dim, &idx, index.layout(), s, src.layout())?)
             }
+            (Storage::Gpu(d), Storage::Gpu(s)) => {
+                Storage::Gpu(gpu::kernels::scatter_add(d, self.layout(), dim, &idx, index.layout(), s, src.layout())?)
+            }
+            _ => return Err(mixed("scatter_add", self, src)),
         };
         Ok(Tensor::from_storage(out, Layout::contiguous(self.shape()), None))
     }
@@ -225,7 +246,5 @@ pub(crate) fn index_values(op: &'static str, ids: &Tensor) -> Result<Vec<i64>> {
         return Err(Error::UnsupportedDType { op, dtype: ids.dtype() });
     }
     let s = ids.storage();
-    Ok(match &*s {
-        Storage::Cpu(c) => c.i64_values(ids.layout()),
-    })
+    s.i64_values(ids.layout())
 }

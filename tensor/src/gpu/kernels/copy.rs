@@ -45,7 +45,7 @@ pub fn cast(s: &GpuStorage, l: &Layout, dtype: DType) -> Result<GpuStorage> {
     let out = GpuStorage::alloc(s.device(), dtype, n)?;
     // A contiguous same-dtype view starting on a word boundary is a plain buffer copy.
     let start_bytes = l.offset() * dtype.size_in_bytes();
-    if dtype == s.dtype() && l.is_contiguous() && start_bytes % 4 == 0 {
+    if dtype == s.dtype() && l.is_contiguous() && start_bytes.is_multiple_of(4) {
         let bytes = words_for(dtype, n) as u64 * 4;
         if bytes > 0 {
             s.device().copy_buffer(s.raw(), start_bytes as u64, out.raw(), 0, bytes);

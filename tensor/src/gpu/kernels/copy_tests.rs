@@ -35,10 +35,40 @@ fn assert_same(what: &str, got: &CpuStorage, want: &CpuStorage) {
 /// Values where conversions disagree if done carelessly.
 fn cast_inputs() -> Vec<f32> {
     let mut v = vec![
-        0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.99999994, f32::NAN, f32::INFINITY, f32::NEG_INFINITY,
-        65504.0, 65519.0, 65520.0, 1e5, -1e5, 6e-8, 3e-8, 2.98e-8, 1e-40, -1e-45, 1.00048828125, 1.0009765625,
-        1.00146484375, 3e9, -3e9, 5e9, 2147483520.0, 2147483648.0, -2147483648.0, 4294967040.0, 4294967296.0,
-        16777217.0, 3.3895314e38,
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.5,
+        2.5,
+        -2.5,
+        0.99999994,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        65504.0,
+        65519.0,
+        65520.0,
+        1e5,
+        -1e5,
+        6e-8,
+        3e-8,
+        2.98e-8,
+        1e-40,
+        -1e-45,
+        1.000_488_3,
+        1.000_976_6,
+        1.001_464_8,
+        3e9,
+        -3e9,
+        5e9,
+        2147483520.0,
+        2147483648.0,
+        -2147483648.0,
+        4294967040.0,
+        4294967296.0,
+        16777217.0,
+        3.3895314e38,
     ];
     v.extend(data(63, 21, -70000.0, 70000.0));
     v.extend(data(40, 22, -1.0, 1.0).iter().map(|x| x * 1e-5));
@@ -90,7 +120,11 @@ fn copy_contiguous_of_views_matches_cpu() {
         let gs = GpuStorage::from_cpu(&cs, &dev).unwrap();
         for l in &views {
             let got = copy_contiguous(&gs, l).unwrap().to_cpu().unwrap();
-            assert_same(&format!("{dtype} {:?}/{:?}+{}", l.shape(), l.strides(), l.offset()), &got, &cs.copy_contiguous(l));
+            assert_same(
+                &format!("{dtype} {:?}/{:?}+{}", l.shape(), l.strides(), l.offset()),
+                &got,
+                &cs.copy_contiguous(l),
+            );
         }
     }
 }
@@ -103,6 +137,8 @@ fn round_trips_and_size_limit() {
             let cs = CpuStorage::from_f32(dtype, data(n, 41, -100.0, 100.0));
             let back = GpuStorage::from_cpu(&cs, &dev).unwrap().to_cpu().unwrap();
             assert_same(&format!("round trip {dtype} x{n}"), &back, &cs);
+            let z = GpuStorage::zeros(&dev, dtype, n).unwrap().to_cpu().unwrap();
+            assert_same(&format!("zeros {dtype} x{n}"), &z, &CpuStorage::zeros(dtype, n).unwrap());
         }
     }
     // A tensor over the binding limit is refused cleanly.

@@ -14,7 +14,8 @@ use crate::gpu::{GpuStorage, StridedParams};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{DType, Layout};
 
-pub static SHADER: Shader = Shader { name: "elementwise", source: include_str!("../../../../shaders/elementwise.wgsl") };
+pub static SHADER: Shader =
+    Shader { name: "elementwise", source: include_str!("../../../../shaders/elementwise.wgsl") };
 
 /// Invocations per workgroup (one output word each).
 const WG: u32 = 256;

@@ -22,12 +22,26 @@ pub mod elementwise;
 pub mod reduce;
 
 // ---- other families: add `pub mod NAME;` lines here ----
+pub mod attention;
+pub mod cross_entropy;
+pub mod index;
+pub mod matmul;
+pub mod norm;
+pub mod optim;
+pub mod rope;
 
 pub use copy::{cast, copy_contiguous};
 pub use elementwise::{binary, cmp, unary, where_cond};
 pub use reduce::reduce;
 
 // ---- other families: add `pub use NAME::...;` lines here ----
+pub use attention::attention;
+pub use cross_entropy::{cross_entropy, cross_entropy_backward};
+pub use index::{concat, gather, index_add, index_select, scatter_add};
+pub use matmul::matmul;
+pub use norm::{layer_norm, layer_norm_backward, rms_norm, rms_norm_backward, softmax_last, softmax_last_backward};
+pub use optim::adamw_step;
+pub use rope::rope;
 
 use super::device::GpuDevice;
 use super::pipeline::{variants, KernelKey, Variant};
@@ -44,6 +58,14 @@ pub fn all_variants() -> Vec<Variant> {
     v.extend(variants::<reduce::ReduceKey>());
     v.extend(variants::<copy::CopyKey>());
     // ---- other families: add `v.extend(variants::<NAME::Key>());` lines here ----
+    v.extend(variants::<matmul::MatmulKey>());
+    v.extend(variants::<matmul::MatvecKey>());
+    v.extend(variants::<attention::AttentionKey>());
+    v.extend(variants::<norm::NormKey>());
+    v.extend(variants::<cross_entropy::CrossEntropyKey>());
+    v.extend(variants::<rope::RopeKey>());
+    v.extend(variants::<index::IndexKey>());
+    v.extend(variants::<optim::AdamWKey>());
     v
 }
 
@@ -76,10 +98,9 @@ pub(crate) fn float_only(op: &'static str, dtype: DType) -> Result<()> {
 /// The layout must stay inside the storage (a shader would read out of bounds otherwise).
 pub(crate) fn check_view(op: &'static str, len: usize, l: &Layout) -> Result<()> {
     if l.storage_extent() > len {
-        return Err(crate::error::invalid(
-            op,
-            format!("view {:?} (strides {:?}, offset {}) reaches past {len} elements", l.shape(), l.strides(), l.offset()),
-        ));
+        let (shape, strides, offset) = (l.shape(), l.strides(), l.offset());
+        let msg = format!("view {shape:?} (strides {strides:?}, offset {offset}) reaches past {len} elements");
+        return Err(crate::error::invalid(op, msg));
     }
     Ok(())
 }

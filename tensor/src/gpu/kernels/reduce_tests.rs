@@ -17,12 +17,15 @@ fn check(dev: &std::sync::Arc<crate::gpu::GpuDevice>, x: &[f32], dtype: DType, l
         let want = values(&cpu::reduce(&cs, l, op, axes).unwrap());
         let got = values(&reduce(&gs, l, op, axes).unwrap().to_cpu().unwrap());
         let st = storage_tol(dtype);
-        assert_close(&format!("{op:?} {dtype} {:?}/{:?} axes {axes:?}", l.shape(), l.strides()), &got, &want, |i, c| {
-            match op {
+        assert_close(
+            &format!("{op:?} {dtype} {:?}/{:?} axes {axes:?}", l.shape(), l.strides()),
+            &got,
+            &want,
+            |i, c| match op {
                 ReduceOp::Sum => 4e-6 * abs_sum[i] + st * c.abs(),
                 _ => 0.0,
-            }
-        });
+            },
+        );
     }
 }
 
