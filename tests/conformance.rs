@@ -6,7 +6,7 @@
 //! prints the worst error of each (op, dtype) in units of the tolerance, to see the headroom.
 
 use lamina_tensor::{BinaryOp as B, CmpOp, DType, OpName, RopeConvention, Tensor, UnaryOp as U};
-use lamina_verify::check::{run_one, tolerance};
+use lamina_verify::check::{run_one, tolerance_on};
 use lamina_verify::compare::table;
 use lamina_verify::data::make_tensor;
 use lamina_verify::{compare, reference, Backend, InputLayout, MaskSpec, Problem, Reduction, RefTensor, Tol, Values};
@@ -327,7 +327,7 @@ fn conformance() {
                 skipped += InputLayout::ALL.len();
                 continue;
             }
-            let tol = tolerance(op, p.out_dtype(dt));
+            let tol = tolerance_on(backend, op, p.out_dtype(dt));
             for layout in InputLayout::ALL {
                 runs += 1;
                 let row = |nmse: String, max: String, nan: String, inf: String, note: String| {

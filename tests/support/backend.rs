@@ -1,6 +1,7 @@
-//! The backends a conformance run covers. Today: the CPU kernels at the detected
-//! instruction set and the CPU portable path (two code paths behind one `Device::Cpu`).
-//! A GPU backend adds a variant; the compiler then points at every match to extend.
+//! The backends a conformance run covers: the CPU kernels at the detected instruction set,
+//! the CPU portable path (two code paths behind one `Device::Cpu`), and the GPU adapter
+//! when one exists (`LAMINA_GPU_ORDINAL`, default 0). With `LAMINA_REQUIRE_GPU=1` (set by
+//! CI, which has Mesa's lavapipe) a missing adapter fails the run instead of skipping.
 
 use lamina_tensor::cpu::isa::{self, Isa};
 use lamina_tensor::{DType, Device, OpName, Tensor};
@@ -9,6 +10,24 @@ use lamina_tensor::{DType, Device, OpName, Tensor};
 pub enum Backend {
     /// CPU kernels with this instruction set forced.
     Cpu(Isa),
+    /// The GPU adapter with this ordinal (WGSL kernels through wgpu).
+    Gpu(usize),
+}
+
+/// The GPU to test, if any: `Some(ordinal)` when an adapter answers. Panics (a test
+/// failure) when `LAMINA_REQUIRE_GPU=1` and there is none.
+pub fn gpu_ordinal() -> Option<usize> {
+    let ordinal = std::env::var("LAMINA_GPU_ORDINAL").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    match lamina_tensor::gpu::GpuDevice::get(ordinal) {
+        Ok(_) => Some(ordinal),
+        Err(e) => {
+            if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter is usable: {e}");
+            }
+            eprintln!("skipping GPU cases: {e}");
+            None
+        }
+    }
 }
 
 impl Backend {
@@ -19,6 +38,7 @@ impl Backend {
         if isa::detected() != Isa::Portable {
             v.push(Backend::Cpu(Isa::Portable));
         }
+        v.extend(gpu_ordinal().map(Backend::Gpu));
         v
     }
 
@@ -26,12 +46,14 @@ impl Backend {
         match self {
             Backend::Cpu(Isa::Avx2Fma) => "cpu-avx2".to_string(),
             Backend::Cpu(Isa::Portable) => "cpu-portable".to_string(),
+            Backend::Gpu(n) => format!("gpu:{n}"),
         }
     }
 
     pub fn device(self) -> Device {
         match self {
             Backend::Cpu(_) => Device::Cpu,
+            Backend::Gpu(n) => Device::Gpu(n),
         }
     }
 
@@ -40,29 +62,29 @@ impl Backend {
     pub fn activate(self) {
         match self {
             Backend::Cpu(i) => isa::force(Some(i)),
+            Backend::Gpu(_) => isa::force(None),
         }
     }
 
     /// Undo [`Backend::activate`]: back to the detected defaults.
     pub fn deactivate(self) {
         match self {
-            Backend::Cpu(_) => isa::force(None),
+            Backend::Cpu(_) | Backend::Gpu(_) => isa::force(None),
         }
     }
 
     /// Move a tensor to this backend's device (nothing to do for the CPU).
-    pub fn upload(self, t: Tensor) -> Tensor {
-        match self {
-            Backend::Cpu(_) => t,
-        }
+    pub fn upload(self, t: Tensor) -> lamina_tensor::Result<Tensor> {
+        t.to_device(self.device())
     }
 
     /// Whether the backend implements `op` for `dtype`; unsupported cases are listed as
-    /// skipped, not failed (ggml's "not supported"). The CPU implements everything.
+    /// skipped, not failed (ggml's "not supported"). Both backends implement every op in
+    /// every float dtype.
     pub fn supports(self, op: OpName, dtype: DType) -> bool {
         let _ = (op, dtype);
         match self {
-            Backend::Cpu(_) => true,
+            Backend::Cpu(_) | Backend::Gpu(_) => true,
         }
     }
 }

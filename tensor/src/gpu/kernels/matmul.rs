@@ -245,10 +245,10 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
     let direct = dtype == DType::F32 || n % 2 == 0 || batch * m == 1;
     let out_dt = if direct { dtype } else { DType::F32 };
     let numel = batch * m * n;
-    let out = GpuStorage::alloc(dev, out_dt, numel)?;
     if numel == 0 {
-        return Ok(out);
+        return GpuStorage::alloc(dev, dtype, 0);
     }
+    let out = GpuStorage::alloc(dev, out_dt, numel)?;
     to_u32("matmul", "element count", numel)?;
     let batch32 = to_u32("matmul", "batch", batch)?;
     if batch32 > dev.summary().max_compute_workgroups_per_dimension {
