@@ -9,7 +9,8 @@ use lamina_tensor::{no_grad, BinaryOp as B, DType, Error, OpName, RopeConvention
 use lamina_verify::compare::table;
 use lamina_verify::data::{quantize, Rng};
 use lamina_verify::fd::{check_grad, numeric_grad, GradTol};
-use lamina_verify::{InputLayout, MaskSpec, Problem, Reduction, RefTensor, Values};
+use lamina_tensor::cpu::isa::Isa;
+use lamina_verify::{Backend, InputLayout, MaskSpec, Problem, Reduction, RefTensor, Values};
 use std::collections::HashSet;
 
 /// Finite-difference step, in f64: truncation error ~h^2 f''' ~ 1e-12, cancellation
@@ -112,9 +113,17 @@ fn grad_cases() -> Vec<Problem> {
 }
 
 /// One problem, one layout of the leaves: a failure row per input whose gradient is off.
-fn check(p: &Problem, layout: InputLayout) -> Vec<Vec<String>> {
+fn check(p: &Problem, layout: InputLayout, backend: Backend) -> Vec<Vec<String>> {
     let row = |input: usize, worst: String, note: String| {
-        vec![format!("{:?}", p.op()), p.label(), layout.name().to_string(), input.to_string(), worst, note]
+        vec![
+            backend.name(),
+            format!("{:?}", p.op()),
+            p.label(),
+            layout.name().to_string(),
+            input.to_string(),
+            worst,
+            note,
+        ]
     };
     let xs = p.draw(DType::F32, 1);
     let out_dt = p.out_dtype(DType::F32);
@@ -124,12 +133,13 @@ fn check(p: &Problem, layout: InputLayout) -> Vec<Vec<String>> {
     let run = || -> lamina_tensor::Result<Vec<Tensor>> {
         let mut inputs = p.engine_inputs(&xs, DType::F32, layout)?;
         for (t, inp) in inputs.iter_mut().zip(p.inputs()) {
+            *t = backend.upload(t.clone())?;
             if inp.diff {
                 *t = t.clone().requires_grad_();
             }
         }
         let out = p.run(&inputs)?;
-        out.backward_with(&w.to_tensor(out_dt)?)?;
+        out.backward_with(&backend.upload(w.to_tensor(out_dt)?)?)?;
         Ok(inputs)
     };
     let inputs = match run() {
@@ -169,15 +179,26 @@ fn check(p: &Problem, layout: InputLayout) -> Vec<Vec<String>> {
 #[test]
 fn gradients_match_finite_differences() {
     let cases = grad_cases();
+    // The CPU at its detected ISA and the GPU when present (the portable CPU path is
+    // covered by the conformance table; forcing it here would race with the other tests).
+    let backends: Vec<Backend> = Backend::all().into_iter().filter(|b| *b != Backend::Cpu(Isa::Portable)).collect();
     let mut failures = Vec::new();
-    for p in &cases {
-        for layout in InputLayout::ALL {
-            failures.extend(check(p, layout));
+    for &backend in &backends {
+        for p in &cases {
+            for layout in InputLayout::ALL {
+                failures.extend(check(p, layout, backend));
+            }
         }
     }
-    println!("gradcheck: {} cases x {} layouts, {} failures", cases.len(), InputLayout::ALL.len(), failures.len());
+    let names: Vec<String> = backends.iter().map(|b| b.name()).collect();
+    println!(
+        "gradcheck: {} cases x {} layouts on {names:?}, {} failures",
+        cases.len(),
+        InputLayout::ALL.len(),
+        failures.len()
+    );
     if !failures.is_empty() {
-        let header = ["op", "case", "layout", "input", "worst err/tol", "where"];
+        let header = ["backend", "op", "case", "layout", "input", "worst err/tol", "where"];
         eprintln!("{}", table(&header, &failures));
         panic!("{} gradient checks failed (table above)", failures.len());
     }
