@@ -108,22 +108,28 @@ fn gather_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if w * epw >= cp.numel {
         return;
     }
-    var old = vec2<u32>(0u, 0u);
+    var bits = vec2<u32>(0u, 0u); // a padding half past the end stays zero
     if MODE == 2u {
         let word = out[w];
-        old = vec2<u32>(bits_in_word(DT, word, 0u), bits_in_word(DT, word, 1u));
+        bits = vec2<u32>(bits_in_word(DT, word, 0u), bits_in_word(DT, word, 1u));
     }
-    var bits = old;
+    var changed = false;
     for (var e = 0u; e < epw; e++) {
         let i = w * epw + e;
-        if i < cp.numel {
-            let s = copy_source(i);
-            if s != KEEP {
-                bits[e] = bits_in_word(DT, src[word_of(DT, s)], s);
-            }
+        if i >= cp.numel {
+            bits[e] = 0u;
+            continue;
+        }
+        let s = copy_source(i);
+        if s != KEEP {
+            bits[e] = bits_in_word(DT, src[word_of(DT, s)], s);
+            changed = true;
         }
     }
-    out[w] = pack_bits(DT, bits.x, bits.y);
+    // A concat part leaves words holding none of its elements alone.
+    if changed {
+        out[w] = pack_bits(DT, bits.x, bits.y);
+    }
 }
 
 fn scatter_at(e: u32) -> f32 {

@@ -9,8 +9,8 @@
 //! the row kernel (one workgroup per query, keys split across invocations).
 
 use crate::error::{invalid, Error, Result};
-use crate::gpu::kernels::{cast, check_view, float_only};
 use crate::gpu::kernels::matmul::out_dtypes;
+use crate::gpu::kernels::{cast, check_view, float_only};
 use crate::gpu::pipeline::{dtype_code, KernelKey, Shader};
 use crate::gpu::strided::to_u32;
 use crate::gpu::GpuStorage;
@@ -195,7 +195,7 @@ pub fn attention(
         // No keys: every output is an empty sum (the CPU kernel's zeros).
         return GpuStorage::zeros(dev, dtype, numel);
     }
-    let out_dt = if dtype == DType::F32 || dv % 2 == 0 { dtype } else { DType::F32 };
+    let out_dt = if dtype == DType::F32 || dv.is_multiple_of(2) { dtype } else { DType::F32 };
     let out = GpuStorage::alloc(dev, out_dt, numel)?;
     if numel == 0 {
         return Ok(out);
@@ -233,7 +233,10 @@ pub fn attention(
     };
     let max = dev.summary().max_compute_workgroups_per_dimension as usize;
     if blocks > max || b * hq > max {
-        return Err(invalid("attention", format!("{b} x {hq} heads of {tq} queries exceed the device's workgroup grid")));
+        return Err(invalid(
+            "attention",
+            format!("{b} x {hq} heads of {tq} queries exceed the device's workgroup grid"),
+        ));
     }
     let key = AttentionKey { dtype, out: out_dt, kernel };
     let pipeline = dev.pipeline(key)?;
@@ -266,9 +269,9 @@ mod tests {
         mask: bool,
     }
 
-    /// q, k, v (and the mask) as contiguous tensors, or with q read through a transposed
-    /// (B, T, H, D) layout when `strided`; GPU vs CPU with an absolute tolerance (outputs
-    /// are convex combinations of v rows in [-1, 1]).
+    /// q, k, v (and the mask) as contiguous tensors, or when `strided` q read through a
+    /// transposed (B, T, H, D) layout and k, v as views into a longer KV cache; GPU vs CPU
+    /// with an absolute tolerance (outputs are convex combinations of v rows in [-1, 1]).
     fn check(c: &Case, dtype: DType, strided: bool) {
         let Some(dev) = device() else { return };
         let what = format!(
@@ -281,12 +284,15 @@ mod tests {
         } else {
             Layout::contiguous(&[c.b, c.hq, c.tq, c.d])
         };
-        let kv = data(c.b * c.hkv * c.tk * c.d, 2, -1.0, 1.0);
-        let vv = data(c.b * c.hkv * c.tk * c.dv, 3, -1.0, 1.0);
-        let lk = Layout::contiguous(&[c.b, c.hkv, c.tk, c.d]);
-        let lv = Layout::contiguous(&[c.b, c.hkv, c.tk, c.dv]);
+        // Strided: k and v are the first Tk positions of a longer KV cache (a narrow view).
+        let cap = if strided { c.tk + 3 } else { c.tk };
+        let kv = data(c.b * c.hkv * cap * c.d, 2, -1.0, 1.0);
+        let vv = data(c.b * c.hkv * cap * c.dv, 3, -1.0, 1.0);
+        let lk = Layout::contiguous(&[c.b, c.hkv, cap, c.d]).narrow(2, 0, c.tk).unwrap();
+        let lv = Layout::contiguous(&[c.b, c.hkv, cap, c.dv]).narrow(2, 0, c.tk).unwrap();
         // A (Tq, Tk) mask broadcast over batch and heads, with some -inf entries.
-        let mv: Vec<f32> = data(c.tq * c.tk, 4, -2.0, 2.0).iter().map(|&x| if x > 1.5 { f32::NEG_INFINITY } else { x }).collect();
+        let mv: Vec<f32> =
+            data(c.tq * c.tk, 4, -2.0, 2.0).iter().map(|&x| if x > 1.5 { f32::NEG_INFINITY } else { x }).collect();
         let lm = Layout::contiguous(&[c.tq, c.tk]).broadcast_to(&[c.b, c.hq, c.tq, c.tk]).unwrap();
         let cs = |v: &[f32]| CpuStorage::from_f32(dtype, v.to_vec());
         let (cq, ck, cv, cm) = (cs(&qv), cs(&kv), cs(&vv), cs(&mv));
@@ -326,6 +332,7 @@ mod tests {
         ];
         for c in &cases {
             check(c, DType::F32, false);
+            check(c, DType::F32, true);
         }
     }
 
@@ -349,12 +356,21 @@ mod tests {
         let mut m = vec![0.0; tq * tk];
         m[..tk].iter_mut().for_each(|x| *x = f32::NEG_INFINITY); // row 0 sees nothing
         let m = CpuStorage::F32(m);
-        let want = cpu::attention((&q, &l4(tq, d)), (&k, &l4(tk, d)), (&k, &l4(tk, d)), Some((&m, &l4(tq, tk))), false, 0.5).unwrap();
+        let want =
+            cpu::attention((&q, &l4(tq, d)), (&k, &l4(tk, d)), (&k, &l4(tk, d)), Some((&m, &l4(tq, tk))), false, 0.5)
+                .unwrap();
         let g = |s: &CpuStorage| GpuStorage::from_cpu(s, &dev).unwrap();
-        let got = attention((&g(&q), &l4(tq, d)), (&g(&k), &l4(tk, d)), (&g(&k), &l4(tk, d)), Some((&g(&m), &l4(tq, tk))), false, 0.5)
-            .unwrap()
-            .to_cpu()
-            .unwrap();
+        let got = attention(
+            (&g(&q), &l4(tq, d)),
+            (&g(&k), &l4(tk, d)),
+            (&g(&k), &l4(tk, d)),
+            Some((&g(&m), &l4(tq, tk))),
+            false,
+            0.5,
+        )
+        .unwrap()
+        .to_cpu()
+        .unwrap();
         assert_close("masked rows", &values(&got), &values(&want), |_, w| 2e-6 * (1.0 + w.abs()));
     }
 }

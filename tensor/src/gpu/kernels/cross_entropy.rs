@@ -15,7 +15,8 @@ use crate::storage::CpuStorage;
 use crate::{DType, Layout};
 use bytemuck::{Pod, Zeroable};
 
-pub static SHADER: Shader = Shader { name: "cross_entropy", source: include_str!("../../../../shaders/cross_entropy.wgsl") };
+pub static SHADER: Shader =
+    Shader { name: "cross_entropy", source: include_str!("../../../../shaders/cross_entropy.wgsl") };
 
 const WG: u32 = 256;
 
@@ -173,7 +174,10 @@ mod tests {
     /// The CPU backward rule, written out: (softmax - onehot) * valid * g / max(count, 1).
     fn cpu_grad(z: &CpuStorage, l: &Layout, t: &[i64], ignore: i64, g: f32) -> Vec<f32> {
         let (n, c) = (l.shape()[0], l.shape()[1]);
-        let p = values(&cpu::softmax_last(&CpuStorage::F32(z.f32_view(l).into_owned()), &Layout::contiguous(&[n, c]), false).unwrap());
+        let p = values(
+            &cpu::softmax_last(&CpuStorage::F32(z.f32_view(l).into_owned()), &Layout::contiguous(&[n, c]), false)
+                .unwrap(),
+        );
         let count = t.iter().filter(|&&x| x != ignore).count().max(1) as f32;
         (0..n * c)
             .map(|e| {
@@ -190,13 +194,21 @@ mod tests {
     #[test]
     fn forward_and_backward_match_cpu() {
         let Some(dev) = device() else { return };
-        for (dtype, n, c, transposed) in
-            [(DType::F32, 7, 33, false), (DType::F32, 5, 600, false), (DType::F32, 6, 9, true), (DType::F16, 4, 7, false), (DType::BF16, 3, 65, false)]
-        {
+        for (dtype, n, c, transposed) in [
+            (DType::F32, 7, 33, false),
+            (DType::F32, 5, 600, false),
+            (DType::F32, 6, 9, true),
+            (DType::F16, 4, 7, false),
+            (DType::BF16, 3, 65, false),
+        ] {
             let what = format!("{dtype} {n}x{c} transposed={transposed}");
             let z = logits(dtype, n, c);
             // A transposed view: stored (C, N).
-            let l = if transposed { Layout::contiguous(&[c, n]).permute(&[1, 0]).unwrap() } else { Layout::contiguous(&[n, c]) };
+            let l = if transposed {
+                Layout::contiguous(&[c, n]).permute(&[1, 0]).unwrap()
+            } else {
+                Layout::contiguous(&[n, c])
+            };
             let t: Vec<i64> = (0..n).map(|i| if i == 1 { -100 } else { ((i * 7 + 3) % c) as i64 }).collect();
             let want = cpu::cross_entropy(&z, &l, &t, -100).unwrap();
             let gz = GpuStorage::from_cpu(&z, &dev).unwrap();

@@ -183,7 +183,8 @@ pub fn gather(x: &GpuStorage, lx: &Layout, dim: usize, index: &[i64], li: &Layou
     check_view("gather", x.len(), lx)?;
     check_ids("gather", index, lx.shape()[dim])?;
     let shape = li.shape();
-    let fits = shape.len() == lx.rank() && shape.iter().zip(lx.shape()).enumerate().all(|(d, (i, s))| d == dim || i <= s);
+    let fits =
+        shape.len() == lx.rank() && shape.iter().zip(lx.shape()).enumerate().all(|(d, (i, s))| d == dim || i <= s);
     if !fits || index.len() != li.numel() {
         return Err(Error::ShapeMismatch { op: "gather", lhs: lx.shape().to_vec(), rhs: shape.to_vec() });
     }
@@ -217,7 +218,8 @@ pub fn concat(parts: &[(&GpuStorage, &Layout)], dim: usize) -> Result<GpuStorage
         }
         first.same_device("concat", s)?;
         check_view("concat", s.len(), l)?;
-        let same = l.rank() == l0.rank() && l.shape().iter().zip(l0.shape()).enumerate().all(|(d, (a, b))| d == dim || a == b);
+        let same =
+            l.rank() == l0.rank() && l.shape().iter().zip(l0.shape()).enumerate().all(|(d, (a, b))| d == dim || a == b);
         if !same {
             return Err(Error::ShapeMismatch { op: "concat", lhs: l0.shape().to_vec(), rhs: l.shape().to_vec() });
         }
@@ -250,7 +252,11 @@ pub fn concat(parts: &[(&GpuStorage, &Layout)], dim: usize) -> Result<GpuStorage
 
 /// Buckets of a counting sort: `starts[b]..starts[b + 1]` indexes `perm`, which lists the
 /// positions with key b in ascending order (a stable sort).
-fn buckets(keys: impl Iterator<Item = usize> + Clone, n_buckets: usize, positions: impl Iterator<Item = usize>) -> (Vec<u32>, Vec<u32>) {
+fn buckets(
+    keys: impl Iterator<Item = usize> + Clone,
+    n_buckets: usize,
+    positions: impl Iterator<Item = usize>,
+) -> (Vec<u32>, Vec<u32>) {
     let mut starts = vec![0u32; n_buckets + 1];
     for k in keys.clone() {
         starts[k + 1] += 1;
@@ -301,7 +307,14 @@ fn scatter(
     Ok(out)
 }
 
-fn check_scatter(op: &'static str, dest: &GpuStorage, ld: &Layout, dim: usize, src: &GpuStorage, ls: &Layout) -> Result<()> {
+fn check_scatter(
+    op: &'static str,
+    dest: &GpuStorage,
+    ld: &Layout,
+    dim: usize,
+    src: &GpuStorage,
+    ls: &Layout,
+) -> Result<()> {
     float_only(op, dest.dtype())?;
     if src.dtype() != dest.dtype() {
         return Err(Error::DTypeMismatch { op, lhs: dest.dtype(), rhs: src.dtype() });
@@ -313,7 +326,14 @@ fn check_scatter(op: &'static str, dest: &GpuStorage, ld: &Layout, dim: usize, s
 }
 
 /// dest[.., ids[j], ..] += src[.., j, ..]; the result is contiguous.
-pub fn index_add(dest: &GpuStorage, ld: &Layout, dim: usize, ids: &[i64], src: &GpuStorage, ls: &Layout) -> Result<GpuStorage> {
+pub fn index_add(
+    dest: &GpuStorage,
+    ld: &Layout,
+    dim: usize,
+    ids: &[i64],
+    src: &GpuStorage,
+    ls: &Layout,
+) -> Result<GpuStorage> {
     check_scatter("index_add", dest, ld, dim, src, ls)?;
     let size = ld.shape()[dim];
     check_ids("index_add", ids, size)?;
@@ -340,7 +360,8 @@ pub fn scatter_add(
     let size = ld.shape()[dim];
     check_ids("scatter_add", index, size)?;
     let ishape = li.shape();
-    let fits = ishape.len() == ld.rank() && ishape.iter().zip(ld.shape()).enumerate().all(|(d, (i, s))| d == dim || i <= s);
+    let fits =
+        ishape.len() == ld.rank() && ishape.iter().zip(ld.shape()).enumerate().all(|(d, (i, s))| d == dim || i <= s);
     if !fits || ls.shape() != ishape || index.len() != li.numel() {
         return Err(Error::ShapeMismatch { op: "scatter_add", lhs: ld.shape().to_vec(), rhs: ishape.to_vec() });
     }

@@ -13,7 +13,10 @@ fn up(dev: &std::sync::Arc<crate::gpu::GpuDevice>, s: &CpuStorage) -> GpuStorage
 /// Bit-exact equality (any NaN matches any NaN).
 fn assert_same(what: &str, got: &CpuStorage, want: &CpuStorage) {
     assert_eq!(got.dtype(), want.dtype(), "{what}");
-    let (g, w) = (got.cast(&Layout::contiguous(&[got.len()]), DType::F32), want.cast(&Layout::contiguous(&[want.len()]), DType::F32));
+    let (g, w) = (
+        got.cast(&Layout::contiguous(&[got.len()]), DType::F32),
+        want.cast(&Layout::contiguous(&[want.len()]), DType::F32),
+    );
     let (g, w) = (g.as_f32_slice().unwrap(), w.as_f32_slice().unwrap());
     assert_eq!(g.len(), w.len(), "{what}: lengths");
     for (i, (a, b)) in g.iter().zip(w).enumerate() {
@@ -51,7 +54,8 @@ fn copies_match_cpu_for_every_dtype() {
         assert_same(&format!("gather {dtype}"), &got, &want);
         // concat of three parts along dim 1, one strided, one empty, odd slab sizes.
         let (a, b) = (storage(dtype, 3 * 2 * 7, 2), storage(dtype, 3 * 7, 3));
-        let (la, lb, le) = (Layout::contiguous(&[3, 2, 7]), Layout::contiguous(&[3, 1, 7]), Layout::contiguous(&[3, 0, 7]));
+        let (la, lb, le) =
+            (Layout::contiguous(&[3, 2, 7]), Layout::contiguous(&[3, 1, 7]), Layout::contiguous(&[3, 0, 7]));
         let parts = [(&a, &la), (&x, &lx), (&b, &lb), (&b, &le)];
         let want = cpu::concat(&parts, 1).unwrap();
         let (ga, gb) = (up(&dev, &a), up(&dev, &b));
@@ -86,7 +90,8 @@ fn scatter_adds_match_cpu_bit_for_bit() {
             let src = storage(dtype, 24, 7);
             let ls = Layout::contiguous(&[4, 2, 3]).permute(&[2, 1, 0]).unwrap();
             let want = cpu::scatter_add(&dest, &ld, dim, &index, &li, &src, &ls).unwrap();
-            let got = scatter_add(&up(&dev, &dest), &ld, dim, &index, &li, &up(&dev, &src), &ls).unwrap().to_cpu().unwrap();
+            let got =
+                scatter_add(&up(&dev, &dest), &ld, dim, &index, &li, &up(&dev, &src), &ls).unwrap().to_cpu().unwrap();
             assert_same(&format!("scatter_add {dtype} dim {dim}"), &got, &want);
         }
     }

@@ -215,7 +215,11 @@ fn batch_dims(la: &Layout, lb: &Layout) -> Result<Option<[[u32; 4]; 3]>> {
 /// that dim unit-stride with a length multiple of 4, every other step a multiple of 4.
 fn vec4_ok(along_cols: bool, rows: usize, cols: usize, rs: usize, cs: usize, offset: usize, batch: &[u32; 4]) -> bool {
     let (len, unit, other) = if along_cols { (cols, cs, rs) } else { (rows, rs, cs) };
-    unit == 1 && len % 4 == 0 && other % 4 == 0 && offset % 4 == 0 && batch.iter().all(|s| s % 4 == 0)
+    unit == 1
+        && len.is_multiple_of(4)
+        && other.is_multiple_of(4)
+        && offset.is_multiple_of(4)
+        && batch.iter().all(|s| s.is_multiple_of(4))
 }
 
 /// a: (batch..., m, k), b: (batch..., k, n), both already broadcast to the same batch
@@ -242,7 +246,7 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
     let dev = a.device();
     let dtype = a.dtype();
     // A 16-bit word of the output must belong to one invocation: pairs of columns.
-    let direct = dtype == DType::F32 || n % 2 == 0 || batch * m == 1;
+    let direct = dtype == DType::F32 || n.is_multiple_of(2) || batch * m == 1;
     let out_dt = if direct { dtype } else { DType::F32 };
     let numel = batch * m * n;
     if numel == 0 {
@@ -274,7 +278,12 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
         };
         let groups = dev.grid(n.div_ceil(key.shape().0 as usize) as u64)?;
         let pipeline = dev.pipeline(key)?;
-        dev.dispatch(&pipeline, &[a.raw(), b.raw(), out.raw()], bytemuck::bytes_of(&p), [groups[0], groups[1], batch32])?;
+        dev.dispatch(
+            &pipeline,
+            &[a.raw(), b.raw(), out.raw()],
+            bytemuck::bytes_of(&p),
+            [groups[0], groups[1], batch32],
+        )?;
     } else {
         let tile = if m >= 64 && n >= 64 { Tile::Large } else { Tile::Small };
         // Load along the contiguous dim; when neither is, along the smaller stride.
@@ -346,7 +355,8 @@ mod tests {
     #[test]
     fn edge_sizes_match_cpu() {
         // m, k, n not multiples of any tile, both tile sizes, k == 0, and m >= 500.
-        let cases = [(1, 1, 1), (7, 33, 65), (65, 7, 33), (33, 65, 7), (70, 130, 66), (2, 0, 3), (517, 9, 5), (64, 64, 64)];
+        let cases =
+            [(1, 1, 1), (7, 33, 65), (65, 7, 33), (33, 65, 7), (70, 130, 66), (2, 0, 3), (517, 9, 5), (64, 64, 64)];
         for (i, &(m, k, n)) in cases.iter().enumerate() {
             let (a, b) = (data(m * k, i as u64, -1.0, 1.0), data(k * n, 100 + i as u64, -1.0, 1.0));
             check(&format!("{m}x{k}x{n}"), DType::F32, a, &contiguous(&[m, k]), b, &contiguous(&[k, n]));
@@ -382,7 +392,14 @@ mod tests {
         }
         // Batched decode: (4, 1, k) @ (4, k, n) with odd n (f16 goes through the cast).
         let (b, k, n) = (4, 19, 9);
-        check("batched matvec f16", DType::F16, data(b * k, 5, -1.0, 1.0), &contiguous(&[b, 1, k]), data(b * k * n, 6, -1.0, 1.0), &contiguous(&[b, k, n]));
+        check(
+            "batched matvec f16",
+            DType::F16,
+            data(b * k, 5, -1.0, 1.0),
+            &contiguous(&[b, 1, k]),
+            data(b * k * n, 6, -1.0, 1.0),
+            &contiguous(&[b, k, n]),
+        );
     }
 
     #[test]
@@ -398,7 +415,8 @@ mod tests {
         for (i, (la, lb)) in cases.iter().enumerate() {
             let r = la.rank();
             let bs = batch_dims(la, lb).unwrap().unwrap();
-            let (ars, acs, brs, bcs) = (la.strides()[r - 2], la.strides()[r - 1], lb.strides()[r - 2], lb.strides()[r - 1]);
+            let (ars, acs, brs, bcs) =
+                (la.strides()[r - 2], la.strides()[r - 1], lb.strides()[r - 2], lb.strides()[r - 1]);
             assert!(vec4_ok(acs <= ars, m, k, ars, acs, la.offset(), &bs[1]), "case {i}: a should take the vec4 path");
             assert!(vec4_ok(bcs <= brs, k, n, brs, bcs, lb.offset(), &bs[2]), "case {i}: b should take the vec4 path");
             let bv = if lb.strides()[0] == 0 { w.clone() } else { data(b * k * n, 33, -1.0, 1.0) };

@@ -79,20 +79,35 @@ impl RowView {
     /// Whether a (rows, D) output of `dtype` can be stored directly: each word must hold
     /// elements of one row (D even) or there is a single row.
     fn direct(&self, dtype: DType) -> bool {
-        dtype == DType::F32 || self.d % 2 == 0 || self.rows <= 1
+        dtype == DType::F32 || self.d.is_multiple_of(2) || self.rows <= 1
     }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum NormKernel {
-    Softmax { log: bool },
-    SoftmaxBwd { log: bool },
-    LayerNorm { weight: bool, bias: bool },
-    LayerNormBwd { weight: bool },
-    RmsNorm { weight: bool },
-    RmsNormBwd { weight: bool },
+    Softmax {
+        log: bool,
+    },
+    SoftmaxBwd {
+        log: bool,
+    },
+    LayerNorm {
+        weight: bool,
+        bias: bool,
+    },
+    LayerNormBwd {
+        weight: bool,
+    },
+    RmsNorm {
+        weight: bool,
+    },
+    RmsNormBwd {
+        weight: bool,
+    },
     /// Column sums for weight/bias gradients; `mode` as the shader's MODE.
-    ParamGrad { mode: u32 },
+    ParamGrad {
+        mode: u32,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -132,10 +147,12 @@ impl KernelKey for NormKey {
         match self.kernel {
             NormKernel::Softmax { log } | NormKernel::SoftmaxBwd { log } => c.push(("LOG", b(log))),
             NormKernel::LayerNorm { weight, bias } => c.extend([("HAS_W", b(weight)), ("HAS_B", b(bias))]),
-            NormKernel::LayerNormBwd { weight } | NormKernel::RmsNorm { weight } | NormKernel::RmsNormBwd { weight } => {
-                c.push(("HAS_W", b(weight)))
+            NormKernel::LayerNormBwd { weight }
+            | NormKernel::RmsNorm { weight }
+            | NormKernel::RmsNormBwd { weight } => c.push(("HAS_W", b(weight))),
+            NormKernel::ParamGrad { mode } => {
+                c.extend([("MODE", mode as f64), ("ROWS_PER_CHUNK", ROWS_PER_CHUNK as f64)])
             }
-            NormKernel::ParamGrad { mode } => c.extend([("MODE", mode as f64), ("ROWS_PER_CHUNK", ROWS_PER_CHUNK as f64)]),
         }
         c
     }
@@ -161,10 +178,22 @@ impl KernelKey for NormKey {
                 }
             }
             for mode in 0..3 {
-                v.push(NormKey { kernel: NormKernel::ParamGrad { mode }, dtype, grad: dtype, out: DType::F32, wg: COL_WG });
+                v.push(NormKey {
+                    kernel: NormKernel::ParamGrad { mode },
+                    dtype,
+                    grad: dtype,
+                    out: DType::F32,
+                    wg: COL_WG,
+                });
             }
         }
-        v.push(NormKey { kernel: NormKernel::ParamGrad { mode: 2 }, dtype: DType::F32, grad: DType::F32, out: DType::F32, wg: COL_WG });
+        v.push(NormKey {
+            kernel: NormKernel::ParamGrad { mode: 2 },
+            dtype: DType::F32,
+            grad: DType::F32,
+            out: DType::F32,
+            wg: COL_WG,
+        });
         v
     }
 }
@@ -220,7 +249,12 @@ impl NormParams {
 }
 
 /// A (D,) parameter: its storage, offset and stride after checks.
-fn param(op: &'static str, x: &GpuStorage, d: usize, p: Option<(&GpuStorage, &Layout)>) -> Result<Option<(GpuStorage, u32, u32)>> {
+fn param(
+    op: &'static str,
+    x: &GpuStorage,
+    d: usize,
+    p: Option<(&GpuStorage, &Layout)>,
+) -> Result<Option<(GpuStorage, u32, u32)>> {
     let Some((s, l)) = p else { return Ok(None) };
     if s.dtype() != x.dtype() {
         return Err(Error::DTypeMismatch { op, lhs: x.dtype(), rhs: s.dtype() });
@@ -283,7 +317,13 @@ pub fn softmax_last(s: &GpuStorage, l: &Layout, log: bool) -> Result<GpuStorage>
     float_only("softmax", s.dtype())?;
     let (x, v) = RowView::of("softmax", s, l)?;
     let (out, out_dt) = row_output(&x, &v)?;
-    let key = NormKey { kernel: NormKernel::Softmax { log }, dtype: x.dtype(), grad: x.dtype(), out: out_dt, wg: row_wg(v.d) };
+    let key = NormKey {
+        kernel: NormKernel::Softmax { log },
+        dtype: x.dtype(),
+        grad: x.dtype(),
+        out: out_dt,
+        wg: row_wg(v.d),
+    };
     let b = Bindings { out: &out, x: &x, g: None, w: None, b: None, mean: None, rstd: None };
     run_rows(key, &NormParams::new(&v, 0.0)?, &b, if v.d == 0 { 0 } else { v.rows })?;
     finish(out, s.dtype())
@@ -327,7 +367,12 @@ pub fn layer_norm(
 }
 
 /// Returns (y, rstd), rstd f32, one per row.
-pub fn rms_norm(x: &GpuStorage, lx: &Layout, w: Option<(&GpuStorage, &Layout)>, eps: f32) -> Result<(GpuStorage, GpuStorage)> {
+pub fn rms_norm(
+    x: &GpuStorage,
+    lx: &Layout,
+    w: Option<(&GpuStorage, &Layout)>,
+    eps: f32,
+) -> Result<(GpuStorage, GpuStorage)> {
     float_only("rms_norm", x.dtype())?;
     let (xs, v) = RowView::of("rms_norm", x, lx)?;
     let rows = if v.d == 0 { 0 } else { v.rows };
@@ -338,8 +383,15 @@ pub fn rms_norm(x: &GpuStorage, lx: &Layout, w: Option<(&GpuStorage, &Layout)>, 
     if let Some((_, off, st)) = &wp {
         (p.w_off, p.w_st) = (*off, *st);
     }
-    let key = NormKey { kernel: NormKernel::RmsNorm { weight: wp.is_some() }, dtype: x.dtype(), grad: x.dtype(), out: out_dt, wg: row_wg(v.d) };
-    let binds = Bindings { out: &out, x: &xs, g: None, w: wp.as_ref().map(|t| &t.0), b: None, mean: None, rstd: Some(&rstd) };
+    let key = NormKey {
+        kernel: NormKernel::RmsNorm { weight: wp.is_some() },
+        dtype: x.dtype(),
+        grad: x.dtype(),
+        out: out_dt,
+        wg: row_wg(v.d),
+    };
+    let binds =
+        Bindings { out: &out, x: &xs, g: None, w: wp.as_ref().map(|t| &t.0), b: None, mean: None, rstd: Some(&rstd) };
     run_rows(key, &p, &binds, rows)?;
     Ok((finish(out, x.dtype())?, rstd))
 }
@@ -369,7 +421,13 @@ pub fn softmax_last_backward(y: &GpuStorage, ly: &Layout, g: (&GpuStorage, &Layo
     let (out, out_dt) = row_output(&ys, &v)?;
     let mut p = NormParams::new(&v, 0.0)?;
     p.g_off = g_off;
-    let key = NormKey { kernel: NormKernel::SoftmaxBwd { log }, dtype: y.dtype(), grad: gs.dtype(), out: out_dt, wg: row_wg(v.d) };
+    let key = NormKey {
+        kernel: NormKernel::SoftmaxBwd { log },
+        dtype: y.dtype(),
+        grad: gs.dtype(),
+        out: out_dt,
+        wg: row_wg(v.d),
+    };
     let binds = Bindings { out: &out, x: &ys, g: Some(&gs), w: None, b: None, mean: None, rstd: None };
     run_rows(key, &p, &binds, if v.d == 0 { 0 } else { v.rows })?;
     finish(out, y.dtype())
@@ -432,7 +490,8 @@ fn norm_backward(
     let weight = wp.is_some();
     let kernel = if mean.is_some() { NormKernel::LayerNormBwd { weight } } else { NormKernel::RmsNormBwd { weight } };
     let key = NormKey { kernel, dtype: x.dtype(), grad: gs.dtype(), out: out_dt, wg: row_wg(v.d) };
-    let binds = Bindings { out: &out, x: &xs, g: Some(&gs), w: wp.as_ref().map(|t| &t.0), b: None, mean, rstd: Some(rstd) };
+    let binds =
+        Bindings { out: &out, x: &xs, g: Some(&gs), w: wp.as_ref().map(|t| &t.0), b: None, mean, rstd: Some(rstd) };
     run_rows(key, &p, &binds, rows)?;
     let gx = finish(out, x.dtype())?;
     // Weight: sum over rows of g * xhat; bias: sum of g.
@@ -467,7 +526,13 @@ fn column_sum(
         return Err(invalid("norm_backward", format!("{} rows exceed the column-sum grid", v.rows)));
     }
     let cols = v.d.div_ceil(COL_WG as usize) as u32;
-    let key = NormKey { kernel: NormKernel::ParamGrad { mode }, dtype: x.dtype(), grad: g.dtype(), out: DType::F32, wg: COL_WG };
+    let key = NormKey {
+        kernel: NormKernel::ParamGrad { mode },
+        dtype: x.dtype(),
+        grad: g.dtype(),
+        out: DType::F32,
+        wg: COL_WG,
+    };
     let binds = Bindings { out: &partial, x, g: Some(g), w: None, b: None, mean, rstd: Some(rstd) };
     dev.dispatch(&*dev.pipeline(key)?, &binds.buffers(), bytemuck::bytes_of(p), [cols, chunks as u32, 1])?;
     if chunks == 1 {
@@ -477,7 +542,13 @@ fn column_sum(
     let mut p2 = *p;
     p2.rows = chunks as u32;
     p2.g_off = 0;
-    let key = NormKey { kernel: NormKernel::ParamGrad { mode: 2 }, dtype: DType::F32, grad: DType::F32, out: DType::F32, wg: COL_WG };
+    let key = NormKey {
+        kernel: NormKernel::ParamGrad { mode: 2 },
+        dtype: DType::F32,
+        grad: DType::F32,
+        out: DType::F32,
+        wg: COL_WG,
+    };
     let binds = Bindings { out: &sums, x: &partial, g: Some(&partial), w: None, b: None, mean: None, rstd: None };
     dev.dispatch(&*dev.pipeline(key)?, &binds.buffers(), bytemuck::bytes_of(&p2), [cols, 1, 1])?;
     Ok(sums)

@@ -90,13 +90,17 @@ fn norms_match_cpu() {
             let (y, mean, rstd) = cpu::layer_norm(&x, &l, Some((&w, &lw)), Some((&b, &lb)), 1e-5).unwrap();
             let (gw, gb) = (up(&dev, &w), up(&dev, &b));
             let (gy, gmean, grstd) = layer_norm(&up(&dev, &x), &l, Some((&gw, &lw)), Some((&gb, &lb)), 1e-5).unwrap();
-            assert_close(&format!("layer_norm {what}"), &down(&gy), &values(&y), |_, w| 2e-5 * (1.0 + w.abs()) + e * w.abs());
+            assert_close(&format!("layer_norm {what}"), &down(&gy), &values(&y), |_, w| {
+                2e-5 * (1.0 + w.abs()) + e * w.abs()
+            });
             assert_close(&format!("mean {what}"), &down(&gmean), &values(&mean), |_, w| 1e-6 * w.abs());
             assert_close(&format!("rstd {what}"), &down(&grstd), &values(&rstd), |_, w| 2e-5 * w.abs());
 
             let (y, rstd) = cpu::rms_norm(&x, &l, Some((&w, &lw)), 1e-6).unwrap();
             let (gy, grstd) = rms_norm(&up(&dev, &x), &l, Some((&gw, &lw)), 1e-6).unwrap();
-            assert_close(&format!("rms_norm {what}"), &down(&gy), &values(&y), |_, w| 2e-6 * (1.0 + w.abs()) + e * w.abs());
+            assert_close(&format!("rms_norm {what}"), &down(&gy), &values(&y), |_, w| {
+                2e-6 * (1.0 + w.abs()) + e * w.abs()
+            });
             assert_close(&format!("rms rstd {what}"), &down(&grstd), &values(&rstd), |_, w| 2e-6 * w.abs());
         }
     }
@@ -136,7 +140,11 @@ fn norm_backward_matches_f64_rules() {
         let w = data(d, 13, 0.5, 1.5);
         let l = Layout::contiguous(&[rows, d]);
         let lw = Layout::contiguous(&[d]);
-        let (gx_s, gg, gw_s) = (up(&dev, &CpuStorage::F32(x.clone())), up(&dev, &CpuStorage::F32(g.clone())), up(&dev, &CpuStorage::F32(w.clone())));
+        let (gx_s, gg, gw_s) = (
+            up(&dev, &CpuStorage::F32(x.clone())),
+            up(&dev, &CpuStorage::F32(g.clone())),
+            up(&dev, &CpuStorage::F32(w.clone())),
+        );
         let tol = |scale: f32| move |_: usize, w: f32| 2e-5 * (scale + w.abs());
 
         let (_, mean, rstd) = layer_norm(&gx_s, &l, Some((&gw_s, &lw)), None, 1e-5).unwrap();
@@ -184,7 +192,9 @@ fn softmax_backward_matches_f64_rules() {
             }
             let got = softmax_last_backward(&y, &l, (&gs, &l), log).unwrap();
             let e = out_eps(dtype);
-            assert_close(&format!("softmax bwd log={log} {dtype}"), &down(&got), &want, |_, w| 2e-6 * (1.0 + w.abs()) + e * w.abs());
+            assert_close(&format!("softmax bwd log={log} {dtype}"), &down(&got), &want, |_, w| {
+                2e-6 * (1.0 + w.abs()) + e * w.abs()
+            });
         }
     }
 }

@@ -35,7 +35,10 @@ impl KernelKey for AdamWKey {
         vec![("DT_G", dtype_code(self.grad)), ("G_CONTIG", self.contiguous as u32 as f64), ("WG", WG as f64)]
     }
     fn all() -> Vec<Self> {
-        DType::FLOATS.into_iter().flat_map(|grad| [true, false].map(|contiguous| AdamWKey { grad, contiguous })).collect()
+        DType::FLOATS
+            .into_iter()
+            .flat_map(|grad| [true, false].map(|contiguous| AdamWKey { grad, contiguous }))
+            .collect()
     }
 }
 
@@ -65,7 +68,13 @@ struct AdamWParams {
 /// param <- param - lr * (m_hat / (sqrt(v_hat) + eps) + wd * param), updating m and v in
 /// place. `param`, `m`, `v`: f32 storages of the same length (the whole buffer is the
 /// tensor); `grad`: a view of that many elements, any float dtype and layout.
-pub fn adamw_step(param: &GpuStorage, grad: (&GpuStorage, &Layout), m: &GpuStorage, v: &GpuStorage, h: AdamWStep) -> Result<()> {
+pub fn adamw_step(
+    param: &GpuStorage,
+    grad: (&GpuStorage, &Layout),
+    m: &GpuStorage,
+    v: &GpuStorage,
+    h: AdamWStep,
+) -> Result<()> {
     let n = param.len();
     for s in [param, m, v] {
         if s.dtype() != DType::F32 {
@@ -143,14 +152,20 @@ mod tests {
             // The gradient as a transposed (25, 40) view of a (40, 25) buffer.
             let gdata = data(n, 10 + step, -1.0, 1.0);
             let lg = Layout::contiguous(&[40, 25]).permute(&[1, 0]).unwrap();
-            let ct = Tensor::from_f32s(gdata.clone(), &[40, 25], DType::F32).unwrap().t().unwrap().reshape(&[n]).unwrap();
+            let ct =
+                Tensor::from_f32s(gdata.clone(), &[40, 25], DType::F32).unwrap().t().unwrap().reshape(&[n]).unwrap();
             crate::optim::adamw_step(&cp, &ct, &cm, &cv, h).unwrap();
             adamw_step(&gp, (&up(gdata), &lg), &gm, &gv, h).unwrap();
         }
         for (what, g, c) in [("param", &gp, &cp), ("m", &gm, &cm), ("v", &gv, &cv)] {
             let (g, c) = (values(&g.to_cpu().unwrap()), c.to_vec_f32().unwrap());
             for i in 0..n {
-                assert!((g[i] - c[i]).abs() <= 4.0 * f32::EPSILON * c[i].abs(), "{what}[{i}]: gpu {} cpu {}", g[i], c[i]);
+                assert!(
+                    (g[i] - c[i]).abs() <= 4.0 * f32::EPSILON * c[i].abs(),
+                    "{what}[{i}]: gpu {} cpu {}",
+                    g[i],
+                    c[i]
+                );
             }
         }
     }

@@ -37,7 +37,10 @@ impl KernelKey for RopeKey {
     }
     fn all() -> Vec<Self> {
         let conventions = [RopeConvention::Interleaved, RopeConvention::SplitHalves];
-        DType::FLOATS.into_iter().flat_map(|dtype| conventions.map(|convention| RopeKey { dtype, convention })).collect()
+        DType::FLOATS
+            .into_iter()
+            .flat_map(|dtype| conventions.map(|convention| RopeKey { dtype, convention }))
+            .collect()
     }
 }
 
@@ -73,7 +76,7 @@ pub fn rope(
 ) -> Result<GpuStorage> {
     float_only("rope", x.dtype())?;
     let r = lx.rank();
-    if r < 2 || lx.shape()[r - 1] % 2 != 0 {
+    if r < 2 || !lx.shape()[r - 1].is_multiple_of(2) {
         return Err(invalid("rope", format!("x must be (..., T, D) with even D, got {:?}", lx.shape())));
     }
     let (t, d) = (lx.shape()[r - 2], lx.shape()[r - 1]);
@@ -138,7 +141,9 @@ mod tests {
                 assert_eq!(got.dtype(), dtype);
                 // x a c - x b s: two products and a sum, each rounded; then the storage rounding.
                 let eps = if dtype == DType::F32 { 0.0 } else { 2.0 * dtype.epsilon() as f32 };
-                assert_close(&format!("{dtype} {convention:?}"), &values(&got), &values(&want), |_, w| 1e-6 + eps * w.abs());
+                assert_close(&format!("{dtype} {convention:?}"), &values(&got), &values(&want), |_, w| {
+                    1e-6 + eps * w.abs()
+                });
             }
         }
     }
