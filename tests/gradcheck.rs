@@ -5,11 +5,11 @@
 //! Loss L = sum(out * w) with fixed random weights w (quantised to the output dtype, as
 //! `backward_with` would store them), so dL/dx = J^T w checks every output's row of J.
 
+use lamina_tensor::cpu::isa::Isa;
 use lamina_tensor::{no_grad, BinaryOp as B, DType, Error, OpName, RopeConvention, Tensor, UnaryOp as U};
 use lamina_verify::compare::table;
 use lamina_verify::data::{quantize, Rng};
 use lamina_verify::fd::{check_grad, numeric_grad, GradTol};
-use lamina_tensor::cpu::isa::Isa;
 use lamina_verify::{Backend, InputLayout, MaskSpec, Problem, Reduction, RefTensor, Values};
 use std::collections::HashSet;
 

@@ -95,8 +95,9 @@ struct GemmProblem {
 }
 
 fn gemm_problem() -> impl Strategy<Value = GemmProblem> {
-    (1usize..40, 1usize..40, 0usize..40, any::<bool>(), any::<bool>(), any::<u64>())
-        .prop_map(|(m, n, k, a_transposed, b_transposed, seed)| GemmProblem { m, n, k, a_transposed, b_transposed, seed })
+    (1usize..40, 1usize..40, 0usize..40, any::<bool>(), any::<bool>(), any::<u64>()).prop_map(
+        |(m, n, k, a_transposed, b_transposed, seed)| GemmProblem { m, n, k, a_transposed, b_transposed, seed },
+    )
 }
 
 fn run_gemm(isa: Isa, p: &GemmProblem, a: &[f32], b: &[f32]) -> Vec<f32> {
@@ -161,7 +162,8 @@ fn permute_problem() -> impl Strategy<Value = PermuteProblem> {
 /// A random op problem for the backend-vs-reference property: random shapes (with size-1,
 /// odd and empty dims), broadcasts, transposed operands, and special or large values.
 fn op_problem() -> impl Strategy<Value = Problem> {
-    let unary = (unary_op(), shape(4), any::<bool>()).prop_map(|(op, shape, specials)| Problem::Unary { op, shape, specials });
+    let unary =
+        (unary_op(), shape(4), any::<bool>()).prop_map(|(op, shape, specials)| Problem::Unary { op, shape, specials });
     let binary = broadcast_problem().prop_map(|p| {
         let b: Vec<usize> =
             p.out_shape.iter().zip(&p.stretched).map(|(&d, &s)| if s { 1 } else { d }).skip(p.dropped).collect();
@@ -177,14 +179,16 @@ fn op_problem() -> impl Strategy<Value = Problem> {
             let axes: Vec<isize> = (0..shape.len() as isize).filter(|a| (pick >> a) & 1 == 1).collect();
             Problem::Reduce { op, shape, axes, keepdim, specials: false }
         });
-    let matmul = (prop::collection::vec(1usize..4, 0..2), 1usize..24, 1usize..24, 0usize..24, any::<bool>(), any::<bool>())
-        .prop_map(|(batch, m, k, n, ta, tb)| {
-            let a: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
-            let b: Vec<usize> = batch.iter().copied().chain([k, n]).collect();
-            Problem::Matmul { a, b, ta, tb }
-        });
-    let softmax = (prop::collection::vec(1usize..12, 1..4), any::<bool>(), prop_oneof![Just(1.0f64), Just(30.0), Just(1e4)])
-        .prop_map(|(shape, log, scale)| Problem::Softmax { shape, dim: -1, log, values: Values::Normal(scale) });
+    let matmul =
+        (prop::collection::vec(1usize..4, 0..2), 1usize..24, 1usize..24, 0usize..24, any::<bool>(), any::<bool>())
+            .prop_map(|(batch, m, k, n, ta, tb)| {
+                let a: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
+                let b: Vec<usize> = batch.iter().copied().chain([k, n]).collect();
+                Problem::Matmul { a, b, ta, tb }
+            });
+    let softmax =
+        (prop::collection::vec(1usize..12, 1..4), any::<bool>(), prop_oneof![Just(1.0f64), Just(30.0), Just(1e4)])
+            .prop_map(|(shape, log, scale)| Problem::Softmax { shape, dim: -1, log, values: Values::Normal(scale) });
     prop_oneof![unary, binary, reduce, matmul, softmax]
 }
 

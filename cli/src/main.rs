@@ -1,5 +1,5 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
-//! and samples from it; `bench` times kernels; `devices` lists what can run them.
+//! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters.
 
 mod bench;
 mod demo;
@@ -29,6 +29,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    lamina_train::retain_freed_memory();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         lamina_tensor::set_threads(n);
@@ -51,12 +52,71 @@ fn devices() -> Result<(), Box<dyn std::error::Error>> {
     use lamina_tensor::cpu::isa;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "cpu   isa {} (detected {}), {} threads on {} cores",
+        "cpu   isa {} (detected {}), {} thread(s) on {} core(s)",
         isa::active().name(),
         isa::detected().name(),
         lamina_tensor::threads(),
         cores
     );
-    println!("gpu   none: the GPU backend is not part of this build yet");
+    let gpus = lamina_tensor::gpu::adapters();
+    if gpus.is_empty() {
+        println!("gpu   none found (no Vulkan, Metal or DX12 adapter)");
+    }
+    for a in gpus {
+        println!(
+            "gpu:{:<2} {} ({}, {}{}), driver {}",
+            a.ordinal,
+            a.name,
+            a.backend,
+            a.device_type,
+            if a.shader_f16 { ", f16" } else { "" },
+            if a.driver.is_empty() { "unknown" } else { a.driver.as_str() }
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_global_threads_anywhere() {
+        let cli = Cli::try_parse_from(["lamina", "train-demo", "--threads", "2", "--steps", "5"]).unwrap();
+        assert_eq!(cli.threads, Some(2));
+        assert!(matches!(cli.command, Command::TrainDemo(_)));
+        assert!(Cli::try_parse_from(["lamina", "--threads", "1", "devices"]).is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_values_at_parse_time() {
+        assert!(Cli::try_parse_from(["lamina", "train-demo", "--top-k", "0"]).is_err());
+        assert!(Cli::try_parse_from(["lamina", "train-demo", "--steps", "-3"]).is_err());
+        assert!(Cli::try_parse_from(["lamina", "--threads", "x", "devices"]).is_err());
+    }
+
+    /// Bad input is reported before any training starts (these return at once).
+    #[test]
+    fn train_demo_refuses_bad_input_up_front() {
+        let run = |extra: &[&str]| -> String {
+            let mut argv = vec!["lamina", "train-demo", "--quiet"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::TrainDemo(a) => demo::run(a).unwrap_err().to_string(),
+                _ => unreachable!(),
+            }
+        };
+        assert!(run(&["--steps", "0"]).contains("--steps"));
+        let e = run(&["--prompt", "caf\u{e9}"]);
+        assert!(e.contains("--prompt") && e.contains("not in the vocabulary"), "{e}");
+        assert!(run(&["--prompt", ""]).contains("--prompt"));
+        assert!(run(&["--temperature=-1"]).contains("--temperature"));
+        assert!(run(&["--save-plot", "/no/such/dir/loss.svg"]).contains("does not exist"));
+    }
 }

@@ -33,7 +33,10 @@ pub fn loss_curve_svg(losses: &[f32], baseline: f32, val_loss: f32) -> String {
         avg.push(e);
     }
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(s, r#"<line x1="{PAD}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#, H - PAD, W - PAD, H - PAD);
     let _ = writeln!(s, r#"<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{}" stroke="black"/>"#, H - PAD);
@@ -41,14 +44,33 @@ pub fn loss_curve_svg(losses: &[f32], baseline: f32, val_loss: f32) -> String {
         let l = top * k as f32 / 4.0;
         let _ = writeln!(s, r#"<text x="{}" y="{:.1}" text-anchor="end">{l:.2}</text>"#, PAD - 6.0, y(l) + 4.0);
     }
-    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">step (of {})</text>"#, W / 2.0, H - 12.0, losses.len());
-    let _ = writeln!(s, r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">loss (nats/char)</text>"#, H / 2.0, H / 2.0);
+    let _ =
+        writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">step (of {})</text>"#, W / 2.0, H - 12.0, losses.len());
+    let _ = writeln!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">loss (nats/char)</text>"#,
+        H / 2.0,
+        H / 2.0
+    );
     let _ = writeln!(s, r##"<polyline points="{}" fill="none" stroke="#9ecae1" stroke-width="1"/>"##, poly(losses));
     let _ = writeln!(s, r##"<polyline points="{}" fill="none" stroke="#08519c" stroke-width="2"/>"##, poly(&avg));
     let by = y(baseline);
-    let _ = writeln!(s, r##"<line x1="{PAD}" y1="{by:.1}" x2="{}" y2="{by:.1}" stroke="#d62728" stroke-dasharray="6 4"/>"##, W - PAD);
-    let _ = writeln!(s, r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#d62728">unigram entropy {baseline:.2}</text>"##, W - PAD, by - 6.0);
-    let _ = writeln!(s, r##"<text x="{}" y="{PAD}" text-anchor="end" fill="#08519c">train loss (moving average); validation {val_loss:.3}</text>"##, W - PAD);
+    let _ = writeln!(
+        s,
+        r##"<line x1="{PAD}" y1="{by:.1}" x2="{}" y2="{by:.1}" stroke="#d62728" stroke-dasharray="6 4"/>"##,
+        W - PAD
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#d62728">unigram entropy {baseline:.2}</text>"##,
+        W - PAD,
+        by - 6.0
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{PAD}" text-anchor="end" fill="#08519c">train loss (moving average); validation {val_loss:.3}</text>"##,
+        W - PAD
+    );
     s.push_str("</svg>\n");
     s
 }

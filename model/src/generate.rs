@@ -11,7 +11,14 @@ impl Gpt {
     /// `temperature` divides the logits (0 means greedy: always the most likely token);
     /// `top_k` keeps only the k most likely tokens before sampling. The draws are a pure
     /// function of `seed`. No KV cache: each step recomputes the window (fine at this size).
-    pub fn generate(&self, prompt: &[u32], max_new: usize, temperature: f32, top_k: Option<usize>, seed: u64) -> Result<Vec<u32>> {
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        temperature: f32,
+        top_k: Option<usize>,
+        seed: u64,
+    ) -> Result<Vec<u32>> {
         let bad = |msg: String| Err(Error::InvalidArgument { op: "generate", msg });
         if prompt.is_empty() {
             return bad("the prompt must hold at least one token".into());
@@ -57,10 +64,8 @@ fn sample(logits: &[f32], temperature: f32, top_k: Option<usize>, u: f32) -> u32
         _ => f32::NEG_INFINITY,
     };
     let max = logits[argmax];
-    let weights: Vec<f64> = logits
-        .iter()
-        .map(|&x| if x >= cutoff { (((x - max) / temperature) as f64).exp() } else { 0.0 })
-        .collect();
+    let weights: Vec<f64> =
+        logits.iter().map(|&x| if x >= cutoff { (((x - max) / temperature) as f64).exp() } else { 0.0 }).collect();
     let total: f64 = weights.iter().sum();
     if !(total.is_finite() && total > 0.0) {
         return argmax as u32; // NaN logits: fall back to something valid

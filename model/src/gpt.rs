@@ -29,7 +29,7 @@ impl GptConfig {
         if self.vocab == 0 || self.ctx == 0 || self.n_layer == 0 || self.n_head == 0 || self.n_embd == 0 {
             return bad(format!("every size must be positive, got {self:?}"));
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return bad(format!("n_embd {} is not a multiple of n_head {}", self.n_embd, self.n_head));
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -187,7 +187,7 @@ impl Gpt {
             x = block.forward(&x, &self.drop, train)?; // (B, T, C)
         }
         let x = self.ln_f.forward(&x)?; // (B, T, C)
-        // LM head, tied to the token embedding: logits = x @ wte^T.
+                                        // LM head, tied to the token embedding: logits = x @ wte^T.
         let (b, c) = (x.shape()[0], x.shape()[2]);
         let logits = x.reshape(&[b * t, c])?.matmul(&self.wte.weight.t()?)?; // (B*T, V)
         logits.reshape(&[b, t, self.cfg.vocab]) // (B, T, V)

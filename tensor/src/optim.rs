@@ -73,7 +73,14 @@ pub fn adamw_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, h: Adam
 }
 
 /// param <- param - lr * (velocity = momentum * velocity + grad + wd * param).
-pub fn sgd_step(param: &Tensor, grad: &Tensor, velocity: &Tensor, lr: f32, momentum: f32, weight_decay: f32) -> Result<()> {
+pub fn sgd_step(
+    param: &Tensor,
+    grad: &Tensor,
+    velocity: &Tensor,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+) -> Result<()> {
     if grad.shape() != param.shape() || velocity.shape() != param.shape() {
         return Err(Error::ShapeMismatch { op: "sgd", lhs: param.shape().to_vec(), rhs: grad.shape().to_vec() });
     }

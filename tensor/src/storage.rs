@@ -1,19 +1,18 @@
 //! The buffers behind tensors: one closed enum, one variant per backend (candle's design).
 //! Adding a backend adds a variant here and the compiler lists every place to extend.
 
+use crate::error::{invalid, Result};
 use crate::gpu::{GpuDevice, GpuStorage};
 use crate::{DType, Device, Element, Layout};
 use half::{bf16, f16};
-use crate::error::{invalid, Result};
 use std::borrow::Cow;
 
 /// A vector of `n` copies of `v`, failing cleanly instead of aborting when `n` is absurd
 /// (hostile shapes must give an error, never an out-of-memory abort).
 pub(crate) fn filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(n).map_err(|_| {
-        invalid("alloc", format!("cannot allocate {n} elements of {} bytes", std::mem::size_of::<T>()))
-    })?;
+    out.try_reserve_exact(n)
+        .map_err(|_| invalid("alloc", format!("cannot allocate {n} elements of {} bytes", std::mem::size_of::<T>())))?;
     out.resize(n, v);
     Ok(out)
 }

@@ -70,7 +70,12 @@ impl Tensor {
     }
 
     /// A new contiguous tensor from a kernel's output; records `op` when any input tracks grad.
-    pub(crate) fn from_kernel(storage: Storage, shape: &[usize], op: impl FnOnce() -> Op, inputs: &[&Tensor]) -> Tensor {
+    pub(crate) fn from_kernel(
+        storage: Storage,
+        shape: &[usize],
+        op: impl FnOnce() -> Op,
+        inputs: &[&Tensor],
+    ) -> Tensor {
         let op = autograd::should_track(inputs).then(op);
         Tensor::from_storage(storage, Layout::contiguous(shape), op)
     }
@@ -318,9 +323,11 @@ impl Tensor {
 
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         let s = self.storage();
-        s.to_cpu()?
-            .to_vec::<T>(self.layout())
-            .ok_or(Error::DTypeMismatch { op: "to_vec", lhs: self.dtype(), rhs: T::DTYPE })
+        s.to_cpu()?.to_vec::<T>(self.layout()).ok_or(Error::DTypeMismatch {
+            op: "to_vec",
+            lhs: self.dtype(),
+            rhs: T::DTYPE,
+        })
     }
 
     /// Elements in row-major order converted to f32, whatever the dtype.

@@ -100,7 +100,11 @@ pub fn run_one(
     layout: InputLayout,
 ) -> Result<crate::Comparison, String> {
     let result = catch_unwind(AssertUnwindSafe(|| -> lamina_tensor::Result<_> {
-        let inputs: Vec<_> = p.engine_inputs(xs, dt, layout)?.into_iter().map(|t| backend.upload(t)).collect::<lamina_tensor::Result<_>>()?;
+        let inputs: Vec<_> = p
+            .engine_inputs(xs, dt, layout)?
+            .into_iter()
+            .map(|t| backend.upload(t))
+            .collect::<lamina_tensor::Result<_>>()?;
         let out = p.run(&inputs)?;
         Ok((out.shape().to_vec(), out.dtype(), RefTensor::from_tensor(&out)?))
     }));
@@ -124,4 +128,3 @@ pub fn run_one(
     }
     Ok(compare(&actual.data, &expected.data))
 }
-

@@ -2,12 +2,14 @@
 //! gradient clipping by global norm, a seeded batch sampler, and the loop that trains a
 //! character-level GPT (`train_char_gpt`).
 
+pub mod alloc;
 mod clip;
 pub mod data;
 mod optim;
 mod schedule;
 mod trainer;
 
+pub use alloc::retain_freed_memory;
 pub use clip::{clip_factor, grad_norm};
 pub use data::{unigram_entropy, BatchSampler, Rng};
 pub use optim::{decays, AdamW, AdamWConfig};

@@ -73,14 +73,16 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
-    /// The `lamina train-demo` setting: a 4-layer, 128-wide model on 128 characters.
+    /// The `lamina train-demo` setting: a 2-layer, 64-wide GPT (about 110k parameters)
+    /// on batches of 32 windows of 32 characters. Measured on the shipped corpus, this
+    /// size learns more per CPU-second than 4 layers or 64-character windows.
     fn default() -> Self {
         TrainConfig {
-            model: GptConfig { vocab: 0, ctx: 128, n_layer: 4, n_head: 4, n_embd: 128, dropout: 0.0 },
-            batch: 16,
+            model: GptConfig { vocab: 0, ctx: 32, n_layer: 2, n_head: 4, n_embd: 64, dropout: 0.0 },
+            batch: 32,
             steps: 1000,
-            max_lr: 2e-3,
-            min_lr: 2e-4,
+            max_lr: 3e-3,
+            min_lr: 3e-4,
             warmup: 50,
             adamw: AdamWConfig::default(),
             grad_clip: Some(1.0),
@@ -223,8 +225,9 @@ impl Reporter {
         let tty = std::io::stderr().is_terminal();
         let bar = (mode == Progress::Auto && tty).then(|| {
             let pb = ProgressBar::new(steps as u64);
-            let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style =
+                ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
             pb.set_style(style.progress_chars("=> "));
             pb
         });
@@ -237,7 +240,7 @@ impl Reporter {
             pb.inc(1);
         } else if self.lines {
             let every = (self.steps / 10).max(1);
-            if (step + 1) % every == 0 || step + 1 == self.steps {
+            if (step + 1).is_multiple_of(every) || step + 1 == self.steps {
                 eprintln!("step {:>5}/{}  loss {loss:.4}  lr {lr:.2e}  {tok_s:.0} tok/s", step + 1, self.steps);
             }
         }

@@ -1,18 +1,21 @@
 //! End to end: train a 2-layer character GPT on the shipped corpus with AdamW and check it
 //! learned something real (held-out loss well under the unigram entropy, which is what a
-//! model that ignores context gets), then sample from it. Run with `--release`; about
-//! 30-60 s on two cores.
+//! model that ignores context gets), then sample from it. Run with `--release`: about
+//! 30 s on two cores.
 
 use lamina_model::GptConfig;
-use lamina_train::{data::SHIPPED_CORPUS, train_char_gpt, Progress, TrainConfig};
+use lamina_train::{data::SHIPPED_CORPUS, retain_freed_memory, train_char_gpt, Progress, TrainConfig};
 use std::time::Instant;
 
 #[test]
 fn small_gpt_learns_the_shipped_corpus() {
+    retain_freed_memory();
+    // 32 windows of 32 characters a step: at this budget, more and shorter windows learn
+    // faster than 16 of 64 (val 2.15 vs 2.30 nats after 600 steps) and cost less.
     let cfg = TrainConfig {
-        model: GptConfig { vocab: 0, ctx: 64, n_layer: 2, n_head: 4, n_embd: 64, dropout: 0.0 },
-        batch: 16,
-        steps: 300,
+        model: GptConfig { vocab: 0, ctx: 32, n_layer: 2, n_head: 4, n_embd: 64, dropout: 0.0 },
+        batch: 32,
+        steps: 500,
         max_lr: 3e-3,
         min_lr: 3e-4,
         warmup: 20,
@@ -39,7 +42,11 @@ fn small_gpt_learns_the_shipped_corpus() {
     // Starting near ln(vocab): the initialisation is sane.
     let vocab = report.tokenizer.vocab_size() as f32;
     assert!((report.losses[0] - vocab.ln()).abs() < 0.3, "first loss {}", report.losses[0]);
-    assert!(report.val_loss <= 0.75 * h, "held-out loss {} is not below 75% of the unigram entropy {h}", report.val_loss);
+    assert!(
+        report.val_loss <= 0.75 * h,
+        "held-out loss {} is not below 75% of the unigram entropy {h}",
+        report.val_loss
+    );
     assert!(report.train_loss <= report.val_loss + 0.3);
 
     let prompt = report.tokenizer.encode("Shall I").unwrap();

@@ -5,7 +5,7 @@
 use super::Op;
 use crate::error::Result;
 use crate::ops::{sdpa_mask, BinaryOp, CmpOp, ReduceOp, UnaryOp};
-use crate::{DType, Tensor};
+use crate::Tensor;
 
 type Grads = Vec<(Tensor, Tensor)>;
 
@@ -38,59 +38,23 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
             let gb = a.t()?.matmul(g)?.sum_to_shape(b.shape())?;
             vec![(a.clone(), ga), (b.clone(), gb)]
         }
-        Op::Softmax { x } => {
-            let dot = g.mul(y)?.sum(&[-1], true)?;
-            vec![(x.clone(), y.mul(&g.sub(&dot)?)?)]
-        }
-        Op::LogSoftmax { x } => {
-            let total = g.sum(&[-1], true)?;
-            vec![(x.clone(), g.sub(&y.exp()?.mul(&total)?)?)]
-        }
+        Op::Softmax { x } => vec![(x.clone(), y.softmax_last_backward(g, false)?)],
+        Op::LogSoftmax { x } => vec![(x.clone(), y.softmax_last_backward(g, true)?)],
         Op::LayerNorm { x, weight, bias, mean, rstd } => {
-            let xhat = x.sub(mean)?.mul(rstd)?;
-            let gxhat = match weight {
-                Some(w) => g.mul(w)?,
-                None => g.clone(),
-            };
-            let m1 = gxhat.mean(&[-1], true)?;
-            let m2 = gxhat.mul(&xhat)?.mean(&[-1], true)?;
-            let gx = gxhat.sub(&m1)?.sub(&xhat.mul(&m2)?)?.mul(rstd)?;
+            let (gx, gw, gb) = x.layer_norm_backward(weight.as_ref(), bias.is_some(), mean, rstd, g)?;
             let mut out = vec![(x.clone(), gx)];
-            if let Some(w) = weight {
-                out.push((w.clone(), g.mul(&xhat)?.sum_to_shape(w.shape())?));
-            }
-            if let Some(b) = bias {
-                out.push((b.clone(), g.sum_to_shape(b.shape())?));
-            }
+            out.extend(weight.iter().cloned().zip(gw));
+            out.extend(bias.iter().cloned().zip(gb));
             out
         }
         Op::RmsNorm { x, weight, rstd } => {
-            let xhat = x.mul(rstd)?;
-            let gxhat = match weight {
-                Some(w) => g.mul(w)?,
-                None => g.clone(),
-            };
-            let m = gxhat.mul(&xhat)?.mean(&[-1], true)?;
-            let gx = gxhat.sub(&xhat.mul(&m)?)?.mul(rstd)?;
+            let (gx, gw) = x.rms_norm_backward(weight.as_ref(), rstd, g)?;
             let mut out = vec![(x.clone(), gx)];
-            if let Some(w) = weight {
-                out.push((w.clone(), g.mul(&xhat)?.sum_to_shape(w.shape())?));
-            }
+            out.extend(weight.iter().cloned().zip(gw));
             out
         }
         Op::CrossEntropy { logits, targets, ignore_index } => {
-            // d loss / d logits = (softmax - onehot(target)) * valid / count, times g.
-            let classes = logits.shape()[1];
-            let t = targets.to_dtype(DType::F32)?.unsqueeze(1)?; // (N, 1)
-            let class_ids =
-                Tensor::arange(0.0, classes as f64, 1.0, DType::F32)?.to_device(t.device())?.unsqueeze(0)?; // (1, C)
-            let onehot = class_ids.cmp(&t, CmpOp::Eq)?; // (N, C)
-            let valid = t.cmp(&t.scalar_like(*ignore_index as f32)?, CmpOp::Ne)?; // (N, 1)
-            let count = valid.sum_all()?.to_scalar_f32()?.max(1.0);
-            let scale = g.to_dtype(DType::F32)?.affine(1.0 / count, 0.0)?;
-            let p = logits.to_dtype(DType::F32)?.softmax(-1)?;
-            let gl = p.sub(&onehot)?.mul(&valid)?.mul(&scale)?;
-            vec![(logits.clone(), gl.to_dtype(logits.dtype())?)]
+            vec![(logits.clone(), logits.cross_entropy_backward(targets, *ignore_index, g)?)]
         }
         Op::IndexSelect { x, dim, ids } => {
             vec![(x.clone(), x.zeros_like()?.index_add(*dim, ids, g)?)]

@@ -72,12 +72,14 @@ impl Tensor {
     /// added to the `.grad()` of every reachable leaf that `requires_grad`.
     pub fn backward_with(&self, grad: &Tensor) -> Result<()> {
         if grad.shape() != self.shape() {
-            return Err(Error::ShapeMismatch { op: "backward", lhs: self.shape().to_vec(), rhs: grad.shape().to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "backward",
+                lhs: self.shape().to_vec(),
+                rhs: grad.shape().to_vec(),
+            });
         }
         if !self.tracks_grad() {
-            return Err(Error::Autograd(
-                "this tensor does not depend on any tensor that requires grad".to_string(),
-            ));
+            return Err(Error::Autograd("this tensor does not depend on any tensor that requires grad".to_string()));
         }
         // Rules are written with tensor ops; they must not record a tape themselves.
         let _guard = NoGradGuard::new();

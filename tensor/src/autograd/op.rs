@@ -4,33 +4,111 @@ use crate::ops::{BinaryOp, ReduceOp, RopeConvention, UnaryOp};
 use crate::{DType, Device, Tensor};
 
 pub(crate) enum Op {
-    Unary { x: Tensor, op: UnaryOp },
+    Unary {
+        x: Tensor,
+        op: UnaryOp,
+    },
     /// Inputs already broadcast to the output shape (broadcasting is a recorded view).
-    Binary { a: Tensor, b: Tensor, op: BinaryOp },
+    Binary {
+        a: Tensor,
+        b: Tensor,
+        op: BinaryOp,
+    },
     /// `cond` is not differentiable.
-    Where { cond: Tensor, a: Tensor, b: Tensor },
+    Where {
+        cond: Tensor,
+        a: Tensor,
+        b: Tensor,
+    },
     /// `axes` sorted; the output may or may not keep them as size-1 dims.
-    Reduce { x: Tensor, op: ReduceOp, axes: Vec<usize> },
-    Matmul { a: Tensor, b: Tensor },
-    Softmax { x: Tensor },
-    LogSoftmax { x: Tensor },
-    /// `mean` and `rstd` (shape: x's without the last dim, plus a trailing 1) are saved
-    /// by the forward kernel for the backward rule.
-    LayerNorm { x: Tensor, weight: Option<Tensor>, bias: Option<Tensor>, mean: Tensor, rstd: Tensor },
-    RmsNorm { x: Tensor, weight: Option<Tensor>, rstd: Tensor },
-    CrossEntropy { logits: Tensor, targets: Tensor, ignore_index: i64 },
-    IndexSelect { x: Tensor, dim: usize, ids: Tensor },
-    Gather { x: Tensor, dim: usize, index: Tensor },
-    Rope { x: Tensor, cos: Tensor, sin: Tensor, convention: RopeConvention },
-    Attention { q: Tensor, k: Tensor, v: Tensor, mask: Option<Tensor>, causal: bool, scale: f32 },
-    Cast { x: Tensor, from: DType },
-    ToDevice { x: Tensor, from: Device },
-    Reshape { x: Tensor },
-    Permute { x: Tensor, dims: Vec<usize> },
-    Narrow { x: Tensor, dim: usize, start: usize },
-    Broadcast { x: Tensor },
-    Copy { x: Tensor },
-    Concat { xs: Vec<Tensor>, dim: usize },
+    Reduce {
+        x: Tensor,
+        op: ReduceOp,
+        axes: Vec<usize>,
+    },
+    Matmul {
+        a: Tensor,
+        b: Tensor,
+    },
+    Softmax {
+        x: Tensor,
+    },
+    LogSoftmax {
+        x: Tensor,
+    },
+    /// `mean` and `rstd` (f32, shape: x's with the last dim set to 1) are saved by the
+    /// forward kernel for the backward rule.
+    LayerNorm {
+        x: Tensor,
+        weight: Option<Tensor>,
+        bias: Option<Tensor>,
+        mean: Tensor,
+        rstd: Tensor,
+    },
+    RmsNorm {
+        x: Tensor,
+        weight: Option<Tensor>,
+        rstd: Tensor,
+    },
+    CrossEntropy {
+        logits: Tensor,
+        targets: Tensor,
+        ignore_index: i64,
+    },
+    IndexSelect {
+        x: Tensor,
+        dim: usize,
+        ids: Tensor,
+    },
+    Gather {
+        x: Tensor,
+        dim: usize,
+        index: Tensor,
+    },
+    Rope {
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        convention: RopeConvention,
+    },
+    Attention {
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Option<Tensor>,
+        causal: bool,
+        scale: f32,
+    },
+    Cast {
+        x: Tensor,
+        from: DType,
+    },
+    ToDevice {
+        x: Tensor,
+        from: Device,
+    },
+    Reshape {
+        x: Tensor,
+    },
+    Permute {
+        x: Tensor,
+        dims: Vec<usize>,
+    },
+    Narrow {
+        x: Tensor,
+        dim: usize,
+        start: usize,
+    },
+    Broadcast {
+        x: Tensor,
+    },
+    Copy {
+        x: Tensor,
+    },
+    Concat {
+        xs: Vec<Tensor>,
+        dim: usize,
+    },
 }
 
 impl Op {

@@ -17,9 +17,7 @@ pub fn unary(s: &CpuStorage, l: &Layout, op: UnaryOp) -> Result<CpuStorage> {
     let mut out = vec![0f32; x.len()];
     let isa = isa::active();
     parallel::install(|| {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK))
-            .for_each(|(o, x)| simd::unary(isa, op, x, o));
+        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(o, x)| simd::unary(isa, op, x, o));
     });
     Ok(CpuStorage::from_f32(s.dtype(), out))
 }
@@ -99,13 +97,13 @@ pub fn cmp(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout, op: CmpOp) 
     let mut out = filled(la.numel(), 0f32)?;
     let (x, y) = (a.f32_view(la), b.f32_view(lb));
     parallel::install(|| {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)))
-            .for_each(|(o, (x, y))| {
+        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK))).for_each(
+            |(o, (x, y))| {
                 for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
                     *o = if op.eval_f32(x, y) { 1.0 } else { 0.0 };
                 }
-            })
+            },
+        )
     });
     Ok(CpuStorage::from_f32(a.dtype(), out))
 }

@@ -23,7 +23,9 @@ pub fn reduce(s: &CpuStorage, l: &Layout, op: ReduceOp, axes: &[usize]) -> Resul
         match op {
             ReduceOp::Sum => simd::sum(isa, r),
             ReduceOp::Max => simd::max(isa, r),
-            ReduceOp::Min => r.iter().fold(f32::INFINITY, |m, &v| if v.is_nan() || m.is_nan() { f32::NAN } else { m.min(v) }),
+            ReduceOp::Min => {
+                r.iter().fold(f32::INFINITY, |m, &v| if v.is_nan() || m.is_nan() { f32::NAN } else { m.min(v) })
+            }
         }
     };
     if row == 0 {

@@ -3,9 +3,9 @@
 use super::{BinaryOp, CmpOp, UnaryOp};
 use crate::autograd::Op;
 use crate::error::{mixed, Result};
-use crate::{cpu, gpu};
 use crate::layout::broadcast_shapes;
 use crate::storage::Storage;
+use crate::{cpu, gpu};
 use crate::{DType, Tensor};
 
 impl Tensor {

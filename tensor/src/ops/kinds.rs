@@ -29,9 +29,15 @@ pub enum UnaryOp {
     /// x ^ e (NaN for negative x and non-integer e, as `powf`).
     Powf(f32),
     /// min(max(x, min), max)
-    Clamp { min: f32, max: f32 },
+    Clamp {
+        min: f32,
+        max: f32,
+    },
     /// x * mul + add
-    Affine { mul: f32, add: f32 },
+    Affine {
+        mul: f32,
+        add: f32,
+    },
 }
 
 /// Elementwise functions of two tensors (broadcast to a common shape first).

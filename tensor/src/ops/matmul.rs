@@ -2,10 +2,10 @@
 
 use crate::autograd::Op;
 use crate::error::{invalid, mixed, Error, Result};
-use crate::{cpu, gpu};
 use crate::layout::broadcast_shapes;
 use crate::storage::Storage;
 use crate::Tensor;
+use crate::{cpu, gpu};
 
 impl Tensor {
     /// (..., m, k) @ (..., k, n) -> (..., m, n). Batch dims broadcast; transposed views

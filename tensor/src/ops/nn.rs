@@ -5,12 +5,12 @@
 use crate::autograd::Op;
 use crate::error::{invalid, mixed, Error, Result};
 use crate::gpu::GpuStorage;
-use crate::storage::CpuStorage;
-use crate::{cpu, gpu};
 use crate::layout::resolve_axis;
 use crate::ops::shape::index_values;
 use crate::ops::CmpOp;
+use crate::storage::CpuStorage;
 use crate::storage::Storage;
+use crate::{cpu, gpu};
 use crate::{DType, Layout, Tensor};
 
 /// How RoPE pairs up the features of a head.
@@ -90,8 +90,9 @@ impl Tensor {
             }
         };
         let stat_shape = stats_shape(self.shape());
-        let mean = Tensor::from_storage(mean, Layout::contiguous(&stat_shape), None).to_dtype(self.dtype())?;
-        let rstd = Tensor::from_storage(rstd, Layout::contiguous(&stat_shape), None).to_dtype(self.dtype())?;
+        // Row statistics stay f32 whatever x's dtype: the backward needs them exact.
+        let mean = Tensor::from_storage(mean, Layout::contiguous(&stat_shape), None);
+        let rstd = Tensor::from_storage(rstd, Layout::contiguous(&stat_shape), None);
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
@@ -122,8 +123,7 @@ impl Tensor {
                 (Storage::Gpu(y), Storage::Gpu(r))
             }
         };
-        let rstd = Tensor::from_storage(rstd, Layout::contiguous(&stats_shape(self.shape())), None)
-            .to_dtype(self.dtype())?;
+        let rstd = Tensor::from_storage(rstd, Layout::contiguous(&stats_shape(self.shape())), None);
         let mut inputs = vec![self];
         inputs.extend(weight);
         Ok(Tensor::from_kernel(
@@ -147,7 +147,9 @@ impl Tensor {
         }
         let t = index_values("cross_entropy", targets)?;
         let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(CpuStorage::F32(vec![cpu::cross_entropy(s, self.layout(), &t, ignore_index)?])),
+            Storage::Cpu(s) => {
+                Storage::Cpu(CpuStorage::F32(vec![cpu::cross_entropy(s, self.layout(), &t, ignore_index)?]))
+            }
             Storage::Gpu(s) => Storage::Gpu(gpu::kernels::cross_entropy(s, self.layout(), &t, ignore_index)?),
         };
         Ok(Tensor::from_kernel(

@@ -2,11 +2,11 @@
 
 use super::ReduceOp;
 use crate::autograd::Op;
-use crate::{cpu, gpu};
 use crate::error::{invalid, Result};
 use crate::layout::resolve_axis;
 use crate::storage::Storage;
 use crate::Tensor;
+use crate::{cpu, gpu};
 
 impl Tensor {
     /// Reduce over `axes` (negative counts from the end; empty means all axes).
@@ -67,9 +67,10 @@ impl Tensor {
         if self.shape() == shape {
             return Ok(self.clone());
         }
-        let lead = self.rank().checked_sub(shape.len()).ok_or_else(|| {
-            invalid("sum_to_shape", format!("cannot sum {:?} to {shape:?}", self.shape()))
-        })?;
+        let lead = self
+            .rank()
+            .checked_sub(shape.len())
+            .ok_or_else(|| invalid("sum_to_shape", format!("cannot sum {:?} to {shape:?}", self.shape())))?;
         let axes: Vec<isize> = (0..self.rank())
             .filter(|&i| i < lead || (shape[i - lead] == 1 && self.shape()[i] != 1))
             .map(|i| i as isize)

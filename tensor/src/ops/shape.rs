@@ -3,9 +3,9 @@
 
 use crate::autograd::Op;
 use crate::error::{invalid, mixed, Error, Result};
-use crate::{cpu, gpu};
 use crate::layout::{checked_numel, resolve_axis};
 use crate::storage::Storage;
+use crate::{cpu, gpu};
 use crate::{Layout, Tensor};
 
 impl Tensor {
@@ -184,7 +184,12 @@ impl Tensor {
             Storage::Cpu(s) => Storage::Cpu(cpu::gather(s, self.layout(), dim, &idx, index.layout())?),
             Storage::Gpu(s) => Storage::Gpu(gpu::kernels::gather(s, self.layout(), dim, &idx, index.layout())?),
         };
-        Ok(Tensor::from_kernel(out, index.shape(), || Op::Gather { x: self.clone(), dim, index: index.clone() }, &[self]))
+        Ok(Tensor::from_kernel(
+            out,
+            index.shape(),
+            || Op::Gather { x: self.clone(), dim, index: index.clone() },
+            &[self],
+        ))
     }
 
     /// A copy of `self` with `src[.., j, ..]` added at `self[.., ids[j], ..]` (repeated ids
@@ -220,11 +225,19 @@ impl Tensor {
             return Err(Error::BadAxis { op: "scatter_add", axis: dim as isize, rank: self.rank() });
         }
         if src.shape() != index.shape() {
-            return Err(Error::ShapeMismatch { op: "scatter_add", lhs: index.shape().to_vec(), rhs: src.shape().to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "scatter_add",
+                lhs: index.shape().to_vec(),
+                rhs: src.shape().to_vec(),
+            });
         }
         let fits = index.shape().iter().zip(self.shape()).enumerate().all(|(d, (i, s))| d == dim || i <= s);
         if !fits {
-            return Err(Error::ShapeMismatch { op: "scatter_add", lhs: self.shape().to_vec(), rhs: index.shape().to_vec() });
+            return Err(Error::ShapeMismatch {
+                op: "scatter_add",
+                lhs: self.shape().to_vec(),
+                rhs: index.shape().to_vec(),
+            });
         }
         let idx = index_values("scatter_add", index)?;
         let out = match (&*self.storage(), &*src.storage()) {

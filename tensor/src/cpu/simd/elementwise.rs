@@ -144,9 +144,7 @@ pub(super) mod avx2 {
             U::Tanh => map(x, out, |v| m::tanh(v)),
             U::Sigmoid => map(x, out, |v| m::sigmoid(v)),
             // Keep x where x > 0 or x is NaN (NLE_UQ is true for unordered), else +0.
-            U::Relu => map(x, out, |v| {
-                _mm256_and_ps(v, _mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps()))
-            }),
+            U::Relu => map(x, out, |v| _mm256_and_ps(v, _mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps()))),
             U::Silu => map(x, out, |v| _mm256_mul_ps(v, m::sigmoid(v))),
             U::GeluTanh => map(x, out, |v| m::gelu_tanh(v)),
             U::GeluErf => map(x, out, |v| m::gelu_erf(v)),

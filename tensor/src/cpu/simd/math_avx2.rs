@@ -108,10 +108,7 @@ pub fn log(x: __m256) -> __m256 {
     let mut r = _mm256_add_ps(f, y);
     r = _mm256_fmadd_ps(e, splat(0.693_359_4), r);
     // Special inputs: +inf and NaN pass through, 0 -> -inf, negative -> NaN.
-    let pass = _mm256_or_ps(
-        _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x),
-        _mm256_cmp_ps::<_CMP_EQ_OQ>(x, splat(f32::INFINITY)),
-    );
+    let pass = _mm256_or_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(x, x), _mm256_cmp_ps::<_CMP_EQ_OQ>(x, splat(f32::INFINITY)));
     r = _mm256_blendv_ps(r, x, pass);
     r = _mm256_blendv_ps(r, splat(f32::NEG_INFINITY), _mm256_cmp_ps::<_CMP_EQ_OQ>(x, splat(0.0)));
     _mm256_blendv_ps(r, splat(f32::NAN), _mm256_cmp_ps::<_CMP_LT_OQ>(x, splat(0.0)))

@@ -7,9 +7,31 @@ use super::*;
 const LENS: &[usize] = &[0, 1, 7, 8, 9, 31, 1000, 3001];
 const ISAS: [Isa; 2] = [Isa::Portable, Isa::Avx2Fma];
 const SPECIALS: &[f32] = &[
-    f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-40, -1e-40, 1e30, -1e30,
-    88.72, 88.73, -87.5, -103.0, -104.5, 1.0, -1.0, 0.625, -0.624, 9.5, -9.5, f32::MAX,
-    f32::MIN, f32::MIN_POSITIVE, 1e-6, -3e-4,
+    f32::NAN,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    0.0,
+    -0.0,
+    1e-40,
+    -1e-40,
+    1e30,
+    -1e30,
+    88.72,
+    88.73,
+    -87.5,
+    -103.0,
+    -104.5,
+    1.0,
+    -1.0,
+    0.625,
+    -0.624,
+    9.5,
+    -9.5,
+    f32::MAX,
+    f32::MIN,
+    f32::MIN_POSITIVE,
+    1e-6,
+    -3e-4,
 ];
 
 /// Deterministic values in [-scale, scale] (xorshift), no crate needed.
@@ -57,8 +79,24 @@ pub(super) fn erf_f64(x: f64) -> f64 {
 fn unary_ops() -> Vec<UnaryOp> {
     use UnaryOp::*;
     vec![
-        Neg, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Relu, Silu, GeluTanh, GeluErf, Abs, Recip,
-        Square, Powf(2.5), Powf(-1.0), Clamp { min: -0.5, max: 2.0 }, Affine { mul: -1.5, add: 0.25 },
+        Neg,
+        Exp,
+        Log,
+        Sqrt,
+        Rsqrt,
+        Tanh,
+        Sigmoid,
+        Relu,
+        Silu,
+        GeluTanh,
+        GeluErf,
+        Abs,
+        Recip,
+        Square,
+        Powf(2.5),
+        Powf(-1.0),
+        Clamp { min: -0.5, max: 2.0 },
+        Affine { mul: -1.5, add: 0.25 },
     ]
 }
 
@@ -209,7 +247,11 @@ fn softmax_and_log_softmax_rows() {
                     // exp's own error plus the f32 rounding of x - max (relative 6e-8 |x - max|).
                     let tol = (3e-7 + 6e-8 * d.abs()) * rp + 1e-30;
                     assert!((p[i] as f64 - rp).abs() <= tol, "softmax {} n={n} i={i}: {} vs {rp}", isa.name(), p[i]);
-                    assert!((lp[i] as f64 - rlp).abs() <= 3e-7 * rlp.abs().max(1.0), "log_softmax {} n={n} i={i}", isa.name());
+                    assert!(
+                        (lp[i] as f64 - rlp).abs() <= 3e-7 * rlp.abs().max(1.0),
+                        "log_softmax {} n={n} i={i}",
+                        isa.name()
+                    );
                 }
             }
         }
@@ -269,7 +311,13 @@ fn rms_and_layer_norm_rows() {
                     let z = (x[i] as f64 - mean) * l_rstd;
                     let r = z * w[i] as f64 + b[i] as f64;
                     let tol = (1e-5 * z.abs() + shift) * (w[i].abs() as f64) + 2e-7 * r.abs() + 1e-7;
-                    assert!((out[i] as f64 - r).abs() <= tol, "ln {} n={n} i={i}: {} vs {r}; mean {mu} vs {mean}, rstd {rs} vs {l_rstd}, x {}", isa.name(), out[i], x[i]);
+                    assert!(
+                        (out[i] as f64 - r).abs() <= tol,
+                        "ln {} n={n} i={i}: {} vs {r}; mean {mu} vs {mean}, rstd {rs} vs {l_rstd}, x {}",
+                        isa.name(),
+                        out[i],
+                        x[i]
+                    );
                 }
                 // Without affine parameters the output is the plain normalised row.
                 let mut plain = vec![0.0f32; n];

@@ -207,11 +207,18 @@ fn two_dimensional_grids_cover_every_element_once() {
         let l = Layout::contiguous(&[n]);
         let got = crate::gpu::dispatch::test_grid_limit::with(4, || unary(&gs, &l, UnaryOp::Square).unwrap());
         let want = cpu::unary(&cs, &l, UnaryOp::Square).unwrap();
-        assert_close(&format!("square x{n} on a 2-D grid"), &values(&got.to_cpu().unwrap()), &values(&want), |_, _| 0.0);
+        assert_close(&format!("square x{n} on a 2-D grid"), &values(&got.to_cpu().unwrap()), &values(&want), |_, _| {
+            0.0
+        });
         let h = GpuStorage::from_cpu(&storage(DType::BF16, values(&cs)), &dev).unwrap();
         let got = crate::gpu::dispatch::test_grid_limit::with(1, || crate::gpu::cast(&h, &l, DType::F32).unwrap());
         let want = storage(DType::BF16, values(&cs)).cast(&l, DType::F32);
-        assert_close(&format!("cast x{n} on a 1-wide grid"), &values(&got.to_cpu().unwrap()), &values(&want), |_, _| 0.0);
+        assert_close(
+            &format!("cast x{n} on a 1-wide grid"),
+            &values(&got.to_cpu().unwrap()),
+            &values(&want),
+            |_, _| 0.0,
+        );
     }
     // Reductions: one workgroup per output (tree), and one thread per output (serial).
     let x = data(600 * 130, 52, -1.0, 1.0);
@@ -221,7 +228,12 @@ fn two_dimensional_grids_cover_every_element_once() {
         let l = Layout::contiguous(&shape);
         let got = crate::gpu::dispatch::test_grid_limit::with(3, || crate::gpu::reduce(&gs, &l, ReduceOp::Max, &[1]));
         let want = cpu::reduce(&cs, &l, ReduceOp::Max, &[1]).unwrap();
-        assert_close(&format!("max {shape:?} on a 2-D grid"), &values(&got.unwrap().to_cpu().unwrap()), &values(&want), |_, _| 0.0);
+        assert_close(
+            &format!("max {shape:?} on a 2-D grid"),
+            &values(&got.unwrap().to_cpu().unwrap()),
+            &values(&want),
+            |_, _| 0.0,
+        );
     }
 }
 
