@@ -30,7 +30,7 @@ pub fn normal_at(seed: u64, i: u64) -> f32 {
     let u2 = uniform_at(seed, 2 * pair + 1) as f64;
     let r = (-2.0 * u1.ln()).sqrt();
     let angle = 2.0 * std::f64::consts::PI * u2;
-    (if i % 2 == 0 { r * angle.cos() } else { r * angle.sin() }) as f32
+    (if i.is_multiple_of(2) { r * angle.cos() } else { r * angle.sin() }) as f32
 }
 
 fn fill(shape: &[usize], f: impl Fn(u64) -> f32 + Sync + Send) -> Result<Vec<f32>> {

@@ -43,7 +43,7 @@ pub fn index_select(x: &CpuStorage, l: &Layout, dim: usize, ids: &[i64]) -> Resu
     let inner: usize = l.shape()[dim + 1..].iter().product();
     let base: Vec<usize> = without_dim(l, dim).offsets().collect();
     let stride = l.strides()[dim];
-    let outer = if inner == 0 { 0 } else { base.len() / inner };
+    let outer = base.len().checked_div(inner).unwrap_or(0);
     let mut offsets = Vec::with_capacity(outer * ids.len() * inner);
     for o in 0..outer {
         for &id in ids {

@@ -48,7 +48,7 @@ pub fn layer_norm(
     let xv = x.f32_view(lx);
     let wv = w.map(|(s, l)| s.f32_view(l));
     let bv = b.map(|(s, l)| s.f32_view(l));
-    let rows = if d == 0 { 0 } else { xv.len() / d };
+    let rows = xv.len().checked_div(d).unwrap_or(0);
     let mut out = vec![0f32; xv.len()];
     let mut stats = vec![(0f32, 0f32); rows];
     let isa = isa::active();
@@ -79,7 +79,7 @@ pub fn rms_norm(
     let d = last_dim(lx);
     let xv = x.f32_view(lx);
     let wv = w.map(|(s, l)| s.f32_view(l));
-    let rows = if d == 0 { 0 } else { xv.len() / d };
+    let rows = xv.len().checked_div(d).unwrap_or(0);
     let mut out = vec![0f32; xv.len()];
     let mut rstd = vec![0f32; rows];
     let isa = isa::active();

@@ -179,7 +179,7 @@ impl Tensor {
         self.check_same_dtype("rope", cos)?;
         self.check_same_dtype("rope", sin)?;
         let r = self.rank();
-        if r < 2 || self.shape()[r - 1] % 2 != 0 {
+        if r < 2 || !self.shape()[r - 1].is_multiple_of(2) {
             return Err(invalid("rope", format!("x must be (..., T, D) with even D, got {:?}", self.shape())));
         }
         let want = [self.shape()[r - 2], self.shape()[r - 1] / 2];
