@@ -6,7 +6,7 @@
 //! Parameter names follow GPT-2 checkpoints (`h.0.attn.c_attn.weight`, ...).
 
 use crate::nn::{Embedding, LayerNorm, Linear, SeedStream};
-use lamina_tensor::{scaled_dot_product_attention, DType, Error, Result, Tensor};
+use lamina_tensor::{scaled_dot_product_attention, DType, Device, Error, Result, Tensor};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -155,6 +155,28 @@ impl Gpt {
             .collect::<Result<Vec<_>>>()?;
         let drop = Dropout { p: cfg.dropout, counter: AtomicU64::new(0), seed: seeds.next_seed() };
         Ok(Gpt { cfg, wte, wpe, h, ln_f: LayerNorm::new(c)?, drop, training: true })
+    }
+
+    /// Move every parameter to `device` (`Gpt::new` builds on the CPU, so the initial
+    /// values are the same on every device).
+    pub fn to_device(&mut self, device: Device) -> Result<()> {
+        let mut params: Vec<&mut Tensor> = self.wte.params_mut();
+        params.extend(self.wpe.params_mut());
+        for b in &mut self.h {
+            params.extend(b.ln_1.params_mut());
+            params.extend(b.attn.c_attn.params_mut());
+            params.extend(b.attn.c_proj.params_mut());
+            params.extend(b.ln_2.params_mut());
+            params.extend(b.mlp.c_fc.params_mut());
+            params.extend(b.mlp.c_proj.params_mut());
+        }
+        params.extend(self.ln_f.params_mut());
+        params.into_iter().try_for_each(|p| crate::nn::move_param(p, device))
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> Device {
+        self.wte.weight.device()
     }
 
     /// Training mode turns dropout on; evaluation mode turns it off.

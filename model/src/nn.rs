@@ -3,7 +3,7 @@
 //! onto them name for name: a `Linear` weight is (out, in) and is used as `x @ W^T`
 //! (a transposed view, no copy).
 
-use lamina_tensor::{DType, Result, Tensor};
+use lamina_tensor::{DType, Device, Result, Tensor};
 
 /// Seeds for parameter initialisation: one fresh, well-mixed seed per tensor, derived
 /// from the model seed, so adding a parameter never changes the values of the others'
@@ -79,6 +79,12 @@ impl Linear {
             out.push((format!("{prefix}.bias"), b.clone()));
         }
     }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Tensor> {
+        let mut v = vec![&mut self.weight];
+        v.extend(self.bias.as_mut());
+        v
+    }
 }
 
 /// A lookup table: ids (...) -> rows (..., dim).
@@ -98,6 +104,10 @@ impl Embedding {
 
     pub fn parameters(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) {
         out.push((format!("{prefix}.weight"), self.weight.clone()));
+    }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Tensor> {
+        vec![&mut self.weight]
     }
 }
 
@@ -122,6 +132,19 @@ impl LayerNorm {
         out.push((format!("{prefix}.weight"), self.weight.clone()));
         out.push((format!("{prefix}.bias"), self.bias.clone()));
     }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Tensor> {
+        vec![&mut self.weight, &mut self.bias]
+    }
+}
+
+/// A parameter moved to `device`: a fresh leaf there, so its gradient and optimizer
+/// state live on that device too.
+pub fn move_param(p: &mut Tensor, device: Device) -> Result<()> {
+    if p.device() != device {
+        *p = p.to_device(device)?.detach().requires_grad_();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

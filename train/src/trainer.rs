@@ -6,7 +6,7 @@ use crate::data::{unigram_entropy, BatchSampler};
 use crate::{clip_factor, grad_norm, AdamW, AdamWConfig, CosineSchedule};
 use indicatif::{ProgressBar, ProgressStyle};
 use lamina_model::{CharTokenizer, Gpt, GptConfig, TokenizerError};
-use lamina_tensor::no_grad;
+use lamina_tensor::{no_grad, Device};
 use std::fmt;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -70,6 +70,8 @@ pub struct TrainConfig {
     pub eval_batches: usize,
     pub seed: u64,
     pub progress: Progress,
+    /// Where the model trains (`Device::Gpu(n)` runs every kernel as WGSL).
+    pub device: Device,
 }
 
 impl Default for TrainConfig {
@@ -90,6 +92,7 @@ impl Default for TrainConfig {
             eval_batches: 16,
             seed: 1337,
             progress: Progress::Auto,
+            device: Device::Cpu,
         }
     }
 }
@@ -148,6 +151,7 @@ pub fn train_char_gpt(text: &str, cfg: &TrainConfig) -> Result<TrainReport, Trai
 
     let model_cfg = GptConfig { vocab: tokenizer.vocab_size(), ..cfg.model };
     let mut model = Gpt::new(model_cfg, cfg.seed)?;
+    model.to_device(cfg.device)?;
     let mut opt = AdamW::new(model.parameters(), cfg.adamw)?;
     let params = opt.params();
     let schedule = CosineSchedule { max_lr: cfg.max_lr, min_lr: cfg.min_lr, warmup: cfg.warmup, total: cfg.steps };
