@@ -3,6 +3,7 @@
 
 use clap::Args;
 use lamina_model::CharTokenizer;
+use lamina_tensor::Device;
 use lamina_train::{data::SHIPPED_CORPUS, train_char_gpt, Progress, TrainConfig};
 use std::path::PathBuf;
 
@@ -32,6 +33,9 @@ pub struct TrainDemoArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     quiet: bool,
+    /// Where to train: cpu, gpu (the first adapter `lamina devices` lists) or gpu:N.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
 }
 
 pub fn run(args: TrainDemoArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -58,6 +62,7 @@ pub fn run(args: TrainDemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         steps: args.steps,
         seed: args.seed,
         progress: if args.quiet { Progress::Quiet } else { Progress::Auto },
+        device: args.device,
         ..TrainConfig::default()
     };
     let m = &cfg.model;
