@@ -62,16 +62,9 @@ fn devices() -> Result<(), Box<dyn std::error::Error>> {
     if gpus.is_empty() {
         println!("gpu   none found (no Vulkan, Metal or DX12 adapter)");
     }
+    // Name, backend, type, driver, and the limits and features the kernels care about.
     for a in gpus {
-        println!(
-            "gpu:{:<2} {} ({}, {}{}), driver {}",
-            a.ordinal,
-            a.name,
-            a.backend,
-            a.device_type,
-            if a.shader_f16 { ", f16" } else { "" },
-            if a.driver.is_empty() { "unknown" } else { a.driver.as_str() }
-        );
+        println!("{a}");
     }
     Ok(())
 }
