@@ -1,16 +1,23 @@
-//! Fused scaled-dot-product attention forward: one task per query row, the score row
-//! kept in a small buffer (never a (T, T) matrix), softmax and the weighted sum of values
-//! done while the row is in cache.
+//! Fused scaled-dot-product attention forward, blocked over queries: for each (batch,
+//! head) and each block of up to `QBLOCK` queries, the scores S = scale Q K^T are one GEMM
+//! into a (block, Tk) buffer, the rows get the mask and a softmax in place, and the output
+//! O = P V is a second GEMM. The full (Tq, Tk) score matrix never exists, and both products
+//! run at GEMM speed rather than as one short dot product per (query, key).
 //!
 //! q: (B, Hq, Tq, D), k: (B, Hkv, Tk, D), v: (B, Hkv, Tk, Dv), grouped-query heads:
 //! query head h reads key/value head h / (Hq / Hkv). Causal masking aligns the last
-//! query with the last key (query i sees keys j <= i + Tk - Tq), as in KV-cache decode.
+//! query with the last key (query i sees keys j <= i + Tk - Tq), as in KV-cache decode;
+//! keys no query of a block can see are skipped entirely.
 
+use super::gemm::{sgemm, MatRef};
 use super::{float_only, isa, parallel, simd};
 use crate::error::Result;
 use crate::storage::{filled, CpuStorage};
 use crate::Layout;
 use rayon::prelude::*;
+
+/// Queries per block: the score buffer is QBLOCK x Tk floats (256 KiB at Tk = 1024).
+const QBLOCK: usize = 64;
 
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
@@ -30,38 +37,48 @@ pub fn attention(
     // The mask arrives broadcast to (B, Hq, Tq, Tk).
     let mv = mask.map(|(s, l)| s.f32_view(l));
     let isa = isa::active();
-    if dv > 0 {
-        parallel::install(|| {
-            out.par_chunks_mut(dv).enumerate().for_each_init(
-                || (vec![0f32; tk], vec![0f32; tk]),
-                |(scores, p), (row, o)| {
-                    let (bh, i) = (row / tq, row % tq);
-                    let (bi, h) = (bh / hq, bh % hq);
-                    let kvh = bi * hkv + h / group;
-                    let qrow = &qv[row * d..(row + 1) * d];
-                    let visible = if causal { (i + 1 + tk).saturating_sub(tq).min(tk) } else { tk };
-                    for (j, s) in scores.iter_mut().enumerate() {
-                        *s = if j < visible {
-                            let krow = &kv[(kvh * tk + j) * d..(kvh * tk + j + 1) * d];
-                            let mut val = simd::dot(isa, qrow, krow) * scale;
-                            if let Some(m) = &mv {
-                                val += m[row * tk + j];
-                            }
-                            val
-                        } else {
-                            f32::NEG_INFINITY
-                        };
-                    }
-                    simd::softmax_row(isa, scores, p);
-                    o.iter_mut().for_each(|x| *x = 0.0);
-                    for (j, &pj) in p.iter().enumerate().take(visible) {
-                        if pj != 0.0 {
-                            simd::axpy(isa, pj, &vv[(kvh * tk + j) * dv..(kvh * tk + j + 1) * dv], o);
-                        }
-                    }
-                },
-            )
-        });
+    if dv == 0 || tq == 0 {
+        return Ok(CpuStorage::from_f32(q.0.dtype(), out));
     }
+    parallel::install(|| {
+        out.par_chunks_mut(tq * dv).enumerate().for_each(|(bh, out_head)| {
+            let (bi, h) = (bh / hq, bh % hq);
+            let kvh = bi * hkv + h / group;
+            let (k_off, v_off) = (kvh * tk * d, kvh * tk * dv);
+            out_head.par_chunks_mut(QBLOCK * dv).enumerate().for_each(|(blk, o)| {
+                let i0 = blk * QBLOCK;
+                let rows = o.len() / dv;
+                // Keys the last query of the block may see; later keys are skipped.
+                let visible = if causal { (i0 + rows + tk).saturating_sub(tq).min(tk) } else { tk };
+                if visible == 0 {
+                    // No keys at all (Tk = 0): an empty weighted sum, zeros (as P V with an
+                    // empty inner dim). `o` is already zero.
+                    return;
+                }
+                let mut s = vec![0f32; rows * visible];
+                let qm = MatRef { data: &qv, offset: (bh * tq + i0) * d, row_stride: d, col_stride: 1 };
+                // K^T: element (p, j) = k[j, p].
+                let kt = MatRef { data: &kv, offset: k_off, row_stride: 1, col_stride: d };
+                sgemm(isa, rows, visible, d, scale, qm, kt, 0.0, &mut s, visible);
+                let mut p = vec![0f32; visible];
+                for (r, srow) in s.chunks_mut(visible).enumerate() {
+                    let i = i0 + r;
+                    if let Some(m) = &mv {
+                        let mrow = &m[(bh * tq + i) * tk..(bh * tq + i) * tk + visible];
+                        srow.iter_mut().zip(mrow).for_each(|(x, &mv)| *x += mv);
+                    }
+                    if causal {
+                        let last = i + tk - tq; // the last key query i sees
+                        srow.iter_mut().skip(last + 1).for_each(|x| *x = f32::NEG_INFINITY);
+                    }
+                    simd::softmax_row(isa, srow, &mut p);
+                    srow.copy_from_slice(&p);
+                }
+                let pm = MatRef { data: &s, offset: 0, row_stride: visible, col_stride: 1 };
+                let vm = MatRef { data: &vv, offset: v_off, row_stride: dv, col_stride: 1 };
+                sgemm(isa, rows, dv, visible, 1.0, pm, vm, 0.0, o, dv);
+            })
+        })
+    });
     Ok(CpuStorage::from_f32(q.0.dtype(), out))
 }
