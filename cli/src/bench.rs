@@ -13,7 +13,8 @@
 
 use clap::Args;
 use lamina_tensor::cpu::isa;
-use lamina_tensor::{scaled_dot_product_attention, DType, OpName, Tensor};
+use lamina_tensor::gpu::GpuDevice;
+use lamina_tensor::{scaled_dot_product_attention, DType, Device, OpName, Tensor};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -32,18 +33,25 @@ pub struct BenchArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Device to run on (only `cpu` for now)
+    /// Device to run on: cpu, gpu or gpu:N. GPU times are wall-clock around a device sync
+    /// (timestamp queries are not used yet); the adapter's peak is unknown, so no %peak.
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: Device,
     /// Timed batches per case; the median is reported
     #[arg(long, default_value_t = 10)]
     pub repeat: usize,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if args.device != "cpu" {
-        return Err(format!("lamina bench: device {:?} is not supported yet (only `cpu`)", args.device).into());
-    }
+    let device = args.device;
+    // Waits for the device's queued work, so a GPU timing covers execution, not recording.
+    let sync: Box<dyn Fn() -> lamina_tensor::Result<()>> = match device {
+        Device::Cpu => Box::new(|| Ok(())),
+        Device::Gpu(n) => {
+            let dev = GpuDevice::get(n)?;
+            Box::new(move || dev.sync())
+        }
+    };
     let ops = args.ops.iter().map(|s| parse_op(s)).collect::<Result<Vec<_>, _>>()?;
     let sizes = args.sizes.iter().map(|s| parse_dims(s)).collect::<Result<Vec<_>, _>>()?;
     let mut cases = Vec::new();
@@ -68,16 +76,22 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let peak = Peak::detect();
     if !args.json {
         peak.print();
+        if let Device::Gpu(n) = device {
+            let dev = GpuDevice::get(n)?;
+            println!("device {device}: {}", dev.summary());
+            println!("  wall-clock timing around a device sync; the adapter's peak is not known, so no %peak");
+        }
         println!("\n{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}", "op", "shape", "median", "rate", "%peak", "runs");
     }
     let mut rows = Vec::new();
     for case in &cases {
-        let mut call = prepare(case)?;
-        let t = time_it(&mut *call, args.repeat.max(1))?;
+        let mut call = prepare(case, device)?;
+        let t = time_it(&mut *call, args.repeat.max(1), &*sync)?;
         let (rate, unit, peak_rate) = match case.work() {
             Work::Flops(f) => (f / t.median / 1e9, "GFLOP/s", peak.gflops),
             Work::Bytes(b) => (b / t.median / 1e9, "GB/s", Some(peak.mem_gbs)),
         };
+        let peak_rate = if device == Device::Cpu { peak_rate } else { None };
         let frac = peak_rate.map(|p| rate / p);
         if !args.json {
             let pct = frac.map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0));
@@ -100,7 +114,8 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         }));
     }
     if args.json {
-        let out = serde_json::json!({ "device": "cpu", "dtype": "f32", "peak": peak.to_json(), "results": rows });
+        let out =
+            serde_json::json!({ "device": device.name(), "dtype": "f32", "peak": peak.to_json(), "results": rows });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
@@ -187,8 +202,8 @@ fn resolve(op: OpName, dims: &[usize]) -> Result<Vec<Case>, String> {
 type Call = Box<dyn FnMut() -> lamina_tensor::Result<Tensor>>;
 
 /// Builds the inputs once and returns the call to time.
-fn prepare(case: &Case) -> Result<Call, Box<dyn std::error::Error>> {
-    let randn = |shape: &[usize], seed| Tensor::randn(shape, 0.0, 1.0, seed, DType::F32);
+fn prepare(case: &Case, device: Device) -> Result<Call, Box<dyn std::error::Error>> {
+    let randn = |shape: &[usize], seed| Tensor::randn(shape, 0.0, 1.0, seed, DType::F32)?.to_device(device);
     let s = case.shape.clone();
     let row = *s.last().unwrap_or(&1);
     Ok(match case.op {
@@ -237,10 +252,16 @@ struct Timing {
 /// A batch lasts at least this long, so tiny ops are not timed at the clock's resolution.
 const BATCH: Duration = Duration::from_millis(5);
 
-fn time_it(call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>, runs: usize) -> lamina_tensor::Result<Timing> {
-    black_box(call()?); // warm-up: first-touch page faults, pool start-up
+fn time_it(
+    call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>,
+    runs: usize,
+    sync: &dyn Fn() -> lamina_tensor::Result<()>,
+) -> lamina_tensor::Result<Timing> {
+    black_box(call()?); // warm-up: first-touch page faults, pool start-up, pipeline compiles
+    sync()?;
     let t = Instant::now();
     black_box(call()?);
+    sync()?;
     let one = t.elapsed().max(Duration::from_nanos(1));
     let inner = (BATCH.as_secs_f64() / one.as_secs_f64()).ceil().clamp(1.0, 10_000.0) as usize;
     let mut times = Vec::with_capacity(runs);
@@ -249,6 +270,7 @@ fn time_it(call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>, runs: usize)
         for _ in 0..inner {
             black_box(call()?);
         }
+        sync()?;
         times.push(t.elapsed().as_secs_f64() / inner as f64);
     }
     times.sort_by(f64::total_cmp);
