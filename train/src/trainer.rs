@@ -17,6 +17,12 @@ pub enum TrainError {
     Config(String),
     Tokenizer(TokenizerError),
     Tensor(lamina_tensor::Error),
+    /// The loss became NaN or infinite at this step (0-based): training stops rather than
+    /// carry on with poisoned weights.
+    Diverged {
+        step: usize,
+        loss: f32,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -25,6 +31,10 @@ impl fmt::Display for TrainError {
             TrainError::Config(m) => write!(f, "bad training configuration: {m}"),
             TrainError::Tokenizer(e) => write!(f, "{e}"),
             TrainError::Tensor(e) => write!(f, "{e}"),
+            TrainError::Diverged { step, loss } => write!(
+                f,
+                "training diverged: the loss is {loss} at step {step} (try a lower learning rate or gradient clipping)"
+            ),
         }
     }
 }
@@ -166,6 +176,11 @@ pub fn train_char_gpt(text: &str, cfg: &TrainConfig) -> Result<TrainReport, Trai
         let t0 = Instant::now();
         let (x, y) = batches.next_batch()?; // (B, T), (B, T)
         let loss = model.loss(&x, &y)?;
+        let l = loss.to_scalar_f32()?;
+        if !l.is_finite() {
+            reporter.finish();
+            return Err(TrainError::Diverged { step, loss: l });
+        }
         let t1 = Instant::now();
         loss.backward()?;
         let t2 = Instant::now();
@@ -179,7 +194,6 @@ pub fn train_char_gpt(text: &str, cfg: &TrainConfig) -> Result<TrainReport, Trai
         phases.forward += t1 - t0;
         phases.backward += t2 - t1;
         phases.optimizer += t3 - t2;
-        let l = loss.to_scalar_f32()?;
         losses.push(l);
         let tok_s = tokens_per_step * (step + 1) as f64 / start.elapsed().as_secs_f64();
         reporter.step(step, l, lr, tok_s);

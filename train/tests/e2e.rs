@@ -69,3 +69,22 @@ fn bad_configurations_are_errors_not_panics() {
     bad_heads.model.n_head = 3;
     assert!(train_char_gpt(SHIPPED_CORPUS, &bad_heads).is_err());
 }
+
+#[test]
+fn a_diverging_run_stops_with_an_error() {
+    // A learning rate this large sends the weights to infinity within a few steps.
+    let cfg = TrainConfig {
+        steps: 200,
+        max_lr: 1e30,
+        min_lr: 1e30,
+        warmup: 0,
+        grad_clip: None,
+        progress: Progress::Quiet,
+        ..TrainConfig::default()
+    };
+    match train_char_gpt(SHIPPED_CORPUS, &cfg) {
+        Err(lamina_train::TrainError::Diverged { step, loss }) => assert!(!loss.is_finite() && step < 200),
+        Err(e) => panic!("expected divergence, got {e}"),
+        Ok(r) => panic!("expected divergence, got a final loss of {}", r.train_loss),
+    }
+}
