@@ -16,7 +16,7 @@ fn run(device: Device) -> Vec<Vec<u32>> {
     let w = randn(&[3001], 4).requires_grad_();
     let q = randn(&[2, 4, 37, 16], 5);
     let k = randn(&[2, 2, 37, 16], 6);
-    let ids = Tensor::from_vec((0..200).map(|i| (i * 7 % 5) as i32).collect::<Vec<_>>(), &[200]).unwrap();
+    let ids = Tensor::from_vec((0..200i32).map(|i| i * 7 % 5).collect::<Vec<_>>(), &[200]).unwrap();
     let src = randn(&[200, 9], 7);
     let y = x.layer_norm(Some(&w), None, 1e-5).unwrap();
     y.mul(&x).unwrap().sum_all().unwrap().backward().unwrap();

@@ -524,7 +524,7 @@ mod tests {
         for name in DEFAULT_OPS.split(',') {
             for case in default_cases(parse_op(name).unwrap()) {
                 let small = Case { shape: case.shape.iter().map(|&d| d.min(8)).collect(), ..case };
-                let mut call = prepare(&small).unwrap();
+                let mut call = prepare(&small, Device::Cpu).unwrap();
                 call().unwrap();
             }
         }

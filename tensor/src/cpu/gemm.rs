@@ -1,10 +1,10 @@
 //! f32 matrix multiply: `C = alpha * A * B + beta * C`.
 //!
-//! Layout (GotoBLAS/BLIS): for each NC-wide column block of B and each KC-deep slice of k,
-//! B is packed once into NR-wide panels (`pack.rs`), then the MC-tall row blocks of C are
-//! computed in parallel; each task packs its own MR-tall panels of A and runs an MR x NR
-//! register-blocked micro-kernel over them (`kernel_avx2.rs`, `kernel_portable.rs`). The
-//! loops live in `driver.rs`. Tiny and single-row products skip packing (`small.rs`).
+//! Layout (GotoBLAS/BLIS): C is split into one rectangle per thread, each computed without
+//! synchronisation. Within a rectangle, for each NC-wide column block and KC-deep slice of k,
+//! its part of B is packed into NR-wide panels (`pack.rs`), then each MC-tall row block of A
+//! is packed into MR-tall panels and an MR x NR register-blocked micro-kernel runs over them
+//! (`kernel_avx2.rs`, `kernel_portable.rs`). The loops live in `driver.rs`. Tiny and single-row products skip packing (`small.rs`).
 //!
 //! Operands are read through arbitrary strides, so transposed or broadcast (stride 0)
 //! operands need no copy. Results depend only on the inputs and the isa, never on the
@@ -73,7 +73,7 @@ const SMALL_MNK: usize = 8 * 8 * 8;
 /// and FMA (it comes from `isa::active()`); this is checked with a debug assertion.
 ///
 /// Work runs on the current rayon pool (`rayon::current_num_threads()`); with one thread no
-/// parallel machinery is touched. Work is split over tiles of C only, never over k, and the
+/// parallel machinery is touched. Work is split over rectangles of C only, never over k, and the
 /// k-blocking is fixed, so every element of C sees the same operations in the same order
 /// whatever the thread count: results are bitwise identical for 1, 2 or N threads.
 ///

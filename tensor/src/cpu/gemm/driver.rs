@@ -1,18 +1,23 @@
 //! The blocked loops around a micro-kernel, shared by every isa.
 //!
 //! ```text
-//! for jc in n by NC:                     B block: KC x NC, packed once per (jc, pc), in L3
-//!   for pc in k by KC:                   sequential: each C element sums its k blocks in order
-//!     pack B[pc.., jc..] into NR panels  (parallel over panels)
-//!     parallel over tasks = row blocks (<= MC rows) x column ranges of panels:
-//!       pack A[rows, pc..] into MR panels (alpha folded in; <= MC x KC floats, sized for L2)
-//!       for each B panel (KC x NR, stays in L1):
-//!         for each A panel: micro-kernel on one MR x NR tile of C
+//! parallel over parts: C split into one rectangle per thread (columns first), no sync inside
+//!   for jc in part's columns by NC:        B block: KC x NC, packed by this part only
+//!     for pc in k by KC:                   sequential: each C element sums its k blocks in order
+//!       pack B[pc.., jc..] into NR panels
+//!       for ic in part's rows by MC:
+//!         pack A[rows, pc..] into MR panels (alpha folded in; <= MC x KC floats, sized for L2)
+//!         for each B panel (KC x NR, stays in L1):
+//!           for each A panel: micro-kernel on one MR x NR tile of C
 //! ```
 //!
-//! Thread-count independence: tasks only partition C; KC is a constant; tile origins are
-//! multiples of MR (rows) and NR (columns, since NC is a multiple of NR) whatever the split.
-//! So each C element gets the same kernel arithmetic in the same order for any thread count.
+//! Why one synchronisation-free part per thread: the previous per-(jc, pc) scheme (shared B
+//! packed in parallel, then a parallel loop over MC row blocks) paid two rayon joins per k
+//! block and idled at each barrier; measured 5-10% slower (medians) on 2 threads at 1024-2048.
+//!
+//! Thread-count independence: parts only partition C; KC is a constant; column origins are
+//! multiples of NR. Each C element gets the same kernel arithmetic in the same order (edge
+//! tiles run the same kernel on a scratch copy) for any thread count.
 
 use std::cell::Cell;
 
@@ -42,10 +47,13 @@ pub(super) struct Kernel {
 /// Depth of a k block. A KC x NR B panel (16 KiB at NR=16) stays in Zen3's 32 KiB L1d.
 /// Fixed, so results do not depend on anything but the inputs.
 const KC: usize = 256;
-/// Most rows of A packed per task: MC x KC x 4 B = 72 KiB, well inside the 512 KiB L2.
-/// Measured 72 ~ 144 alone; the smaller blocks balance better on a shared, noisy VM.
+/// Most rows of A packed at a time: MC x KC x 4 B = 72 KiB, well inside the 512 KiB L2.
+/// Measured 72, 96, 120 and 144 within noise of each other (2 threads, 256-2048).
 const MC: usize = 72;
-/// Columns per B block: KC x NC x 4 B = 4 MiB, shared by all threads through L3.
+/// Parts of C per thread. More would let rayon rebalance when a core is busy, at the cost of
+/// packing A once more per part; 2 measured no better than 1 on 2 threads.
+const PARTS_PER_THREAD: usize = 1;
+/// Columns per B block: at most KC x NC x 4 B = 4 MiB per part, streamed from L3.
 const NC: usize = 4096;
 /// Largest MR * NR of any kernel (the edge-tile scratch buffer).
 const MAX_TILE: usize = 6 * 16;
@@ -70,10 +78,10 @@ fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut v[off..off + len]
 }
 
-/// The C pointer shared by tasks. Sound because tasks write disjoint tiles of C (see `run`).
+/// The C pointer shared by parts. Sound because parts write disjoint tiles of C (see `run`).
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
-// SAFETY: the pointer is only dereferenced on disjoint rectangles of C, one per task.
+// SAFETY: the pointer is only dereferenced on disjoint rectangles of C, one per part.
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
@@ -94,59 +102,64 @@ pub(super) fn run(
     let (mr, nr) = (kern.mr, kern.nr);
     assert!(mr * nr <= MAX_TILE && NC.is_multiple_of(nr));
     let threads = rayon::current_num_threads();
-
-    // Row blocks: balanced in whole MR panels; with several threads at least one per thread.
-    let m_panels = m.div_ceil(mr);
-    let mut mb = m.div_ceil(MC);
-    if threads > 1 {
-        mb = mb.next_multiple_of(threads).min(m_panels);
-    }
-
-    let mut bvec = B_BUF.with(Cell::take);
-    let bbuf = aligned(&mut bvec, KC.min(k) * NC.min(n.next_multiple_of(nr)));
+    let (m_panels, n_panels) = (m.div_ceil(mr), n.div_ceil(nr));
+    // One rectangle of C per part, with no synchronisation inside: each part packs its own
+    // B (and its own A). Splitting the columns first means each thread packs only its share
+    // of B; the duplicated packing of A costs m*k per part against m*k*n/parts multiply-adds.
+    // Too few column panels for every part (narrow C): split the rows too.
+    let parts = PARTS_PER_THREAD * threads;
+    let pn = parts.min(n_panels);
+    let pm = parts.div_ceil(pn).min(m_panels);
     let cptr = CPtr(c.as_mut_ptr());
+    let part = |t: usize| {
+        let (im, jn) = (t / pn, t % pn);
+        let (p0, p1) = (im * m_panels / pm, (im + 1) * m_panels / pm);
+        let (q0, q1) = (jn * n_panels / pn, (jn + 1) * n_panels / pn);
+        let (i0, j0) = (p0 * mr, q0 * nr);
+        let rect = Rect { i0, rows: (p1 * mr).min(m) - i0, j0, cols: (q1 * nr).min(n) - j0, k };
+        compute_rect(kern, &a, &b, alpha, &rect, cptr, ldc, beta);
+    };
+    if pm * pn > 1 {
+        (0..pm * pn).into_par_iter().for_each(part);
+    } else {
+        part(0);
+    }
+}
 
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        let n_panels = nc.div_ceil(nr);
-        // Too few row blocks to feed every thread (small m): split the columns too.
-        let nb = if mb < threads { threads.div_ceil(mb).min(n_panels) } else { 1 };
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+/// One part's rectangle of C: rows `i0..i0 + rows`, columns `j0..j0 + cols` (j0 a multiple
+/// of NR, so tile origins, and hence the arithmetic, do not depend on the split).
+struct Rect {
+    i0: usize,
+    rows: usize,
+    j0: usize,
+    cols: usize,
+    k: usize,
+}
+
+/// The whole blocked loop nest over one rectangle of C, on the current thread.
+#[allow(clippy::too_many_arguments)]
+fn compute_rect(kern: &Kernel, a: &MatRef, b: &MatRef, alpha: f32, r: &Rect, cptr: CPtr, ldc: usize, beta: f32) {
+    let nr = kern.nr;
+    let mut bvec = B_BUF.with(Cell::take);
+    let bbuf = aligned(&mut bvec, KC.min(r.k) * NC.min(r.cols.next_multiple_of(nr)));
+    for jc in (r.j0..r.j0 + r.cols).step_by(NC) {
+        let nc = NC.min(r.j0 + r.cols - jc);
+        for pc in (0..r.k).step_by(KC) {
+            let kc = KC.min(r.k - pc);
             // Later k blocks accumulate onto what earlier ones stored.
             let (beta_eff, load_c) = if pc == 0 { (beta, beta != 0.0) } else { (1.0, true) };
-
-            let bpack = &mut bbuf[..n_panels * kc * nr];
-            if threads > 1 {
-                // Contiguous runs of panels, a few per thread for balance.
-                let per = n_panels.div_ceil(4 * threads);
-                bpack.par_chunks_mut(per * kc * nr).enumerate().for_each(|(t, dst)| {
-                    let j = t * per * nr;
-                    (kern.pack_b)(&b, pc, kc, jc + j, (per * nr).min(nc - j), dst);
-                });
-            } else {
-                (kern.pack_b)(&b, pc, kc, jc, nc, bpack);
-            }
-            let bpack = &*bpack;
-
-            let task = |t: usize| {
-                let (ib, jb) = (t / nb, t % nb);
-                let (p0, p1) = (ib * m_panels / mb, (ib + 1) * m_panels / mb);
-                let (q0, q1) = (jb * n_panels / nb, (jb + 1) * n_panels / nb);
-                let block = Block { i0: p0 * mr, rows: (p1 * mr).min(m) - p0 * mr, pc, kc, jc, nc, q0, q1 };
-                compute_block(kern, &a, alpha, bpack, &block, cptr, ldc, beta_eff, load_c);
-            };
-            if threads > 1 {
-                (0..mb * nb).into_par_iter().for_each(task);
-            } else {
-                (0..mb * nb).for_each(task);
+            let bpack = &mut bbuf[..nc.div_ceil(nr) * kc * nr];
+            (kern.pack_b)(b, pc, kc, jc, nc, bpack);
+            for ic in (r.i0..r.i0 + r.rows).step_by(MC) {
+                let block = Block { i0: ic, rows: MC.min(r.i0 + r.rows - ic), pc, kc, jc, nc };
+                compute_block(kern, a, alpha, bpack, &block, cptr, ldc, beta_eff, load_c);
             }
         }
     }
     B_BUF.with(|cell| cell.set(bvec));
 }
 
-/// One task's share of a (jc, pc) step: C rows `i0..i0+rows` x B panels `q0..q1` of the block.
+/// One MC step of `compute_rect`: C rows `i0..i0+rows` x all `nc` columns of the B block.
 struct Block {
     i0: usize,
     rows: usize,
@@ -154,8 +167,6 @@ struct Block {
     kc: usize,
     jc: usize,
     nc: usize,
-    q0: usize,
-    q1: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -175,7 +186,7 @@ fn compute_block(
     let apack = aligned(&mut avec, blk.rows.div_ceil(mr) * mr * kc);
     (kern.pack_a)(a, blk.i0, blk.rows, blk.pc, kc, alpha, apack);
 
-    for q in blk.q0..blk.q1 {
+    for q in 0..blk.nc.div_ceil(nr) {
         let j = blk.jc + q * nr;
         let w = nr.min(blk.jc + blk.nc - j);
         let bp = &bpack[q * kc * nr..(q + 1) * kc * nr];
@@ -184,7 +195,7 @@ fn compute_block(
             let h = mr.min(blk.i0 + blk.rows - i);
             // SAFETY: `ap`/`bp` hold mr*kc / nr*kc packed floats. The tile rows i..i+h,
             // columns j..j+w lie inside C (sgemm checked c.len() >= (m-1)*ldc + n) and inside
-            // this task's rectangle, which no other task touches. The kernel's isa was
+            // this part's rectangle, which no other part touches. The kernel's isa was
             // checked by sgemm's caller (see `Isa`).
             unsafe {
                 let ct = cptr.0.add(i * ldc + j);

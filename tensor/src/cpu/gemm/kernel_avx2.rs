@@ -11,6 +11,11 @@ use super::pack::{pack_a, pack_b};
 pub(super) const MR: usize = 6;
 pub(super) const NR: usize = 16;
 
+/// k steps per loop iteration.
+const UNROLL: usize = 4;
+/// How far ahead (in floats) to prefetch packed A.
+const A_AHEAD: usize = 96;
+
 #[cfg(target_arch = "x86_64")]
 pub(super) const KERNEL: Kernel = Kernel { mr: MR, nr: NR, f: kernel_6x16, pack_a: pack_a::<MR>, pack_b: pack_b::<NR> };
 
@@ -37,15 +42,30 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
 
         let mut acc = [_mm256_setzero_ps(); 2 * MR];
         let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
+        // One k step: 2 B loads, 6 broadcasts, 12 FMAs. Fully unrolled (constant bounds):
+        // LLVM keeps `acc` in registers.
+        let step = |acc: &mut [__m256; 2 * MR], ap: *const f32, bp: *const f32| {
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
-            // Fully unrolled (constant bounds): LLVM keeps `acc` in registers.
             for i in 0..MR {
                 let ai = _mm256_broadcast_ss(&*ap.add(i));
                 acc[2 * i] = _mm256_fmadd_ps(ai, b0, acc[2 * i]);
                 acc[2 * i + 1] = _mm256_fmadd_ps(ai, b1, acc[2 * i + 1]);
             }
+        };
+        // Unrolled by UNROLL: less loop overhead per FMA; A is streamed from L2, so ask for
+        // it a few steps ahead (prefetching past the panel's end is harmless). Measured up to
+        // ~10% faster than the plain k loop on 2 threads (noisy VM).
+        for _ in 0..kc / UNROLL {
+            _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(A_AHEAD) as *const i8);
+            for u in 0..UNROLL {
+                step(&mut acc, ap.add(u * MR), bp.add(u * NR));
+            }
+            ap = ap.add(UNROLL * MR);
+            bp = bp.add(UNROLL * NR);
+        }
+        for _ in 0..kc % UNROLL {
+            step(&mut acc, ap, bp);
             ap = ap.add(MR);
             bp = bp.add(NR);
         }

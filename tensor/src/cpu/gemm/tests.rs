@@ -189,7 +189,9 @@ fn isas_agree() {
 
 #[test]
 fn independent_of_thread_count() {
-    for (isa, (m, n, k)) in isas().into_iter().flat_map(|i| [(i, (203, 157, 611)), (i, (1, 1500, 300))]) {
+    for (isa, (m, n, k)) in
+        isas().into_iter().flat_map(|i| [(i, (203, 157, 611)), (i, (1, 1500, 300)), (i, (301, 20, 300))])
+    {
         let (a, b) = (fill(m * k, 5), fill(k * n, 6));
         let mut results = Vec::new();
         for threads in [1, 2, 3, 4] {
