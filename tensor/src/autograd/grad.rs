@@ -11,7 +11,7 @@ type Grads = Vec<(Tensor, Tensor)>;
 
 pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
     Ok(match op {
-        Op::Unary { x, op } => vec![(x.clone(), unary_grad(*op, x, y, g)?)],
+        Op::Unary { x, op } => vec![(x.clone(), x.unary_backward(*op, y, g)?)],
         Op::Binary { a, b, op } => binary_grads(*op, a, b, y, g)?,
         Op::Where { cond, a, b } => {
             let zero = g.zeros_like()?;
@@ -115,7 +115,9 @@ fn keepdim_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
     shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect()
 }
 
-fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+/// The unary rules written with tensor ops (the GPU path; the CPU fuses them into one
+/// pass with `UnaryOp::derivative_f32`, which must agree with these).
+pub(crate) fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
     let zero = x.scalar_like(0.0)?;
     match op {
         UnaryOp::Neg => g.neg(),

@@ -5,6 +5,7 @@
 mod grad;
 mod op;
 
+pub(crate) use grad::unary_grad;
 pub(crate) use op::Op;
 
 use crate::error::{Error, Result};

@@ -22,6 +22,28 @@ pub fn unary(s: &CpuStorage, l: &Layout, op: UnaryOp) -> Result<CpuStorage> {
     Ok(CpuStorage::from_f32(s.dtype(), out))
 }
 
+/// g * f'(x) for y = f(x), in one pass (the fused backward of every unary op).
+pub fn unary_backward(
+    op: UnaryOp,
+    x: (&CpuStorage, &Layout),
+    y: (&CpuStorage, &Layout),
+    g: (&CpuStorage, &Layout),
+) -> Result<CpuStorage> {
+    float_only("unary_backward", x.0.dtype())?;
+    let (xv, yv, gv) = (x.0.f32_view(x.1), y.0.f32_view(y.1), g.0.f32_view(g.1));
+    let mut out = filled(xv.len(), 0f32)?;
+    parallel::install(|| {
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(xv.par_chunks(PAR_CHUNK).zip(yv.par_chunks(PAR_CHUNK).zip(gv.par_chunks(PAR_CHUNK))))
+            .for_each(|(o, (x, (y, g)))| {
+                for i in 0..o.len() {
+                    o[i] = g[i] * op.derivative_f32(x[i], y[i]);
+                }
+            })
+    });
+    Ok(CpuStorage::from_f32(x.0.dtype(), out))
+}
+
 /// How one operand of a binary kernel is read.
 enum Operand<'a> {
     /// Every element present, row-major.

@@ -18,7 +18,7 @@ mod reduce;
 mod rope;
 
 pub use attention::attention;
-pub use elementwise::{binary, cmp, unary, where_cond};
+pub use elementwise::{binary, cmp, unary, unary_backward, where_cond};
 pub use index::{concat, gather, index_add, index_select, scatter_add};
 pub use matmul::matmul;
 pub use norm::{cross_entropy, layer_norm, rms_norm, softmax_last};

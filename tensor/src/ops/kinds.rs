@@ -113,6 +113,46 @@ impl UnaryOp {
     }
 }
 
+impl UnaryOp {
+    /// d f(x) / dx at x, given y = f(x) (several derivatives are cheapest from y). The CPU's
+    /// fused backward uses this; the gradient rule in `autograd/grad.rs` is the same math
+    /// written with tensor ops (the GPU path).
+    #[inline]
+    pub fn derivative_f32(self, x: f32, y: f32) -> f32 {
+        match self {
+            UnaryOp::Neg => -1.0,
+            UnaryOp::Exp => y,
+            UnaryOp::Log => 1.0 / x,
+            UnaryOp::Sqrt => 0.5 / y,
+            UnaryOp::Rsqrt => -0.5 * y * y * y,
+            UnaryOp::Tanh => 1.0 - y * y,
+            UnaryOp::Sigmoid => y * (1.0 - y),
+            UnaryOp::Relu => f32::from(x > 0.0),
+            UnaryOp::Silu => {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }
+            UnaryOp::GeluTanh => {
+                const C: f32 = 0.797_884_6;
+                const A: f32 = 0.044715;
+                let t = (C * (x + A * x * x * x)).tanh();
+                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * A * x * x)
+            }
+            UnaryOp::GeluErf => {
+                // Phi(x) + x phi(x)
+                let cdf = 0.5 * (1.0 + erf_f32(x * std::f32::consts::FRAC_1_SQRT_2));
+                cdf + x * (-0.5 * x * x).exp() * 0.398_942_3
+            }
+            UnaryOp::Abs => f32::from(x > 0.0) - f32::from(x < 0.0),
+            UnaryOp::Recip => -y * y,
+            UnaryOp::Square => 2.0 * x,
+            UnaryOp::Powf(e) => e * x.powf(e - 1.0),
+            UnaryOp::Clamp { min, max } => f32::from(x >= min && x <= max),
+            UnaryOp::Affine { mul, .. } => mul,
+        }
+    }
+}
+
 impl BinaryOp {
     #[inline]
     pub fn eval_f32(self, a: f32, b: f32) -> f32 {

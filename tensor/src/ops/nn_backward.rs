@@ -3,9 +3,10 @@
 //! tensor ops (the formulas below), which the GPU kernels must agree with.
 
 use crate::error::{mixed, Result};
-use crate::gpu;
 use crate::ops::CmpOp;
+use crate::ops::UnaryOp;
 use crate::storage::Storage;
+use crate::{cpu, gpu};
 use crate::{DType, Layout, Tensor};
 
 /// A GPU kernel's result as a plain tensor: backward passes run without a tape.
@@ -14,6 +15,20 @@ fn untracked(s: gpu::GpuStorage, shape: &[usize]) -> Tensor {
 }
 
 impl Tensor {
+    /// dL/dx of a unary op y = f(x) (x = self): g f'(x). One fused pass on the CPU; on the
+    /// GPU the rule's tensor ops.
+    pub(crate) fn unary_backward(&self, op: UnaryOp, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+        let (xs, ys, gs) = (self.storage(), y.storage(), g.storage());
+        if let (Storage::Cpu(x), Storage::Cpu(yc), Storage::Cpu(gc)) = (&*xs, &*ys, &*gs) {
+            if g.dtype() == self.dtype() && y.dtype() == self.dtype() {
+                let out = cpu::unary_backward(op, (x, self.layout()), (yc, y.layout()), (gc, g.layout()))?;
+                return Ok(Tensor::from_storage(Storage::Cpu(out), Layout::contiguous(self.shape()), None));
+            }
+        }
+        drop((xs, ys, gs));
+        crate::autograd::unary_grad(op, self, y, g)
+    }
+
     /// dL/dx of softmax (or log_softmax) over the last dim, from its output `self` (y):
     /// softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g).
     pub(crate) fn softmax_last_backward(&self, g: &Tensor, log: bool) -> Result<Tensor> {
