@@ -70,11 +70,7 @@ impl Storage {
 
     /// The elements under `layout`, contiguous, on `device`.
     pub fn to_device(&self, layout: &Layout, device: Device) -> Result<Storage> {
-        let contiguous = match self {
-            Storage::Cpu(s) => Storage::Cpu(s.copy_contiguous(layout)),
-            Storage::Gpu(s) => Storage::Gpu(crate::gpu::copy_contiguous(s, layout)?),
-        };
-        match (contiguous, device) {
+        match (self.copy_contiguous(layout)?, device) {
             (Storage::Cpu(s), Device::Cpu) => Ok(Storage::Cpu(s)),
             (Storage::Gpu(s), Device::Cpu) => Ok(Storage::Cpu(s.to_cpu()?)),
             (Storage::Cpu(s), Device::Gpu(n)) => Ok(Storage::Gpu(GpuStorage::from_cpu(&s, &GpuDevice::get(n)?)?)),

@@ -334,8 +334,7 @@ impl Tensor {
     pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
         let s = self.storage();
         let host = s.to_cpu()?;
-        let v = host.f32_view(self.layout()).into_owned();
-        Ok(v)
+        Ok(host.f32_view(self.layout()).into_owned())
     }
 
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {

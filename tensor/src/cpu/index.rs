@@ -139,50 +139,42 @@ pub fn scatter_add(
     Ok(CpuStorage::from_f32(dest.dtype(), out))
 }
 
-/// Concatenate along `dim`; all parts have the same dtype and the same other dims.
+/// Concatenate along `dim`; all parts have the same dtype and the same other dims. Each
+/// part is read once (as a contiguous copy) and its blocks are copied straight into place.
 pub fn concat(parts: &[(&CpuStorage, &Layout)], dim: usize) -> Result<CpuStorage> {
-    // Append every part (made contiguous) into one storage; part p starts at shifts[p].
-    let mut joined = parts[0].0.copy_contiguous(parts[0].1);
-    let mut shifts = vec![0usize];
-    for (s, l) in &parts[1..] {
-        shifts.push(joined.len());
-        joined = append(joined, s.copy_contiguous(l));
-    }
     let shape = parts[0].1.shape();
     let outer: usize = shape[..dim].iter().product();
     let inner: usize = shape[dim + 1..].iter().product();
-    let mut offsets = Vec::new();
-    for o in 0..outer {
-        for (p, (_, l)) in parts.iter().enumerate() {
-            let block = l.shape()[dim] * inner;
-            offsets.extend((0..block).map(|i| shifts[p] + o * block + i));
+    // Elements of each part per outer index: its slab along `dim`.
+    let blocks: Vec<usize> = parts.iter().map(|(_, l)| l.shape()[dim] * inner).collect();
+    let contiguous: Vec<CpuStorage> = parts.iter().map(|(s, l)| s.copy_contiguous(l)).collect();
+    fn interleave<T: Copy>(parts: &[&[T]], blocks: &[usize], outer: usize) -> Vec<T> {
+        let mut out = Vec::with_capacity(outer * blocks.iter().sum::<usize>());
+        for o in 0..outer {
+            for (part, &block) in parts.iter().zip(blocks) {
+                out.extend_from_slice(&part[o * block..(o + 1) * block]);
+            }
         }
+        out
     }
-    Ok(take(&joined, &offsets))
-}
-
-fn append(a: CpuStorage, b: CpuStorage) -> CpuStorage {
-    match (a, b) {
-        (CpuStorage::F32(mut a), CpuStorage::F32(b)) => {
-            a.extend(b);
-            CpuStorage::F32(a)
-        }
-        (CpuStorage::F16(mut a), CpuStorage::F16(b)) => {
-            a.extend(b);
-            CpuStorage::F16(a)
-        }
-        (CpuStorage::BF16(mut a), CpuStorage::BF16(b)) => {
-            a.extend(b);
-            CpuStorage::BF16(a)
-        }
-        (CpuStorage::I32(mut a), CpuStorage::I32(b)) => {
-            a.extend(b);
-            CpuStorage::I32(a)
-        }
-        (CpuStorage::U32(mut a), CpuStorage::U32(b)) => {
-            a.extend(b);
-            CpuStorage::U32(a)
-        }
-        (a, _) => a, // dtypes were checked equal by the caller
+    // The caller checked that every part has the first part's dtype.
+    macro_rules! join {
+        ($variant:ident) => {{
+            let slices: Vec<&[_]> = contiguous
+                .iter()
+                .map(|c| match c {
+                    CpuStorage::$variant(v) => v.as_slice(),
+                    _ => &[],
+                })
+                .collect();
+            CpuStorage::$variant(interleave(&slices, &blocks, outer))
+        }};
     }
+    Ok(match &contiguous[0] {
+        CpuStorage::F32(_) => join!(F32),
+        CpuStorage::F16(_) => join!(F16),
+        CpuStorage::BF16(_) => join!(BF16),
+        CpuStorage::I32(_) => join!(I32),
+        CpuStorage::U32(_) => join!(U32),
+    })
 }

@@ -122,7 +122,7 @@ impl Tensor {
         } else {
             other.clone()
         };
-        let _no_tape = crate::autograd::NoGradGuard::new();
+        // Detached operands: the broadcast views record nothing, and the mask has no history.
         let (a, b) = self.detach().broadcast_pair("cmp", &other.detach())?;
         let out = match (&*a.storage(), &*b.storage()) {
             (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::cmp(x, a.layout(), y, b.layout(), op)?),
