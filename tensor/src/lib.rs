@@ -13,6 +13,7 @@ pub mod gpu;
 mod layout;
 pub mod ops;
 pub mod optim;
+pub mod quant;
 pub mod random;
 mod storage;
 mod tensor;

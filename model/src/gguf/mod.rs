@@ -1,0 +1,168 @@
+//! GGUF (v2 and v3) reader. The file is memory-mapped; metadata is parsed into owned
+//! values and tensor data stays in the map until a tensor is materialised.
+//!
+//! Every length, count and offset is checked against the bytes that remain before
+//! anything is allocated, so truncated or hostile files give an error, never a panic or
+//! an allocation larger than (a small multiple of) the file.
+
+mod parse;
+mod value;
+
+use crate::error::{format_err, ModelError, Result};
+use lamina_tensor::quant::{dequantize, GgmlType};
+use lamina_tensor::{DType, Tensor};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use parse::parse;
+pub use value::{MetaArray, MetaValue};
+
+/// Where the bytes of a GGUF file live: a memory map, or a buffer (tests, fuzzing).
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// One tensor's entry in the file's tensor table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// Dimensions as GGUF lists them: `ne[0]` first, the contiguous (row) length.
+    pub ne: Vec<u64>,
+    pub ty: GgmlType,
+    /// Offset from the start of the data section (already checked against the file).
+    pub offset: u64,
+    pub n_bytes: u64,
+}
+
+impl TensorInfo {
+    pub fn n_elements(&self) -> u64 {
+        self.ne.iter().product()
+    }
+
+    /// The shape in row-major order (outermost first): GGUF's `ne` reversed. A weight
+    /// with ne = [in, out] is an (out, in) matrix.
+    pub fn shape(&self) -> Vec<usize> {
+        self.ne.iter().rev().map(|&d| d as usize).collect()
+    }
+}
+
+/// A parsed GGUF file.
+pub struct GgufFile {
+    pub version: u32,
+    pub metadata: BTreeMap<String, MetaValue>,
+    pub tensors: Vec<TensorInfo>,
+    pub alignment: u64,
+    /// Absolute offset of the tensor data section.
+    pub data_offset: u64,
+    bytes: Arc<Bytes>,
+}
+
+impl GgufFile {
+    /// Open and parse `path` (memory-mapped).
+    pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
+        let path = path.as_ref();
+        let io = |source| ModelError::Io { path: path.display().to_string(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only; a file truncated underneath us by another process
+        // would fault, as with every mmap-based loader (llama.cpp, candle).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::from_bytes_inner(Bytes::Mapped(map))
+    }
+
+    /// Parse a GGUF image held in memory.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<GgufFile> {
+        Self::from_bytes_inner(Bytes::Owned(bytes))
+    }
+
+    fn from_bytes_inner(bytes: Bytes) -> Result<GgufFile> {
+        let header = parse(&bytes)?;
+        Ok(GgufFile {
+            version: header.version,
+            metadata: header.metadata,
+            tensors: header.tensors,
+            alignment: header.alignment,
+            data_offset: header.data_offset,
+            bytes: Arc::new(bytes),
+        })
+    }
+
+    pub fn file_size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub fn get(&self, key: &str) -> Option<&MetaValue> {
+        self.metadata.get(key)
+    }
+
+    /// `general.architecture`, which prefixes the hyperparameter keys.
+    pub fn architecture(&self) -> Result<&str> {
+        self.get_str("general.architecture")
+    }
+
+    pub fn get_str(&self, key: &str) -> Result<&str> {
+        self.require(key)?.as_str().ok_or_else(|| wrong_type(key, "a string"))
+    }
+
+    pub fn get_u64(&self, key: &str) -> Result<u64> {
+        self.require(key)?.as_u64().ok_or_else(|| wrong_type(key, "a non-negative integer"))
+    }
+
+    pub fn get_f64(&self, key: &str) -> Result<f64> {
+        self.require(key)?.as_f64().ok_or_else(|| wrong_type(key, "a number"))
+    }
+
+    pub fn get_array(&self, key: &str) -> Result<&MetaArray> {
+        self.require(key)?.as_array().ok_or_else(|| wrong_type(key, "an array"))
+    }
+
+    fn require(&self, key: &str) -> Result<&MetaValue> {
+        self.metadata.get(key).ok_or_else(|| ModelError::Missing(format!("GGUF metadata key `{key}` is missing")))
+    }
+
+    pub fn tensor_info(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The raw bytes of a tensor, straight from the map.
+    pub fn tensor_bytes(&self, info: &TensorInfo) -> &[u8] {
+        // Bounds were checked at parse time.
+        let start = (self.data_offset + info.offset) as usize;
+        &self.bytes[start..start + info.n_bytes as usize]
+    }
+
+    /// Tensor `name` as f32 (dequantized when stored quantized), in row-major shape.
+    pub fn tensor_f32(&self, name: &str) -> Result<Tensor> {
+        let info =
+            self.tensor_info(name).ok_or_else(|| ModelError::Missing(format!("tensor `{name}` is not in the file")))?;
+        self.load(info, DType::F32)
+    }
+
+    /// Materialise a tensor as `dtype` (f32, f16 or bf16).
+    pub fn load(&self, info: &TensorInfo, dtype: DType) -> Result<Tensor> {
+        if !info.ty.can_dequantize() {
+            return Err(ModelError::Unsupported(format!(
+                "tensor `{}` has type {}, which this build cannot load yet",
+                info.name, info.ty
+            )));
+        }
+        let n = info.n_elements() as usize;
+        let values = dequantize(info.ty, self.tensor_bytes(info), n)?;
+        Ok(Tensor::from_f32s(values, &info.shape(), dtype)?)
+    }
+}
+
+fn wrong_type(key: &str, want: &str) -> ModelError {
+    format_err("GGUF", format!("metadata key `{key}` should be {want}"))
+}
