@@ -1,15 +1,22 @@
 //! Lamina's models. `nn` holds the layers (Linear, Embedding, LayerNorm), `gpt` a
 //! GPT-2-style transformer, `generate` its sampler, `tokenizer` a character tokenizer.
 
+pub mod causal_lm;
 mod error;
 pub mod fixtures;
 mod generate;
 pub mod gguf;
 pub mod gpt;
+pub mod kv_cache;
+pub mod llama;
 pub mod nn;
+pub mod sampling;
 pub mod tokenizer;
 
+pub use causal_lm::{CausalLm, LogitsFor};
 pub use error::{ModelError, Result};
 pub use gpt::{Block, CausalSelfAttention, Gpt, GptConfig, Mlp};
+pub use kv_cache::KvCache;
+pub use llama::{Llama, LlamaConfig};
 pub use nn::{Embedding, LayerNorm, Linear, SeedStream};
 pub use tokenizer::{CharTokenizer, TokenizerError};
