@@ -2,14 +2,17 @@
 //! GPT-2-style transformer, `generate` its sampler, `tokenizer` a character tokenizer.
 
 pub mod causal_lm;
+pub mod chat;
 mod error;
 pub mod fixtures;
 mod generate;
+pub mod generation;
 pub mod gguf;
 pub mod gpt;
 pub mod kv_cache;
 pub mod llama;
 pub mod nn;
+pub mod perplexity;
 pub mod sampling;
 pub mod tokenizer;
 
