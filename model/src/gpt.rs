@@ -176,6 +176,12 @@ impl Gpt {
         Ok(Gpt { cfg, wte, wpe, h, ln_f: LayerNorm::new(c)?, drop, training: true })
     }
 
+    /// A model from loaded weights (evaluation mode, no dropout).
+    pub(crate) fn from_parts(cfg: GptConfig, wte: Embedding, wpe: Embedding, h: Vec<Block>, ln_f: LayerNorm) -> Gpt {
+        let drop = Dropout { p: 0.0, counter: AtomicU64::new(0), seed: 0 };
+        Gpt { cfg, wte, wpe, h, ln_f, drop, training: false }
+    }
+
     /// Move every parameter to `device` (`Gpt::new` builds on the CPU, so the initial
     /// values are the same on every device).
     pub fn to_device(&mut self, device: Device) -> Result<()> {

@@ -9,6 +9,7 @@ mod generate;
 pub mod generation;
 pub mod gguf;
 pub mod gpt;
+mod gpt_gguf;
 pub mod kv_cache;
 pub mod llama;
 pub mod nn;
