@@ -5,6 +5,9 @@
 //! Shapes: B batch, T time (<= ctx), C = n_embd, H = n_head, D = C / H, V = vocab.
 //! Parameter names follow GPT-2 checkpoints (`h.0.attn.c_attn.weight`, ...).
 
+use crate::causal_lm::{CausalLm, LogitsFor};
+use crate::error::ModelError;
+use crate::kv_cache::KvCache;
 use crate::nn::{Embedding, LayerNorm, Linear, SeedStream};
 use lamina_tensor::{scaled_dot_product_attention, DType, Device, Error, Result, Tensor};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,6 +83,17 @@ impl CausalSelfAttention {
         let y = y.transpose(1, 2)?.reshape(&[b, t, c])?; // (B, T, C): heads side by side
         drop.apply(self.c_proj.forward(&y)?, train) // (B, T, C)
     }
+
+    /// Inference over new positions x (1, T, C), attending to what `cache` holds for `layer`.
+    fn forward_cached(&self, x: &Tensor, layer: usize, cache: &KvCache) -> crate::Result<Tensor> {
+        let (t, c) = (x.shape()[1], x.shape()[2]);
+        let (h, d) = (self.n_head, c / self.n_head);
+        let qkv = self.c_attn.forward(x)?; // (1, T, 3C)
+        let heads = |i: usize| -> Result<Tensor> { qkv.narrow(2, i * c, c)?.reshape(&[1, t, h, d])?.transpose(1, 2) };
+        let (k_all, v_all) = cache.append(layer, &heads(1)?, &heads(2)?)?;
+        let y = scaled_dot_product_attention(&heads(0)?, &k_all, &v_all, None, true, None)?; // (1, H, T, D)
+        Ok(self.c_proj.forward(&y.transpose(1, 2)?.reshape(&[1, t, c])?)?)
+    }
 }
 
 /// The position-wise feed-forward network: C -> 4C -> GELU -> C.
@@ -109,6 +123,11 @@ impl Block {
     fn forward(&self, x: &Tensor, drop: &Dropout, train: bool) -> Result<Tensor> {
         let x = x.add(&self.attn.forward(&self.ln_1.forward(x)?, drop, train)?)?; // (B, T, C)
         x.add(&self.mlp.forward(&self.ln_2.forward(&x)?, drop, train)?) // (B, T, C)
+    }
+
+    fn forward_cached(&self, x: &Tensor, layer: usize, cache: &KvCache, drop: &Dropout) -> crate::Result<Tensor> {
+        let x = x.add(&self.attn.forward_cached(&self.ln_1.forward(x)?, layer, cache)?)?;
+        Ok(x.add(&self.mlp.forward(&self.ln_2.forward(&x)?, drop, false)?)?)
     }
 }
 
@@ -155,6 +174,12 @@ impl Gpt {
             .collect::<Result<Vec<_>>>()?;
         let drop = Dropout { p: cfg.dropout, counter: AtomicU64::new(0), seed: seeds.next_seed() };
         Ok(Gpt { cfg, wte, wpe, h, ln_f: LayerNorm::new(c)?, drop, training: true })
+    }
+
+    /// A model from loaded weights (evaluation mode, no dropout).
+    pub(crate) fn from_parts(cfg: GptConfig, wte: Embedding, wpe: Embedding, h: Vec<Block>, ln_f: LayerNorm) -> Gpt {
+        let drop = Dropout { p: 0.0, counter: AtomicU64::new(0), seed: 0 };
+        Gpt { cfg, wte, wpe, h, ln_f, drop, training: false }
     }
 
     /// Move every parameter to `device` (`Gpt::new` builds on the CPU, so the initial
@@ -215,6 +240,33 @@ impl Gpt {
         logits.reshape(&[b, t, self.cfg.vocab]) // (B, T, V)
     }
 
+    /// Inference over new tokens after what `cache` holds (batch of one): logits (T or 1, V).
+    fn forward_cached(&self, tokens: &[u32], cache: &mut KvCache, which: LogitsFor) -> crate::Result<Tensor> {
+        let t = tokens.len();
+        if t == 0 {
+            return Err(ModelError::Invalid("forward needs at least one token".into()));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= self.cfg.vocab) {
+            return Err(ModelError::Invalid(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab)));
+        }
+        cache.check_room(t)?;
+        let device = self.device();
+        let start = cache.len();
+        let ids = Tensor::from_slice(tokens, &[1, t])?.to_device(device)?;
+        let pos = Tensor::arange(start as f64, (start + t) as f64, 1.0, DType::I32)?.to_device(device)?;
+        let mut x = self.wte.forward(&ids)?.add(&self.wpe.forward(&pos)?)?; // (1, T, C)
+        for (i, block) in self.h.iter().enumerate() {
+            x = block.forward_cached(&x, i, cache, &self.drop)?;
+        }
+        cache.advance(t);
+        if which == LogitsFor::Last {
+            x = x.narrow(1, t - 1, 1)?;
+        }
+        let rows = x.shape()[1];
+        let x = self.ln_f.forward(&x)?.reshape(&[rows, self.cfg.n_embd])?;
+        Ok(x.matmul(&self.wte.weight.t()?)?) // (rows, V)
+    }
+
     /// Mean next-token cross-entropy of `ids` (B, T) against `targets` (B, T), in nats.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let logits = self.forward(ids)?; // (B, T, V)
@@ -245,9 +297,50 @@ impl Gpt {
     }
 }
 
+impl CausalLm for Gpt {
+    fn vocab_size(&self) -> usize {
+        self.cfg.vocab
+    }
+
+    fn context_length(&self) -> usize {
+        self.cfg.ctx
+    }
+
+    fn device(&self) -> Device {
+        Gpt::device(self)
+    }
+
+    fn new_cache(&self, capacity: usize) -> crate::Result<KvCache> {
+        let d = self.cfg.n_embd / self.cfg.n_head;
+        KvCache::new(self.cfg.n_layer, self.cfg.n_head, d, capacity.min(self.cfg.ctx), DType::F32, self.device())
+    }
+
+    fn forward(&self, tokens: &[u32], cache: &mut KvCache, which: LogitsFor) -> crate::Result<Tensor> {
+        lamina_tensor::cpu::parallel::install(|| self.forward_cached(tokens, cache, which))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_decode_matches_the_full_forward() {
+        let mut m = Gpt::new(tiny(), 5).unwrap();
+        m.set_training(false);
+        let ids = [1u32, 4, 2, 7, 3];
+        let full = m.forward(&Tensor::from_slice(&ids, &[1, 5]).unwrap()).unwrap().to_vec_f32().unwrap();
+        let mut cache = CausalLm::new_cache(&m, 8).unwrap();
+        let mut got = CausalLm::forward(&m, &ids[..3], &mut cache, LogitsFor::All).unwrap().to_vec_f32().unwrap();
+        for &id in &ids[3..] {
+            got.extend(CausalLm::forward(&m, &[id], &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap());
+        }
+        assert_eq!(got.len(), full.len());
+        for (a, b) in got.iter().zip(&full) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        assert!(CausalLm::forward(&m, &[1, 2, 3, 4], &mut cache, LogitsFor::Last).is_err(), "past the context");
+    }
 
     fn tiny() -> GptConfig {
         GptConfig { vocab: 11, ctx: 8, n_layer: 2, n_head: 2, n_embd: 8, dropout: 0.0 }

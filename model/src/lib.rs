@@ -3,16 +3,27 @@
 //! `bpe` the byte-level BPE tokenizer of pretrained models (GGUF or `tokenizer.json`).
 
 pub mod bpe;
+pub mod causal_lm;
+pub mod chat;
 mod error;
 pub mod fixtures;
 mod generate;
+pub mod generation;
 pub mod gguf;
 pub mod gpt;
+mod gpt_gguf;
+pub mod kv_cache;
+pub mod llama;
 pub mod nn;
+pub mod perplexity;
+pub mod sampling;
 pub mod tokenizer;
 
 pub use bpe::{TokenStream, Tokenizer as BpeTokenizer};
+pub use causal_lm::{CausalLm, LogitsFor};
 pub use error::{ModelError, Result};
 pub use gpt::{Block, CausalSelfAttention, Gpt, GptConfig, Mlp};
+pub use kv_cache::KvCache;
+pub use llama::{Llama, LlamaConfig};
 pub use nn::{Embedding, LayerNorm, Linear, SeedStream};
 pub use tokenizer::{CharTokenizer, TokenizerError};

@@ -97,6 +97,57 @@ impl Storage {
         })
     }
 
+    /// Copy `chunks` runs of `run` elements from contiguous `src` into this buffer, run i
+    /// landing at element `first + i * stride`. Same dtype and device (checked by the caller).
+    pub(crate) fn write_runs(
+        &mut self,
+        src: &Storage,
+        chunks: usize,
+        run: usize,
+        first: usize,
+        stride: usize,
+    ) -> Result<()> {
+        match (self, src) {
+            (Storage::Cpu(dst), Storage::Cpu(src)) => {
+                fn copy<T: Copy>(d: &mut [T], s: &[T], run: usize, first: usize, stride: usize) {
+                    for (i, part) in s.chunks_exact(run.max(1)).enumerate() {
+                        let at = first + i * stride;
+                        d[at..at + run].copy_from_slice(part);
+                    }
+                }
+                match (dst, src) {
+                    (CpuStorage::F32(d), CpuStorage::F32(s)) => copy(d, s, run, first, stride),
+                    (CpuStorage::F16(d), CpuStorage::F16(s)) => copy(d, s, run, first, stride),
+                    (CpuStorage::BF16(d), CpuStorage::BF16(s)) => copy(d, s, run, first, stride),
+                    (CpuStorage::I32(d), CpuStorage::I32(s)) => copy(d, s, run, first, stride),
+                    (CpuStorage::U32(d), CpuStorage::U32(s)) => copy(d, s, run, first, stride),
+                    _ => return Err(invalid("write_at", "dtype mismatch")),
+                }
+            }
+            (Storage::Gpu(dst), Storage::Gpu(src)) => {
+                let size = dst.dtype().size_in_bytes();
+                let (run_b, first_b, stride_b) = (run * size, first * size, stride * size);
+                // Buffer copies move whole 4-byte words.
+                if !(run_b.is_multiple_of(4) && first_b.is_multiple_of(4) && stride_b.is_multiple_of(4)) {
+                    return Err(invalid("write_at", "a GPU write of 16-bit elements must cover whole 4-byte words"));
+                }
+                for i in 0..chunks {
+                    if run_b > 0 {
+                        dst.device().copy_buffer(
+                            src.raw(),
+                            (i * run_b) as u64,
+                            dst.raw(),
+                            (first_b + i * stride_b) as u64,
+                            run_b as u64,
+                        );
+                    }
+                }
+            }
+            _ => return Err(invalid("write_at", "source and destination are on different devices")),
+        }
+        Ok(())
+    }
+
     /// Ids under `layout` as host integers (index kernels take their ids on the host).
     pub fn i64_values(&self, layout: &Layout) -> Result<Vec<i64>> {
         Ok(self.to_cpu()?.i64_values(layout))

@@ -299,6 +299,37 @@ impl Tensor {
         Ok(())
     }
 
+    /// Overwrite `self[.., start..start + len, ..]` along `dim` with `src` (self's shape with
+    /// `len` along `dim`), in place: how a KV cache is filled without copying what it
+    /// already holds. Not recorded on the autograd tape. `self` must be contiguous and own
+    /// its whole storage.
+    pub fn write_at(&self, dim: usize, start: usize, src: &Tensor) -> Result<()> {
+        self.check_whole_storage("write_at")?;
+        let r = self.rank();
+        let len = src.shape().get(dim).copied().unwrap_or(0);
+        let fits = dim < r
+            && src.rank() == r
+            && (0..r).all(|i| i == dim || src.shape()[i] == self.shape()[i])
+            && start.checked_add(len).is_some_and(|end| end <= self.shape()[dim]);
+        if !fits {
+            return Err(invalid(
+                "write_at",
+                format!("cannot write {:?} at {start} along dim {dim} of {:?}", src.shape(), self.shape()),
+            ));
+        }
+        if src.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch { op: "write_at", lhs: self.dtype(), rhs: src.dtype() });
+        }
+        if src.device() != self.device() {
+            return Err(Error::DeviceMismatch { op: "write_at", lhs: self.device(), rhs: src.device() });
+        }
+        let inner: usize = self.shape()[dim + 1..].iter().product();
+        let outer: usize = self.shape()[..dim].iter().product();
+        let src_data = src.storage().copy_contiguous(src.layout())?;
+        let mut guard = self.0.storage.write().unwrap_or_else(|e| e.into_inner());
+        guard.write_runs(&src_data, outer, len * inner, start * inner, self.shape()[dim] * inner)
+    }
+
     /// Run `f` on the f32 storage in place (optimizer kernels). The tensor must be a
     /// contiguous f32 tensor that owns its whole storage.
     pub fn with_f32_data_mut<R>(&self, f: impl FnOnce(&mut [f32]) -> R) -> Result<R> {

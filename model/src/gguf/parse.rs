@@ -118,7 +118,10 @@ impl<'a> Cursor<'a> {
                 let n = self.count(std::mem::size_of::<$t>() as u64, &what)?;
                 let bytes = self.take((n * std::mem::size_of::<$t>()) as u64, key)?;
                 MetaArray::$variant(
-                    bytes.chunks_exact(std::mem::size_of::<$t>()).map(|c| <$t>::from_le_bytes(c.try_into().unwrap())).collect(),
+                    bytes
+                        .chunks_exact(std::mem::size_of::<$t>())
+                        .map(|c| <$t>::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
                 )
             }};
         }
@@ -204,7 +207,7 @@ pub fn parse(buf: &[u8]) -> Result<Header> {
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .filter(|&n| n <= i64::MAX as u64)
             .ok_or_else(|| bad(format!("tensor `{name}`: dimensions {ne:?} overflow")))?;
-        if ne[0] % ty.block_size() as u64 != 0 {
+        if !ne[0].is_multiple_of(ty.block_size() as u64) {
             return Err(bad(format!(
                 "tensor `{name}`: row length {} is not a multiple of the {ty} block size {}",
                 ne[0],

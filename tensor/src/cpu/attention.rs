@@ -33,7 +33,9 @@ pub fn attention(
     let (hkv, tk, dv) = (k.1.shape()[1], k.1.shape()[2], v.1.shape()[3]);
     let group = hq / hkv;
     let mut out = filled(b * hq * tq * dv, 0f32)?;
-    let (qv, kv, vv) = (q.0.f32_view(q.1), k.0.f32_view(k.1), v.0.f32_view(v.1));
+    let qv = q.0.f32_view(q.1);
+    let (kh, vh) = (Heads::new(k.0, k.1), Heads::new(v.0, v.1));
+    let (kv, vv) = (&kh.data, &vh.data);
     // The mask arrives broadcast to (B, Hq, Tq, Tk).
     let mv = mask.map(|(s, l)| s.f32_view(l));
     let isa = isa::active();
@@ -43,8 +45,7 @@ pub fn attention(
     parallel::install(|| {
         out.par_chunks_mut(tq * dv).enumerate().for_each(|(bh, out_head)| {
             let (bi, h) = (bh / hq, bh % hq);
-            let kvh = bi * hkv + h / group;
-            let (k_off, v_off) = (kvh * tk * d, kvh * tk * dv);
+            let (k_off, v_off) = (kh.offset(bi, h / group), vh.offset(bi, h / group));
             out_head.par_chunks_mut(QBLOCK * dv).enumerate().for_each(|(blk, o)| {
                 let i0 = blk * QBLOCK;
                 let rows = o.len() / dv;
@@ -58,7 +59,7 @@ pub fn attention(
                 let mut s = vec![0f32; rows * visible];
                 let qm = MatRef { data: &qv, offset: (bh * tq + i0) * d, row_stride: d, col_stride: 1 };
                 // K^T: element (p, j) = k[j, p].
-                let kt = MatRef { data: &kv, offset: k_off, row_stride: 1, col_stride: d };
+                let kt = MatRef { data: kv, offset: k_off, row_stride: 1, col_stride: d };
                 sgemm(isa, rows, visible, d, scale, qm, kt, 0.0, &mut s, visible);
                 let mut p = vec![0f32; visible];
                 for (r, srow) in s.chunks_mut(visible).enumerate() {
@@ -75,10 +76,40 @@ pub fn attention(
                     srow.copy_from_slice(&p);
                 }
                 let pm = MatRef { data: &s, offset: 0, row_stride: visible, col_stride: 1 };
-                let vm = MatRef { data: &vv, offset: v_off, row_stride: dv, col_stride: 1 };
+                let vm = MatRef { data: vv, offset: v_off, row_stride: dv, col_stride: 1 };
                 sgemm(isa, rows, dv, visible, 1.0, pm, vm, 0.0, o, dv);
             })
         })
     });
     Ok(CpuStorage::from_f32(q.0.dtype(), out))
+}
+
+/// The (T, D) matrices of a (B, H, T, D) tensor: read in place when each matrix is dense
+/// (a KV cache narrowed to its filled positions is, though heads are farther apart than
+/// T * D), gathered into a contiguous copy otherwise.
+struct Heads<'a> {
+    data: std::borrow::Cow<'a, [f32]>,
+    base: usize,
+    batch_stride: usize,
+    head_stride: usize,
+}
+
+impl<'a> Heads<'a> {
+    fn new(s: &'a CpuStorage, l: &Layout) -> Heads<'a> {
+        let (sh, st) = (l.shape(), l.strides());
+        if let (Some(all), true) = (s.as_f32_slice(), st[3] == 1 && (st[2] == sh[3] || sh[2] <= 1)) {
+            return Heads {
+                data: std::borrow::Cow::Borrowed(all),
+                base: l.offset(),
+                batch_stride: st[0],
+                head_stride: st[1],
+            };
+        }
+        let (h, t, d) = (sh[1], sh[2], sh[3]);
+        Heads { data: s.f32_view(l), base: 0, batch_stride: h * t * d, head_stride: t * d }
+    }
+
+    fn offset(&self, b: usize, h: usize) -> usize {
+        self.base + b * self.batch_stride + h * self.head_stride
+    }
 }

@@ -1,0 +1,104 @@
+//! LLaMA-family hyperparameters, read from GGUF metadata (`<arch>.*` keys).
+
+use crate::error::{ModelError, Result};
+use crate::gguf::GgufFile;
+use lamina_tensor::RopeConvention;
+
+/// Hyperparameters of a LLaMA-family model (LLaMA 1-3, SmolLM2, TinyLlama, Qwen2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaConfig {
+    pub arch: String,
+    pub vocab_size: usize,
+    pub dim: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn_dim: usize,
+    pub norm_eps: f32,
+    pub rope_base: f32,
+    /// How q/k features are paired for rotation: GGUF LLaMA weights are stored for the
+    /// interleaved form (llama.cpp's "normal" RoPE), Qwen2 uses split halves ("neox").
+    pub rope_convention: RopeConvention,
+    pub context_length: usize,
+    /// q/k/v projections carry a bias (Qwen2).
+    pub qkv_bias: bool,
+}
+
+/// Architectures this implementation runs, with their RoPE pairing.
+const ARCHS: &[(&str, RopeConvention)] =
+    &[("llama", RopeConvention::Interleaved), ("qwen2", RopeConvention::SplitHalves)];
+
+/// Hyperparameters beyond this are not a model anyone ships: refuse before allocating.
+const MAX_DIM: u64 = 1 << 16;
+const MAX_LAYERS: u64 = 1024;
+
+impl LlamaConfig {
+    pub fn from_gguf(f: &GgufFile) -> Result<LlamaConfig> {
+        let arch = f.architecture()?.to_string();
+        let Some(&(_, rope_convention)) = ARCHS.iter().find(|(a, _)| *a == arch) else {
+            return Err(ModelError::Unsupported(format!("architecture `{arch}` is not a LLaMA-family model")));
+        };
+        let key = |k: &str| format!("{arch}.{k}");
+        let bounded = |k: &str, max: u64| -> Result<usize> {
+            let v = f.get_u64(&key(k))?;
+            if v == 0 || v > max {
+                return Err(ModelError::Unsupported(format!("{} = {v} is outside 1..={max}", key(k))));
+            }
+            Ok(v as usize)
+        };
+        let dim = bounded("embedding_length", MAX_DIM)?;
+        let n_heads = bounded("attention.head_count", MAX_DIM)?;
+        let n_kv_heads = match f.get(&key("attention.head_count_kv")) {
+            Some(_) => bounded("attention.head_count_kv", MAX_DIM)?,
+            None => n_heads,
+        };
+        if !dim.is_multiple_of(n_heads) || !n_heads.is_multiple_of(n_kv_heads) {
+            return Err(ModelError::Unsupported(format!(
+                "{dim} features over {n_heads} heads and {n_kv_heads} kv heads do not divide evenly"
+            )));
+        }
+        let head_dim = dim / n_heads;
+        let rope_dim = match f.get(&key("rope.dimension_count")) {
+            Some(_) => bounded("rope.dimension_count", MAX_DIM)?,
+            None => head_dim,
+        };
+        if rope_dim != head_dim {
+            return Err(ModelError::Unsupported(format!(
+                "partial rotary embeddings (rope dims {rope_dim} of head dim {head_dim})"
+            )));
+        }
+        if f.get(&key("rope.scaling.type")).and_then(|v| v.as_str()).is_some_and(|t| t != "none") {
+            return Err(ModelError::Unsupported("RoPE scaling (rope.scaling.type)".into()));
+        }
+        let vocab_size = match f.get(&key("vocab_size")) {
+            Some(_) => bounded("vocab_size", 1 << 24)?,
+            None => f.get_array("tokenizer.ggml.tokens")?.len(),
+        };
+        let qkv_bias = f.tensor_info("blk.0.attn_q.bias").is_some();
+        Ok(LlamaConfig {
+            vocab_size,
+            dim,
+            n_layers: bounded("block_count", MAX_LAYERS)?,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            ffn_dim: bounded("feed_forward_length", 1 << 20)?,
+            norm_eps: f.get_f64(&key("attention.layer_norm_rms_epsilon"))? as f32,
+            rope_base: f.get(&key("rope.freq_base")).and_then(|v| v.as_f64()).unwrap_or(10_000.0) as f32,
+            rope_convention,
+            context_length: bounded("context_length", 1 << 24)?,
+            qkv_bias,
+            arch,
+        })
+    }
+
+    /// Parameters, embedding included once (tied heads are not counted twice).
+    pub fn n_params(&self, tied: bool) -> usize {
+        let kv = self.n_kv_heads * self.head_dim;
+        let attn = self.dim * (self.dim + 2 * kv) + self.dim * self.dim;
+        let ffn = 3 * self.dim * self.ffn_dim;
+        let head = if tied { 0 } else { self.vocab_size * self.dim };
+        self.vocab_size * self.dim + self.n_layers * (attn + ffn + 2 * self.dim) + self.dim + head
+    }
+}
