@@ -8,7 +8,7 @@
 //! the metadata says. Decoding maps each token back to its bytes; `stream` does the same
 //! one token at a time for generation.
 
-mod byte_level;
+pub mod byte_level;
 mod hf_json;
 pub mod pretokenize;
 pub mod special;
