@@ -152,9 +152,8 @@ fn smollm2_metadata() {
 #[test]
 fn arbitrary_text_round_trips() {
     let Some(tok) = smollm2() else { return };
-    let pool: Vec<char> = "aZ é漢字語 \t\n\r\u{0}\u{7f}\u{a0}\u{ad}\u{301}\u{200d}\u{feff}😀🎉👩‍👧'sll123٣.,!?<|>{}"
-        .chars()
-        .collect();
+    let pool: Vec<char> =
+        "aZ é漢字語 \t\n\r\u{0}\u{7f}\u{a0}\u{ad}\u{301}\u{200d}\u{feff}😀🎉👩‍👧'sll123٣.,!?<|>{}".chars().collect();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -308,4 +307,72 @@ fn bad_vocabularies_are_errors() {
         ("tokenizer.ggml.merges", Kv::Strs(vec!["a b".into()])),
     ]);
     assert!(matches!(BpeTokenizer::from_gguf(&short_types), Err(ModelError::Tokenizer(_))));
+}
+
+// ---------------------------------------------------------------------------------------
+// tokenizer.json
+
+/// A Hugging Face directory holding the toy vocabulary as `tokenizer.json` (GPT-2's
+/// ByteLevel pre-tokenizer), plus `tokenizer_config.json` when `config` is given.
+fn hf_dir(name: &str, config: Option<serde_json::Value>) -> std::path::PathBuf {
+    use serde_json::json;
+    let dir = std::env::temp_dir().join(format!("lamina-bpe-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut vocab = serde_json::Map::new();
+    for (i, c) in byte_to_char().iter().enumerate() {
+        vocab.insert(c.to_string(), json!(i));
+    }
+    for (i, t) in ["he", "ll", "hell", "hello", "Ġw"].iter().enumerate() {
+        vocab.insert(t.to_string(), json!(256 + i));
+    }
+    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    let added = |id: u32, content: &str, special: bool| {
+        json!({"id": id, "content": content, "special": special, "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false})
+    };
+    let tokenizer = json!({
+        "version": "1.0",
+        "added_tokens": [added(261, "<s>", true), added(262, "<|im_end|>", true), added(263, "<tool>", false)],
+        "normalizer": null,
+        "pre_tokenizer": byte_level,
+        "post_processor": {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]},
+        "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+            "vocab": vocab, "merges": ["h e", "l l", "he ll", "hell o", "Ġ w"]},
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    match config {
+        Some(c) => std::fs::write(dir.join("tokenizer_config.json"), c.to_string()).unwrap(),
+        None => {
+            let _ = std::fs::remove_file(dir.join("tokenizer_config.json"));
+        }
+    }
+    dir.join("tokenizer.json")
+}
+
+#[test]
+fn tokenizer_json_with_added_tokens() {
+    // BOS from the post-processor's template, EOS unknown.
+    let tok = BpeTokenizer::from_file(hf_dir("template", None)).unwrap();
+    assert_eq!(tok.vocab_size(), 264);
+    assert_eq!((tok.bos_id(), tok.eos_id()), (Some(261), None));
+    let ids = tok.encode("hello world<|im_end|><tool>", true, true).unwrap();
+    let pieces: Vec<&str> = ids.iter().map(|&i| tok.id_to_token(i).unwrap()).collect();
+    assert_eq!(pieces, ["<s>", "hello", "Ġw", "o", "r", "l", "d", "<|im_end|>", "<tool>"]);
+    assert_eq!(tok.decode(&ids, true).unwrap(), "hello world<tool>");
+    assert!(tok.is_end_of_generation(262), "<|im_end|> ends generation");
+    // Without parsing specials the control token is text, but the user-defined one still splits.
+    let plain = tok.encode("<|im_end|><tool>", false, false).unwrap();
+    assert!(!plain.contains(&262) && plain.ends_with(&[263]), "{plain:?}");
+
+    // tokenizer_config.json overrides: no BOS, EOS added.
+    let config =
+        serde_json::json!({"add_bos_token": false, "add_eos_token": true, "eos_token": {"content": "<|im_end|>"}});
+    let tok = BpeTokenizer::from_file(hf_dir("config", Some(config))).unwrap();
+    assert_eq!(tok.encode("hello", true, false).unwrap(), [259, 262]);
+
+    let err = BpeTokenizer::from_file(std::env::temp_dir().join("lamina-no-such-dir/tokenizer.json")).unwrap_err();
+    assert!(matches!(err, ModelError::Io { .. }), "{err}");
 }

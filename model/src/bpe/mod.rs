@@ -214,7 +214,7 @@ impl Tokenizer {
                 s.rstrip = r;
             }
         }
-        specials.sort_by(|a, b| b.text.len().cmp(&a.text.len()));
+        specials.sort_by_key(|s| std::cmp::Reverse(s.text.len()));
         Tokenizer {
             normalizer,
             pre_tokenizer,
