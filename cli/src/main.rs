@@ -2,7 +2,12 @@
 //! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters.
 
 mod bench;
+mod bench_model;
+mod chat;
 mod demo;
+mod generate;
+mod llm;
+mod perplexity;
 mod plot;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +31,14 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List the devices Lamina can compute on.
     Devices,
+    /// Continue a prompt with a language model (GGUF), streaming the text.
+    Generate(generate::GenerateArgs),
+    /// Talk with a chat model in the terminal.
+    Chat(chat::ChatArgs),
+    /// Perplexity of a model on a text, measured as llama-perplexity does.
+    Perplexity(perplexity::PerplexityArgs),
+    /// Prompt-processing and generation speed of a model, as llama-bench measures them.
+    BenchModel(bench_model::BenchModelArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +51,10 @@ fn main() -> ExitCode {
         Command::TrainDemo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Devices => devices(),
+        Command::Generate(args) => generate::run(args),
+        Command::Chat(args) => chat::run(args),
+        Command::Perplexity(args) => perplexity::run(args),
+        Command::BenchModel(args) => bench_model::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

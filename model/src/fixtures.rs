@@ -8,7 +8,8 @@ pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// The repository root (this crate's parent directory, fixed at build time).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let model_crate = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    model_crate.parent().map(PathBuf::from).unwrap_or(model_crate)
 }
 
 /// `$LAMINA_SMOLLM2` if set, else `models/SmolLM2-135M-Instruct.Q4_1.gguf` in the repository.

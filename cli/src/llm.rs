@@ -1,0 +1,120 @@
+//! What the LLM commands share: resolving and loading a model (fetching the default one
+//! on first use), its tokenizer and chat template, and the sampling options.
+
+use clap::Args;
+use lamina_model::chat::{ChatTemplate, CHATML};
+use lamina_model::gguf::GgufFile;
+use lamina_model::sampling::SamplerConfig;
+use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, ModelError};
+use lamina_tensor::Device;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A GGUF model file. Default: SmolLM2-135M-Instruct (Q4_1), downloaded into models/
+    /// by scripts/fetch-model.sh on first use.
+    #[arg(long, short = 'm', value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Where to run: cpu, gpu (the first adapter `lamina devices` lists) or gpu:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// Context size in tokens (the KV cache is allocated for this many).
+    #[arg(long, default_value_t = 2048)]
+    pub ctx: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// Sampling temperature; 0 picks the most likely token (greedy).
+    #[arg(long, default_value_t = 0.8)]
+    pub temp: f32,
+    /// Always pick the most likely token (same as --temp 0).
+    #[arg(long)]
+    pub greedy: bool,
+    /// Keep only the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Keep the most likely tokens whose probabilities sum to p (1: all).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens less likely than min-p times the most likely one (0: none).
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Penalise tokens seen in the last --repeat-last-n tokens (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    #[arg(long, default_value_t = 64)]
+    pub repeat_last_n: usize,
+    /// Seed for sampling: the same seed gives the same text.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SamplingArgs {
+    pub fn config(&self) -> SamplerConfig {
+        SamplerConfig {
+            temperature: if self.greedy { 0.0 } else { self.temp },
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            repeat_last_n: self.repeat_last_n,
+            seed: self.seed,
+        }
+    }
+}
+
+pub struct Loaded {
+    pub path: PathBuf,
+    pub model: Box<dyn CausalLm>,
+    pub tokenizer: BpeTokenizer,
+    pub template: ChatTemplate,
+    pub load_secs: f64,
+}
+
+/// The model file to use: the given one, or the default, fetched when missing.
+pub fn model_path(arg: &Option<PathBuf>) -> CliResult<PathBuf> {
+    if let Some(p) = arg {
+        return Ok(p.clone());
+    }
+    let p = fixtures::smollm2_path();
+    if !p.is_file() {
+        let script = fixtures::repo_root().join("scripts").join("fetch-model.sh");
+        eprintln!("{} is not here yet: fetching it with {}", p.display(), script.display());
+        let status = std::process::Command::new("bash").arg(&script).status()?;
+        if !status.success() || !p.is_file() {
+            return Err(format!("fetching the default model failed; run {} by hand", script.display()).into());
+        }
+    }
+    Ok(p)
+}
+
+pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
+    if args.ctx == 0 {
+        return Err("--ctx must be at least 1".into());
+    }
+    let path = model_path(&args.model)?;
+    let start = Instant::now();
+    let file = GgufFile::open(&path)?;
+    let arch = file.architecture()?;
+    let model: Box<dyn CausalLm> = match arch {
+        "llama" | "qwen2" => Box::new(Llama::from_gguf(&file, args.device)?),
+        other => return Err(ModelError::Unsupported(format!("architecture `{other}`")).into()),
+    };
+    let tokenizer = BpeTokenizer::from_gguf(&file)?;
+    let token = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or("").to_string();
+    let source = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).unwrap_or(CHATML);
+    let template = ChatTemplate::new(source, &token(tokenizer.bos_id()), &token(tokenizer.eos_id()))?;
+    Ok(Loaded { path, model, tokenizer, template, load_secs: start.elapsed().as_secs_f64() })
+}
+
+/// Peak resident memory of this process (Linux: VmHWM), in MiB.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -1,0 +1,129 @@
+//! SmolLM2-135M-Instruct (Q4_1) against the independent float64 reference and llama.cpp
+//! (tests/fixtures/smollm2/, made by scripts/reference/smollm2_reference.py): top-5
+//! next-token logits, 32 greedy tokens, perplexity, tokenization of the prompts and the
+//! chat template. Needs the model (scripts/fetch-model.sh); CI fails if it is missing.
+
+use lamina_model::chat::{ChatTemplate, Message};
+use lamina_model::gguf::GgufFile;
+use lamina_model::perplexity::perplexity;
+use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, LogitsFor};
+use lamina_tensor::Device;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+struct Loaded {
+    file: GgufFile,
+    model: Llama,
+    tokenizer: BpeTokenizer,
+}
+
+fn loaded() -> Option<&'static Loaded> {
+    static M: OnceLock<Option<Loaded>> = OnceLock::new();
+    M.get_or_init(|| {
+        let file = GgufFile::open(fixtures::smollm2_for_test()?).unwrap();
+        let model = Llama::from_gguf(&file, Device::Cpu).unwrap();
+        let tokenizer = BpeTokenizer::from_gguf(&file).unwrap();
+        Some(Loaded { file, model, tokenizer })
+    })
+    .as_ref()
+}
+
+fn fixture(name: &str) -> Value {
+    let path = fixtures::repo_root().join("tests/fixtures/smollm2").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// Our f32 forward pass against the f64 reference: logits agree to ~1e-4 relative (the
+/// fixture's README); 2e-3 absolute on logits of size ~30 leaves room for summation order.
+const LOGIT_TOL: f64 = 2e-3;
+
+#[test]
+fn top5_logits_match_the_reference() {
+    let Some(m) = loaded() else { return };
+    let _g = lamina_tensor::NoGradGuard::new();
+    for case in fixture("logits.json")["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let prompt = ids(&case["ids"]);
+        // The recorded ids are llama.cpp's tokenization of the recorded text.
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(m.tokenizer.encode(text, false, true).unwrap(), prompt, "{name}: tokenization");
+        let mut cache = m.model.new_cache(prompt.len()).unwrap();
+        let logits = m.model.forward(&prompt, &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap();
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        for (rank, want) in case["top5"].as_array().unwrap().iter().enumerate() {
+            let (id, value) = (want[0].as_u64().unwrap() as usize, want[1].as_f64().unwrap());
+            assert_eq!(order[rank], id, "{name}: rank {rank} is token {} instead of {id}", order[rank]);
+            let got = logits[id] as f64;
+            assert!((got - value).abs() < LOGIT_TOL, "{name}: logit of {id} is {got}, reference {value}");
+        }
+        let mean = logits.iter().map(|&v| v as f64).sum::<f64>() / logits.len() as f64;
+        assert!((mean - case["mean"].as_f64().unwrap()).abs() < LOGIT_TOL, "{name}: mean logit {mean}");
+    }
+}
+
+#[test]
+fn greedy_tokens_match_the_reference_and_llama_cpp() {
+    let Some(m) = loaded() else { return };
+    let _g = lamina_tensor::NoGradGuard::new();
+    for case in fixture("greedy.json")["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let prompt = ids(&case["prompt_ids"]);
+        let want = ids(&case["ids"]);
+        let mut cache = m.model.new_cache(prompt.len() + want.len()).unwrap();
+        let mut logits = m.model.forward(&prompt, &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap();
+        let mut got = Vec::new();
+        for _ in 0..want.len() {
+            let next = lamina_model::sampling::argmax(&logits);
+            got.push(next);
+            logits = m.model.forward(&[next], &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap();
+        }
+        assert_eq!(got, want, "{name}: greedy tokens differ from the float64 reference");
+        if let Some(llama) = case["llama_cpp"]["ids"].as_array() {
+            let llama: Vec<u32> = llama.iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            let same = got.iter().zip(&llama).take_while(|(a, b)| a == b).count();
+            eprintln!("{name}: llama.cpp (Q4_1, q8_1 activations) agrees on the first {same} of {} tokens", got.len());
+        }
+        let text = m.tokenizer.decode(&got, false).unwrap();
+        assert_eq!(text, case["text"].as_str().unwrap(), "{name}: decoded text");
+    }
+}
+
+#[test]
+fn perplexity_matches_the_reference() {
+    let Some(m) = loaded() else { return };
+    let f = fixture("perplexity.json");
+    let text = std::fs::read_to_string(fixtures::repo_root().join(f["text_path"].as_str().unwrap())).unwrap();
+    let tokens = m.tokenizer.encode(&text, true, false).unwrap();
+    assert_eq!(tokens.len() as u64, f["text_n_tokens"].as_u64().unwrap(), "token count of the text");
+    let n_ctx = f["n_ctx"].as_u64().unwrap() as usize;
+    let chunks = f["n_chunks"].as_u64().unwrap() as usize;
+    let r = perplexity(&m.model, &tokens, n_ctx, Some(chunks), None, |_, _, _| {}).unwrap();
+    assert_eq!(r.tokens_scored as u64, f["n_scored"].as_u64().unwrap());
+    let want = f["ppl"].as_f64().unwrap();
+    assert!((r.perplexity - want).abs() < 1e-3 * want, "perplexity {} vs reference {want}", r.perplexity);
+    eprintln!(
+        "perplexity {:.5} (reference {want}, llama.cpp Q4_1 {})",
+        r.perplexity,
+        f["llama_cpp"]["ppl"].as_f64().unwrap_or(f64::NAN)
+    );
+}
+
+#[test]
+fn the_models_chat_template_renders_chatml_with_its_default_system_prompt() {
+    let Some(m) = loaded() else { return };
+    let source = m.file.get_str("tokenizer.chat_template").unwrap();
+    let t = ChatTemplate::new(source, "<|im_start|>", "<|im_end|>").unwrap();
+    let s = t.render(&[Message::new("user", "What is the capital of France?")], true).unwrap();
+    assert_eq!(
+        s,
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
+         <|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    );
+    let s = t.render(&[Message::new("system", "Be brief."), Message::new("user", "Hi")], false).unwrap();
+    assert_eq!(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+}
