@@ -8,7 +8,7 @@
 //! the metadata says. Decoding maps each token back to its bytes; `stream` does the same
 //! one token at a time for generation.
 
-mod byte_level;
+pub mod byte_level;
 mod hf_json;
 pub mod pretokenize;
 pub mod special;
@@ -214,7 +214,7 @@ impl Tokenizer {
                 s.rstrip = r;
             }
         }
-        specials.sort_by(|a, b| b.text.len().cmp(&a.text.len()));
+        specials.sort_by_key(|s| std::cmp::Reverse(s.text.len()));
         Tokenizer {
             normalizer,
             pre_tokenizer,
