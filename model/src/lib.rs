@@ -1,6 +1,8 @@
 //! Lamina's models. `nn` holds the layers (Linear, Embedding, LayerNorm), `gpt` a
 //! GPT-2-style transformer, `generate` its sampler, `tokenizer` a character tokenizer.
+//! `gguf` reads and writes GGUF files.
 
+mod atomic;
 mod error;
 pub mod fixtures;
 mod generate;
