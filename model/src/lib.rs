@@ -1,6 +1,6 @@
 //! Lamina's models. `nn` holds the layers (Linear, Embedding, LayerNorm), `gpt` a
 //! GPT-2-style transformer, `generate` its sampler, `tokenizer` a character tokenizer.
-//! `gguf` reads and writes GGUF files.
+//! `gguf`, `safetensors` and `hf` read (and write) model files.
 
 mod atomic;
 mod error;
@@ -8,7 +8,9 @@ pub mod fixtures;
 mod generate;
 pub mod gguf;
 pub mod gpt;
+pub mod hf;
 pub mod nn;
+pub mod safetensors;
 pub mod tokenizer;
 
 pub use error::{ModelError, Result};
