@@ -1,7 +1,11 @@
 //! Lamina's models. `nn` holds the layers (Linear, Embedding, LayerNorm), `gpt` a
-//! GPT-2-style transformer, `generate` its sampler, `tokenizer` a character tokenizer,
-//! `bpe` the byte-level BPE tokenizer of pretrained models (GGUF or `tokenizer.json`).
+//! GPT-2-style transformer (trainable, and GPT-2 checkpoints from GGUF), `llama` the
+//! LLaMA family, `generation`/`sampling`/`chat` inference, `perplexity` evaluation,
+//! `tokenizer` a character tokenizer, `bpe` the byte-level BPE tokenizer of pretrained
+//! models (GGUF or `tokenizer.json`), and `gguf`, `safetensors`, `hf` read (and write)
+//! model files.
 
+mod atomic;
 pub mod bpe;
 pub mod causal_lm;
 pub mod chat;
@@ -12,10 +16,12 @@ pub mod generation;
 pub mod gguf;
 pub mod gpt;
 mod gpt_gguf;
+pub mod hf;
 pub mod kv_cache;
 pub mod llama;
 pub mod nn;
 pub mod perplexity;
+pub mod safetensors;
 pub mod sampling;
 pub mod tokenizer;
 

@@ -7,6 +7,7 @@
 
 mod parse;
 mod value;
+mod write;
 
 use crate::error::{format_err, ModelError, Result};
 use lamina_tensor::quant::{dequantize, GgmlType};
@@ -15,8 +16,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use parse::parse;
+pub use parse::{parse, Header};
 pub use value::{MetaArray, MetaValue};
+pub use write::{to_bytes, write_gguf, GgufTensor, GgufWriter};
 
 /// Where the bytes of a GGUF file live: a memory map, or a buffer (tests, fuzzing).
 enum Bytes {
@@ -62,6 +64,8 @@ impl TensorInfo {
 pub struct GgufFile {
     pub version: u32,
     pub metadata: BTreeMap<String, MetaValue>,
+    /// The metadata keys in file order.
+    pub key_order: Vec<String>,
     pub tensors: Vec<TensorInfo>,
     pub alignment: u64,
     /// Absolute offset of the tensor data section.
@@ -91,6 +95,7 @@ impl GgufFile {
         Ok(GgufFile {
             version: header.version,
             metadata: header.metadata,
+            key_order: header.key_order,
             tensors: header.tensors,
             alignment: header.alignment,
             data_offset: header.data_offset,
@@ -100,6 +105,11 @@ impl GgufFile {
 
     pub fn file_size(&self) -> u64 {
         self.bytes.len() as u64
+    }
+
+    /// The metadata in file order.
+    pub fn metadata_in_order(&self) -> impl Iterator<Item = (&str, &MetaValue)> {
+        self.key_order.iter().map(|k| (k.as_str(), &self.metadata[k]))
     }
 
     pub fn get(&self, key: &str) -> Option<&MetaValue> {

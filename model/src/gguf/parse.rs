@@ -16,14 +16,21 @@ const MAX_ARRAY_DEPTH: usize = 4;
 pub struct Header {
     pub version: u32,
     pub metadata: BTreeMap<String, MetaValue>,
+    /// The metadata keys in file order (GGUF keeps insertion order; the map does not).
+    pub key_order: Vec<String>,
     pub tensors: Vec<TensorInfo>,
     pub alignment: u64,
     pub data_offset: u64,
 }
 
+/// Reads the header front to back. `reserved` is the least number of bytes that the items
+/// still due in the enclosing counted lists (tensors, key/values, array elements) will
+/// take: a count or a string length is checked against the bytes not so promised, so the
+/// memory reserved for every list at once stays proportional to the file's size.
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    reserved: u64,
 }
 
 fn bad(msg: impl Into<String>) -> ModelError {
@@ -33,6 +40,11 @@ fn bad(msg: impl Into<String>) -> ModelError {
 impl<'a> Cursor<'a> {
     fn remaining(&self) -> u64 {
         (self.buf.len() - self.pos) as u64
+    }
+
+    /// Bytes left that no pending list item has a claim on.
+    fn unreserved(&self) -> u64 {
+        self.remaining().saturating_sub(self.reserved)
     }
 
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8]> {
@@ -62,22 +74,45 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self, what: &str) -> Result<String> {
         let len = self.u64(what)?;
+        if len > self.unreserved() {
+            return Err(bad(format!(
+                "truncated at byte {}: {what} of {len} bytes, {} remain",
+                self.pos,
+                self.unreserved()
+            )));
+        }
         let bytes = self.take(len, what)?;
         // llama.cpp does not validate UTF-8 either; a stray byte should not make a model unloadable.
         Ok(String::from_utf8_lossy(bytes).into_owned())
     }
 
     /// A count of items that take at least `min_size` bytes each: refuse counts the rest
-    /// of the file cannot hold before allocating for them.
+    /// of the file cannot hold before allocating for them, and reserve their bytes.
     fn count(&mut self, min_size: u64, what: &str) -> Result<usize> {
         let n = self.u64(what)?;
-        if n.saturating_mul(min_size) > self.remaining() {
+        if n.saturating_mul(min_size) > self.unreserved() {
             return Err(bad(format!(
                 "{what} is {n}, more than the {} bytes left in the file can hold",
-                self.remaining()
+                self.unreserved()
             )));
         }
+        self.reserved += n * min_size;
         Ok(n as usize)
+    }
+
+    /// Start reading one of the items `count` reserved `min_size` bytes for.
+    fn next_item(&mut self, min_size: u64) {
+        self.reserved -= min_size;
+    }
+
+    /// `n` items of at least `min_size` bytes each, counted by `count`.
+    fn items<T>(&mut self, n: usize, min_size: u64, mut item: impl FnMut(&mut Self) -> Result<T>) -> Result<Vec<T>> {
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            self.next_item(min_size);
+            v.push(item(self)?);
+        }
+        Ok(v)
     }
 
     fn value(&mut self, ty: u32, key: &str, depth: usize) -> Result<MetaValue> {
@@ -115,8 +150,10 @@ impl<'a> Cursor<'a> {
         let what = format!("length of array `{key}`");
         macro_rules! fixed {
             ($variant:ident, $t:ty) => {{
-                let n = self.count(std::mem::size_of::<$t>() as u64, &what)?;
-                let bytes = self.take((n * std::mem::size_of::<$t>()) as u64, key)?;
+                let size = std::mem::size_of::<$t>() as u64;
+                let n = self.count(size, &what)?;
+                self.next_item(n as u64 * size);
+                let bytes = self.take(n as u64 * size, key)?;
                 MetaArray::$variant(
                     bytes
                         .chunks_exact(std::mem::size_of::<$t>())
@@ -135,15 +172,15 @@ impl<'a> Cursor<'a> {
             6 => fixed!(F32, f32),
             7 => {
                 let n = self.count(1, &what)?;
-                MetaArray::Bool((0..n).map(|_| self.bool(key)).collect::<Result<_>>()?)
+                MetaArray::Bool(self.items(n, 1, |c| c.bool(key))?)
             }
             8 => {
                 let n = self.count(8, &what)?;
-                MetaArray::String((0..n).map(|_| self.string(key)).collect::<Result<_>>()?)
+                MetaArray::String(self.items(n, 8, |c| c.string(key))?)
             }
             9 => {
                 let n = self.count(12, &what)?;
-                MetaArray::Array((0..n).map(|_| self.meta_array(key, depth + 1)).collect::<Result<_>>()?)
+                MetaArray::Array(self.items(n, 12, |c| c.meta_array(key, depth + 1))?)
             }
             10 => fixed!(U64, u64),
             11 => fixed!(I64, i64),
@@ -155,7 +192,7 @@ impl<'a> Cursor<'a> {
 
 /// Parse the header of a GGUF image and check every tensor against the file's size.
 pub fn parse(buf: &[u8]) -> Result<Header> {
-    let mut c = Cursor { buf, pos: 0 };
+    let mut c = Cursor { buf, pos: 0, reserved: 0 };
     if c.take(4, "magic").ok() != Some(MAGIC.as_slice()) {
         return Err(bad("not a GGUF file (the magic bytes `GGUF` are missing)"));
     }
@@ -172,13 +209,16 @@ pub fn parse(buf: &[u8]) -> Result<Header> {
     let n_kv = c.count(13, "metadata count")?;
 
     let mut metadata = BTreeMap::new();
+    let mut key_order = Vec::with_capacity(n_kv);
     for _ in 0..n_kv {
+        c.next_item(13);
         let key = c.string("metadata key")?;
         let ty = c.u32("metadata value type")?;
         let value = c.value(ty, &key, 0)?;
         if metadata.insert(key.clone(), value).is_some() {
             return Err(bad(format!("metadata key `{key}` appears twice")));
         }
+        key_order.push(key);
     }
 
     let alignment = match metadata.get("general.alignment") {
@@ -192,6 +232,7 @@ pub fn parse(buf: &[u8]) -> Result<Header> {
     let mut tensors = Vec::with_capacity(n_tensors);
     let mut names = std::collections::HashSet::with_capacity(n_tensors);
     for _ in 0..n_tensors {
+        c.next_item(32);
         let name = c.string("tensor name")?;
         let n_dims = c.u32("tensor rank")?;
         if n_dims == 0 || n_dims > MAX_DIMS {
@@ -236,5 +277,5 @@ pub fn parse(buf: &[u8]) -> Result<Header> {
             )));
         }
     }
-    Ok(Header { version, metadata, tensors, alignment, data_offset })
+    Ok(Header { version, metadata, key_order, tensors, alignment, data_offset })
 }
