@@ -4,8 +4,9 @@
 use clap::Args;
 use lamina_model::chat::{ChatTemplate, CHATML};
 use lamina_model::gguf::GgufFile;
+use lamina_model::hf::HfModel;
 use lamina_model::sampling::SamplerConfig;
-use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, ModelError};
+use lamina_model::{fixtures, BpeTokenizer, CausalLm, Gpt, Llama, ModelError};
 use lamina_tensor::Device;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,7 +15,7 @@ pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// A GGUF model file. Default: SmolLM2-135M-Instruct (Q4_1), downloaded into models/
+    /// A GGUF file or a Hugging Face directory (config.json + safetensors). Default: SmolLM2-135M-Instruct (Q4_1), downloaded into models/
     /// by scripts/fetch-model.sh on first use.
     #[arg(long, short = 'm', value_name = "PATH")]
     pub model: Option<PathBuf>,
@@ -98,15 +99,24 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
     }
     let path = model_path(&args.model)?;
     let start = Instant::now();
-    let file = GgufFile::open(&path)?;
-    let arch = file.architecture()?;
-    let model: Box<dyn CausalLm> = match arch {
-        "llama" | "qwen2" => Box::new(Llama::from_gguf(&file, args.device)?),
-        other => return Err(ModelError::Unsupported(format!("architecture `{other}`")).into()),
+    let (model, tokenizer, template_source): (Box<dyn CausalLm>, BpeTokenizer, Option<String>) = if path.is_dir() {
+        // A Hugging Face directory: config.json, safetensors, tokenizer.json.
+        let hf = HfModel::open(&path)?;
+        let model: Box<dyn CausalLm> = Box::new(Llama::from_hf(&hf, args.device)?);
+        let tj = hf.tokenizer_json.clone().ok_or_else(|| format!("{}: no tokenizer.json", path.display()))?;
+        (model, BpeTokenizer::from_file(tj)?, hf.chat_template.clone())
+    } else {
+        let file = GgufFile::open(&path)?;
+        let model: Box<dyn CausalLm> = match file.architecture()? {
+            "llama" | "qwen2" => Box::new(Llama::from_gguf(&file, args.device)?),
+            "gpt2" => Box::new(Gpt::from_gguf(&file, args.device)?),
+            other => return Err(ModelError::Unsupported(format!("architecture `{other}`")).into()),
+        };
+        let template = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
+        (model, BpeTokenizer::from_gguf(&file)?, template)
     };
-    let tokenizer = BpeTokenizer::from_gguf(&file)?;
     let token = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or("").to_string();
-    let source = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).unwrap_or(CHATML);
+    let source = template_source.as_deref().unwrap_or(CHATML);
     let template = ChatTemplate::new(source, &token(tokenizer.bos_id()), &token(tokenizer.eos_id()))?;
     Ok(Loaded { path, model, tokenizer, template, load_secs: start.elapsed().as_secs_f64() })
 }

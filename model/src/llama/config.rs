@@ -2,6 +2,7 @@
 
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
+use crate::hf::HfConfig;
 use lamina_tensor::RopeConvention;
 
 /// Hyperparameters of a LLaMA-family model (LLaMA 1-3, SmolLM2, TinyLlama, Qwen2).
@@ -93,6 +94,51 @@ impl LlamaConfig {
         })
     }
 
+    /// From a Hugging Face `config.json`. Checkpoints saved by `transformers` keep q/k in
+    /// the split-halves layout that its RoPE rotates (GGUF converters permute them).
+    pub fn from_hf(h: &HfConfig) -> Result<LlamaConfig> {
+        let arch = h.model_type.clone().unwrap_or_default();
+        if !matches!(arch.as_str(), "llama" | "qwen2" | "mistral") {
+            return Err(ModelError::Unsupported(format!(
+                "Hugging Face model_type `{arch}` (architectures {:?}) is not a LLaMA-family model",
+                h.architectures
+            )));
+        }
+        let need = |v: Option<u64>, key: &str, max: u64| -> Result<usize> {
+            match v {
+                Some(v) if v > 0 && v <= max => Ok(v as usize),
+                Some(v) => Err(ModelError::Unsupported(format!("config.json {key} = {v} is outside 1..={max}"))),
+                None => Err(ModelError::Missing(format!("config.json has no `{key}`"))),
+            }
+        };
+        let dim = need(h.hidden_size, "hidden_size", MAX_DIM)?;
+        let n_heads = need(h.num_attention_heads, "num_attention_heads", MAX_DIM)?;
+        let n_kv_heads = need(h.head_count_kv(), "num_key_value_heads", MAX_DIM)?;
+        if !dim.is_multiple_of(n_heads) || !n_heads.is_multiple_of(n_kv_heads) {
+            return Err(ModelError::Unsupported(format!(
+                "{dim} features over {n_heads} heads and {n_kv_heads} kv heads do not divide evenly"
+            )));
+        }
+        if h.head_dim.is_some_and(|d| d as usize != dim / n_heads) {
+            return Err(ModelError::Unsupported("head_dim different from hidden_size / num_attention_heads".into()));
+        }
+        Ok(LlamaConfig {
+            vocab_size: need(h.vocab_size, "vocab_size", 1 << 24)?,
+            dim,
+            n_layers: need(h.num_hidden_layers, "num_hidden_layers", MAX_LAYERS)?,
+            n_heads,
+            n_kv_heads,
+            head_dim: dim / n_heads,
+            ffn_dim: need(h.intermediate_size, "intermediate_size", 1 << 20)?,
+            norm_eps: h.rms_norm_eps.unwrap_or(1e-6) as f32,
+            rope_base: h.rope_theta.unwrap_or(10_000.0) as f32,
+            rope_convention: RopeConvention::SplitHalves,
+            context_length: need(h.max_position_embeddings, "max_position_embeddings", 1 << 24)?,
+            qkv_bias: h.attention_bias.unwrap_or(arch == "qwen2"),
+            arch,
+        })
+    }
+
     /// Parameters, embedding included once (tied heads are not counted twice).
     pub fn n_params(&self, tied: bool) -> usize {
         let kv = self.n_kv_heads * self.head_dim;
@@ -101,4 +147,31 @@ impl LlamaConfig {
         let head = if tied { 0 } else { self.vocab_size * self.dim };
         self.vocab_size * self.dim + self.n_layers * (attn + ffn + 2 * self.dim) + self.dim + head
     }
+}
+
+/// The Hugging Face name of a weight given its GGUF name (`blk.3.attn_q.weight` ->
+/// `model.layers.3.self_attn.q_proj.weight`).
+pub fn hf_name(gguf: &str) -> String {
+    match gguf {
+        "token_embd.weight" => return "model.embed_tokens.weight".into(),
+        "output_norm.weight" => return "model.norm.weight".into(),
+        "output.weight" => return "lm_head.weight".into(),
+        _ => {}
+    }
+    let Some(rest) = gguf.strip_prefix("blk.") else { return gguf.to_string() };
+    let Some((layer, part)) = rest.split_once('.') else { return gguf.to_string() };
+    let (module, suffix) = part.split_once('.').unwrap_or((part, ""));
+    let hf = match module {
+        "attn_norm" => "input_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_norm" => "post_attention_layernorm",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        other => other,
+    };
+    format!("model.layers.{layer}.{hf}.{suffix}")
 }

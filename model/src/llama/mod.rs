@@ -4,11 +4,12 @@
 
 mod config;
 
-pub use config::LlamaConfig;
+pub use config::{hf_name, LlamaConfig};
 
 use crate::causal_lm::{CausalLm, LogitsFor};
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
+use crate::hf::HfModel;
 use crate::kv_cache::KvCache;
 use crate::nn::Linear;
 use lamina_tensor::{rope_tables, scaled_dot_product_attention, DType, Device, Tensor};
@@ -40,17 +41,41 @@ pub struct Llama {
 impl Llama {
     /// Load from a GGUF file onto `device`, weights dequantized to f32.
     pub fn from_gguf(f: &GgufFile, device: Device) -> Result<Llama> {
-        let c = LlamaConfig::from_gguf(f)?;
+        let config = LlamaConfig::from_gguf(f)?;
+        Self::from_weights(config, device, |name| match f.tensor_info(name) {
+            Some(info) => Ok(Some((info.shape(), f.load(info, DType::F32)?))),
+            None => Ok(None),
+        })
+    }
+
+    /// Load a Hugging Face directory (`config.json` + safetensors) onto `device`.
+    pub fn from_hf(m: &HfModel, device: Device) -> Result<Llama> {
+        let config = LlamaConfig::from_hf(&m.config)?;
+        Self::from_weights(config, device, |name| {
+            let hf = hf_name(name);
+            match m.weights.tensor_info(&hf) {
+                Some(info) => Ok(Some((info.shape.clone(), m.weights.load(&hf, DType::F32)?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Build from a source of weights named as in GGUF (`blk.0.attn_q.weight`); `fetch`
+    /// gives a tensor's shape and values, or `None` when the checkpoint lacks it.
+    fn from_weights(
+        c: LlamaConfig,
+        device: Device,
+        fetch: impl Fn(&str) -> Result<Option<(Vec<usize>, Tensor)>>,
+    ) -> Result<Llama> {
         let kv = c.n_kv_heads * c.head_dim;
         let load = |name: &str, shape: &[usize]| -> Result<Tensor> {
-            let info = f.tensor_info(name).ok_or_else(|| ModelError::Missing(format!("tensor `{name}` is missing")))?;
-            if info.shape() != shape {
+            let (found, t) = fetch(name)?.ok_or_else(|| ModelError::Missing(format!("tensor `{name}` is missing")))?;
+            if found != shape {
                 return Err(ModelError::Missing(format!(
-                    "tensor `{name}` has shape {:?}, the hyperparameters say {shape:?}",
-                    info.shape()
+                    "tensor `{name}` has shape {found:?}, the hyperparameters say {shape:?}"
                 )));
             }
-            Ok(f.load(info, DType::F32)?.to_device(device)?)
+            Ok(t.to_device(device)?)
         };
         let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
             let weight = load(&format!("{name}.weight"), &[out, inp])?;
@@ -75,12 +100,12 @@ impl Llama {
             })
             .collect::<Result<Vec<_>>>()?;
         let out_norm = load("output_norm.weight", &[c.dim])?;
-        let tied = f.tensor_info("output.weight").is_none();
-        let head = if tied {
-            Linear { weight: embed.clone(), bias: None }
-        } else {
-            linear("output", c.vocab_size, c.dim, false)?
+        let head = match fetch("output.weight")? {
+            Some(_) => Some(linear("output", c.vocab_size, c.dim, false)?),
+            None => None,
         };
+        let tied = head.is_none();
+        let head = head.unwrap_or_else(|| Linear { weight: embed.clone(), bias: None });
         Ok(Llama { config: c, embed, blocks, out_norm, head, tied, device })
     }
 
