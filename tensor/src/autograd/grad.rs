@@ -38,6 +38,9 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
             let gb = a.t()?.matmul(g)?.sum_to_shape(b.shape())?;
             vec![(a.clone(), ga), (b.clone(), gb)]
         }
+        // y = x W^T and y = x W are each other's backward (W frozen: no gradient).
+        Op::MatmulQt { x, w } => vec![(x.clone(), g.matmul_q(w)?)],
+        Op::MatmulQ { x, w } => vec![(x.clone(), g.matmul_qt(w)?)],
         Op::Softmax { x } => vec![(x.clone(), y.softmax_last_backward(g, false)?)],
         Op::LogSoftmax { x } => vec![(x.clone(), y.softmax_last_backward(g, true)?)],
         Op::LayerNorm { x, weight, bias, mean, rstd } => {

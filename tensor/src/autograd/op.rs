@@ -1,6 +1,7 @@
 //! What the tape records: the op that made a tensor and the inputs its gradient rule needs.
 
 use crate::ops::{BinaryOp, ReduceOp, RopeConvention, UnaryOp};
+use crate::quant::QMatrix;
 use crate::{DType, Device, Tensor};
 
 pub(crate) enum Op {
@@ -29,6 +30,16 @@ pub(crate) enum Op {
     Matmul {
         a: Tensor,
         b: Tensor,
+    },
+    /// x @ W^T with a frozen quantized W (no gradient).
+    MatmulQt {
+        x: Tensor,
+        w: QMatrix,
+    },
+    /// x @ W with a frozen quantized W.
+    MatmulQ {
+        x: Tensor,
+        w: QMatrix,
     },
     Softmax {
         x: Tensor,
@@ -125,7 +136,9 @@ impl Op {
             | Op::Permute { x, .. }
             | Op::Narrow { x, .. }
             | Op::Broadcast { x }
-            | Op::Copy { x } => vec![x],
+            | Op::Copy { x }
+            | Op::MatmulQt { x, .. }
+            | Op::MatmulQ { x, .. } => vec![x],
             Op::Binary { a, b, .. } | Op::Matmul { a, b } => vec![a, b],
             Op::Where { cond, a, b } => vec![cond, a, b],
             Op::LayerNorm { x, weight, bias, .. } => {
@@ -159,6 +172,8 @@ impl Op {
             Op::Where { .. } => "where",
             Op::Reduce { .. } => "reduce",
             Op::Matmul { .. } => "matmul",
+            Op::MatmulQt { .. } => "matmul_qt",
+            Op::MatmulQ { .. } => "matmul_q",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::LayerNorm { .. } => "layer_norm",

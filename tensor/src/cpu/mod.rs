@@ -7,6 +7,7 @@
 pub mod gemm;
 pub mod isa;
 pub mod parallel;
+pub mod qmatmul;
 pub mod simd;
 
 mod attention;

@@ -1,11 +1,14 @@
-//! Batched matrix multiplication with broadcast batch dims.
+//! Batched matrix multiplication with broadcast batch dims, and products with a quantized
+//! weight matrix (`QMatrix`).
 
 use crate::autograd::Op;
+use crate::cpu::isa;
 use crate::error::{invalid, mixed, Error, Result};
 use crate::layout::broadcast_shapes;
-use crate::storage::Storage;
-use crate::Tensor;
+use crate::quant::QMatrix;
+use crate::storage::{CpuStorage, Storage};
 use crate::{cpu, gpu};
+use crate::{DType, Device, Tensor};
 
 impl Tensor {
     /// (..., m, k) @ (..., k, n) -> (..., m, n). Batch dims broadcast; transposed views
@@ -36,4 +39,57 @@ impl Tensor {
         };
         Ok(Tensor::from_kernel(out, &with(m, n), || Op::Matmul { a: a.clone(), b: b.clone() }, &[&a, &b]))
     }
+}
+
+impl Tensor {
+    /// x (..., cols) @ W^T -> (..., rows) with a quantized weight `w` (rows, cols): a
+    /// linear layer on GGUF weights. Activations are rounded to 8 bits per group of 32 for
+    /// the integer kernels (llama.cpp's scheme); float weights are used exactly. f16/bf16
+    /// `x` is computed in f32 and rounded back. Gradients flow to `x` (W is frozen). CPU
+    /// only: `w` lives in host memory.
+    pub fn matmul_qt(&self, w: &QMatrix) -> Result<Tensor> {
+        let (x, m) = self.quant_operand("matmul_qt", w, w.cols())?;
+        let y = match &*x.storage() {
+            Storage::Cpu(s) => cpu::qmatmul::qmatmul_t(isa::active(), w, &s.f32_view(x.layout()), m)?,
+            Storage::Gpu(_) => unreachable!("quant_operand checked the device"),
+        };
+        let op = || Op::MatmulQt { x: x.clone(), w: w.clone() };
+        let y = Tensor::from_kernel(Storage::Cpu(CpuStorage::F32(y)), &with_last(x.shape(), w.rows()), op, &[&x]);
+        y.to_dtype(self.dtype())
+    }
+
+    /// x (..., rows) @ W -> (..., cols) with a quantized weight `w` (rows, cols): the
+    /// backward of [`Tensor::matmul_qt`] (W dequantized in slabs, no activation rounding).
+    /// Gradients flow to `x`.
+    pub fn matmul_q(&self, w: &QMatrix) -> Result<Tensor> {
+        let (x, m) = self.quant_operand("matmul_q", w, w.rows())?;
+        let y = match &*x.storage() {
+            Storage::Cpu(s) => cpu::qmatmul::qmatmul_n(isa::active(), w, &s.f32_view(x.layout()), m)?,
+            Storage::Gpu(_) => unreachable!("quant_operand checked the device"),
+        };
+        let op = || Op::MatmulQ { x: x.clone(), w: w.clone() };
+        let y = Tensor::from_kernel(Storage::Cpu(CpuStorage::F32(y)), &with_last(x.shape(), w.cols()), op, &[&x]);
+        y.to_dtype(self.dtype())
+    }
+
+    /// Checks `self` (..., k) for a product with `w` and returns it as f32 (a recorded
+    /// cast when it is f16/bf16) with its row count m = prod(...).
+    fn quant_operand(&self, op: &'static str, w: &QMatrix, k: usize) -> Result<(Tensor, usize)> {
+        self.check_float(op)?;
+        if self.shape().last() != Some(&k) {
+            return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: w.shape().to_vec() });
+        }
+        if self.device() != Device::Cpu {
+            return Err(Error::DeviceMismatch { op, lhs: self.device(), rhs: Device::Cpu });
+        }
+        let m = self.shape()[..self.rank() - 1].iter().product();
+        Ok((self.to_dtype(DType::F32)?, m))
+    }
+}
+
+/// `shape` with its last dim replaced by `n`.
+fn with_last(shape: &[usize], n: usize) -> Vec<usize> {
+    let mut s = shape.to_vec();
+    *s.last_mut().expect("rank >= 1") = n;
+    s
 }

@@ -3,11 +3,16 @@
 //! bit-exact with ggml's, so a GGUF file's bytes are read as they are.
 
 mod blocks;
+mod qmatrix;
+#[cfg(test)]
+mod tests;
 
 use crate::error::{invalid, Result};
 use rayon::prelude::*;
 
+pub(crate) use blocks::scale_min_k4;
 pub use blocks::{dequantize_row, quantize_row};
+pub use qmatrix::QMatrix;
 
 /// A ggml tensor type, numbered as in GGUF's tensor info (`ggml_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

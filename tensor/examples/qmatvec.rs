@@ -1,0 +1,66 @@
+//! Micro-benchmark of `Tensor::matmul_qt` (quantized weights) against the f32 GEMM on the
+//! same shapes: SmolLM2-135M's projections and its output head, decode (m = 1) and
+//! prefill (m = 64).
+//!
+//!     cargo run --release -p lamina-tensor --example qmatvec [-- portable] [-- quick]
+//!
+//! Prints time per call (median of repeats), GB/s of weight bytes streamed and GFLOP/s
+//! (2 m rows cols per call). Threads: LAMINA_THREADS (default: all cores).
+
+use lamina_tensor::cpu::isa::{self, Isa};
+use lamina_tensor::quant::{GgmlType, QMatrix};
+use lamina_tensor::{no_grad, threads, DType, Tensor};
+use std::time::{Duration, Instant};
+
+/// Median seconds per call of `f`, repeated for about `budget` after a warm-up.
+fn time(budget: Duration, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < budget || samples.len() < 5 {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed().as_secs_f64());
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    samples[samples.len() / 2]
+}
+
+fn main() -> lamina_tensor::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "portable") {
+        isa::force(Some(Isa::Portable));
+    }
+    let budget = Duration::from_millis(if args.iter().any(|a| a == "quick") { 150 } else { 600 });
+    println!("isa {}, {} threads", isa::active().name(), threads());
+    println!(
+        "{:>13} {:>3} {:>5} {:>10} {:>9} {:>8} {:>9}",
+        "rows x cols", "m", "type", "MB", "us/call", "GB/s", "GFLOP/s"
+    );
+    for (rows, cols) in [(1536, 576), (576, 1536), (49152, 576)] {
+        let w = Tensor::randn(&[rows, cols], 0.0, 0.05, 1, DType::F32)?;
+        for m in [1, 64] {
+            let x = Tensor::randn(&[m, cols], 0.0, 1.0, 2, DType::F32)?;
+            let flops = 2.0 * (m * rows * cols) as f64;
+            let report = |name: &str, bytes: usize, secs: f64| {
+                println!(
+                    "{:>13} {m:>3} {name:>5} {:>10.2} {:>9.1} {:>8.1} {:>9.1}",
+                    format!("{rows}x{cols}"),
+                    bytes as f64 / 1e6,
+                    secs * 1e6,
+                    bytes as f64 / secs / 1e9,
+                    flops / secs / 1e9
+                )
+            };
+            for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_0] {
+                let q = QMatrix::from_tensor(&w, ty)?;
+                let secs = no_grad(|| time(budget, || drop(x.matmul_qt(&q).unwrap())));
+                report(ty.name(), q.n_bytes(), secs);
+            }
+            let wt = w.t()?;
+            let secs = no_grad(|| time(budget, || drop(x.matmul(&wt).unwrap())));
+            report("f32", rows * cols * 4, secs);
+        }
+    }
+    Ok(())
+}

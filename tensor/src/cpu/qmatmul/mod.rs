@@ -1,0 +1,179 @@
+//! Products with a quantized weight matrix (`QMatrix`, ggml block layout), llama.cpp's way.
+//!
+//! `qmatmul_t`: y (m, rows) = x (m, cols) W^T. Each activation row is quantized once to
+//! 8-bit groups of 32 (`act.rs`), then every output is a sum of integer dot products per
+//! group, scaled in f32 (`avx2.rs`, with the portable twin `portable.rs`, which also
+//! documents how each block type decodes). The integer kernels cover Q4_0, Q4_1, Q5_0,
+//! Q5_1, Q8_0, Q4_K and Q6_K; F32/F16/BF16 weights are dequantized a slab of rows at a
+//! time and go through the f32 GEMM (no activation rounding for them).
+//!
+//! Work split: output rows (= weight rows) in contiguous ranges, a few per thread. For
+//! m > 1, a range is walked in L2-sized slabs of weight rows; each slab meets the
+//! activations four rows at a time, so a weight group is unpacked once per four products
+//! and the slab is read from memory once, not m times.
+//!
+//! `qmatmul_n`: y (m, cols) = g (m, rows) W, the backward of `qmatmul_t`: slabs of W are
+//! dequantized to f32 and accumulated with the GEMM.
+
+mod act;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod portable;
+#[cfg(test)]
+mod tests;
+
+use super::gemm::{sgemm, MatRef};
+use super::isa::Isa;
+use super::parallel;
+use crate::error::Result;
+use crate::quant::{dequantize_row, GgmlType, QMatrix};
+use crate::storage::filled;
+use act::{Q8Acts, Q8Row};
+use rayon::prelude::*;
+
+/// Activation rows per pass over a weight row (the AVX2 kernel's register tile).
+const TILE_M: usize = 4;
+/// Target bytes of weights per parallel task: enough to hide the task overhead.
+const TASK_BYTES: usize = 32 << 10;
+/// Bytes of weights per slab that the activation tiles sweep (stays in L2).
+const SLAB_BYTES: usize = 128 << 10;
+/// Weight rows dequantized per step of the f32 paths (`qmatmul_n`, float weights).
+const DEQUANT_ROWS: usize = 256;
+
+/// Whether the weight type has an integer kernel (otherwise: dequantize + f32 GEMM).
+fn has_int_kernel(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q6K)
+}
+
+/// True when `isa` asks for AVX2+FMA and this CPU has it, plus F16C for the block scales
+/// (every AVX2 CPU has it; checked anyway so this can never fault).
+#[inline]
+fn use_avx2(isa: Isa) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        isa == Isa::Avx2Fma
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
+        false
+    }
+}
+
+/// `out[j] = w_row . acts[j]` on the chosen path (`acts.len()` <= TILE_M).
+fn dot_rows(isa: Isa, ty: GgmlType, row: &[u8], acts: &[Q8Row], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2(isa) {
+        // SAFETY: use_avx2 checked the features; `row` is one whole weight row whose
+        // group count matches the activations' (both come from the same `cols`).
+        return unsafe { avx2::dot_rows(ty, row, acts, out) };
+    }
+    portable::dot_rows(ty, row, acts, out)
+}
+
+/// y (m, rows) = x (m, cols) W^T, with `x` row-major. Runs on the engine's pool.
+///
+/// Panics if `x.len() != m * w.cols()`.
+pub fn qmatmul_t(isa: Isa, w: &QMatrix, x: &[f32], m: usize) -> Result<Vec<f32>> {
+    let (rows, cols, ty) = (w.rows(), w.cols(), w.ggml_type());
+    assert_eq!(x.len(), m * cols, "qmatmul_t: x has {} elements, expected {m} x {cols}", x.len());
+    if !has_int_kernel(ty) {
+        return float_weights_t(isa, w, x, m);
+    }
+    let mut y = filled(m * rows, 0f32)?;
+    if m == 0 || rows == 0 || cols == 0 {
+        return Ok(y);
+    }
+    // Transposed output (rows, m): each task owns a contiguous range of weight rows.
+    let mut yt = if m == 1 { Vec::new() } else { filled(rows * m, 0f32)? };
+    parallel::install(|| {
+        let q8 = Q8Acts::quantize(isa, x, m, cols);
+        let acts: Vec<Q8Row> = (0..m).map(|j| q8.row(j)).collect();
+        let rb = w.row_bytes();
+        let per_task = rows.div_ceil(4 * rayon::current_num_threads()).max(TASK_BYTES / (rb * m)).max(1);
+        let slab = (SLAB_BYTES / rb).max(1);
+        let out = if m == 1 { &mut y } else { &mut yt };
+        out.par_chunks_mut(per_task * m).enumerate().for_each(|(t, out)| {
+            let r0 = t * per_task;
+            for (s, out) in out.chunks_mut(slab * m).enumerate() {
+                let s0 = r0 + s * slab;
+                for (j0, tile) in acts.chunks(TILE_M).enumerate().map(|(k, a)| (k * TILE_M, a)) {
+                    for (i, o) in out.chunks_mut(m).enumerate() {
+                        dot_rows(isa, ty, w.row(s0 + i), tile, &mut o[j0..j0 + tile.len()]);
+                    }
+                }
+            }
+        });
+        if m > 1 {
+            transpose(&yt, rows, m, &mut y);
+        }
+    });
+    Ok(y)
+}
+
+/// `dst` (cols, rows) = `src` (rows, cols)^T, parallel over destination rows.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    dst.par_chunks_mut(rows).enumerate().with_min_len(((1 << 14) / rows.max(1)).max(1)).for_each(|(j, d)| {
+        for (i, v) in d.iter_mut().enumerate() {
+            *v = src[i * cols + j];
+        }
+    });
+}
+
+/// y (m, rows) = x W^T for float weights: slabs of `DEQUANT_ROWS` weight rows, dequantized
+/// to f32 (rows in parallel), each multiplied into its columns of y by the GEMM.
+fn float_weights_t(isa: Isa, w: &QMatrix, x: &[f32], m: usize) -> Result<Vec<f32>> {
+    let (rows, cols) = (w.rows(), w.cols());
+    let mut y = filled(m * rows, 0f32)?;
+    if m == 0 || rows == 0 {
+        return Ok(y);
+    }
+    let mut slab = filled(DEQUANT_ROWS.min(rows) * cols, 0f32)?;
+    parallel::install(|| -> Result<()> {
+        for i0 in (0..rows).step_by(DEQUANT_ROWS) {
+            let n = DEQUANT_ROWS.min(rows - i0);
+            dequantize_rows(w, i0, &mut slab[..n * cols])?;
+            let a = MatRef { data: x, offset: 0, row_stride: cols, col_stride: 1 };
+            // The slab read as its transpose: (cols, n).
+            let b = MatRef { data: &slab, offset: 0, row_stride: 1, col_stride: cols };
+            sgemm(isa, m, n, cols, 1.0, a, b, 0.0, &mut y[i0..], rows);
+        }
+        Ok(())
+    })?;
+    Ok(y)
+}
+
+/// y (m, cols) = g (m, rows) W: slabs of weight rows dequantized to f32 and accumulated
+/// by the GEMM. The backward of [`qmatmul_t`] (and the product with W itself).
+///
+/// Panics if `g.len() != m * w.rows()`.
+pub fn qmatmul_n(isa: Isa, w: &QMatrix, g: &[f32], m: usize) -> Result<Vec<f32>> {
+    let (rows, cols) = (w.rows(), w.cols());
+    assert_eq!(g.len(), m * rows, "qmatmul_n: g has {} elements, expected {m} x {rows}", g.len());
+    let mut y = filled(m * cols, 0f32)?;
+    if m == 0 || rows == 0 || cols == 0 {
+        return Ok(y);
+    }
+    let mut slab = filled(DEQUANT_ROWS.min(rows) * cols, 0f32)?;
+    parallel::install(|| -> Result<()> {
+        for i0 in (0..rows).step_by(DEQUANT_ROWS) {
+            let n = DEQUANT_ROWS.min(rows - i0);
+            dequantize_rows(w, i0, &mut slab[..n * cols])?;
+            let a = MatRef { data: g, offset: i0, row_stride: rows, col_stride: 1 };
+            let b = MatRef { data: &slab, offset: 0, row_stride: cols, col_stride: 1 };
+            sgemm(isa, m, cols, n, 1.0, a, b, 1.0, &mut y, cols);
+        }
+        Ok(())
+    })?;
+    Ok(y)
+}
+
+/// Weight rows `i0..` into `out` (a whole number of rows), rows in parallel.
+fn dequantize_rows(w: &QMatrix, i0: usize, out: &mut [f32]) -> Result<()> {
+    let ty = w.ggml_type();
+    out.par_chunks_mut(w.cols()).enumerate().try_for_each(|(r, o)| dequantize_row(ty, w.row(i0 + r), o))
+}
