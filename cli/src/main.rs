@@ -1,8 +1,10 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
-//! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters.
+//! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
+//! `info` describes a model file (GGUF, safetensors, Hugging Face directory).
 
 mod bench;
 mod demo;
+mod info;
 mod plot;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List the devices Lamina can compute on.
     Devices,
+    /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
+    Info(info::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::TrainDemo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Devices => devices(),
+        Command::Info(args) => info::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
