@@ -50,7 +50,8 @@ pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()>
         }),
         GgmlType::Q5_0 | GgmlType::Q5_1 => blocks.for_each(|(b, y)| {
             let d = f16_at(b, 0);
-            let (rest, bias, m) = if ty == GgmlType::Q5_0 { (&b[2..], -16.0, 0.0) } else { (&b[4..], 0.0, f16_at(b, 2)) };
+            let (rest, bias, m) =
+                if ty == GgmlType::Q5_0 { (&b[2..], -16.0, 0.0) } else { (&b[4..], 0.0, f16_at(b, 2)) };
             let qh = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
             let qs = &rest[4..];
             for j in 0..QK / 2 {
