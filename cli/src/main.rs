@@ -1,11 +1,14 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
-//! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters.
+//! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
+//! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
+//! `chat`, `perplexity` and `bench-model` run pretrained LLMs.
 
 mod bench;
 mod bench_model;
 mod chat;
 mod demo;
 mod generate;
+mod info;
 mod llm;
 mod perplexity;
 mod plot;
@@ -39,6 +42,8 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
+    /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
+    Info(info::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::run(args),
         Command::Perplexity(args) => perplexity::run(args),
         Command::BenchModel(args) => bench_model::run(args),
+        Command::Info(args) => info::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

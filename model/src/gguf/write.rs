@@ -77,7 +77,7 @@ impl GgufWriter {
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .filter(|&n| n <= i64::MAX as u64)
-            .and_then(|n| ty.row_bytes(n).filter(|_| ne[0] % ty.block_size() as u64 == 0))
+            .and_then(|n| ty.row_bytes(n).filter(|_| ne[0].is_multiple_of(ty.block_size() as u64)))
             .ok_or_else(|| {
                 invalid(format!("tensor `{name}`: dimensions {ne:?} overflow or are not whole {ty} blocks"))
             })?;
