@@ -12,39 +12,74 @@ use crate::gguf::GgufFile;
 use crate::hf::HfModel;
 use crate::kv_cache::KvCache;
 use crate::nn::Linear;
+use crate::qnn::{Proj, QLinear, Table};
+use lamina_tensor::quant::{GgmlType, QMatrix};
 use lamina_tensor::{rope_tables, scaled_dot_product_attention, DType, Device, Tensor};
 
 /// One decoder block's weights.
 pub struct LlamaBlock {
     pub attn_norm: Tensor,
-    pub q: Linear,
-    pub k: Linear,
-    pub v: Linear,
-    pub o: Linear,
+    pub q: Proj,
+    pub k: Proj,
+    pub v: Proj,
+    pub o: Proj,
     pub ffn_norm: Tensor,
-    pub gate: Linear,
-    pub up: Linear,
-    pub down: Linear,
+    pub gate: Proj,
+    pub up: Proj,
+    pub down: Proj,
+}
+
+/// How to load weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub device: Device,
+    /// Keep quantized GGUF matrices in their blocks and multiply them as they are (CPU),
+    /// as llama.cpp does; otherwise dequantize everything to f32.
+    pub keep_quantized: bool,
+}
+
+impl LoadOptions {
+    /// Quantized weights stay quantized on the CPU (the fast path); the GPU backend has
+    /// no quantized kernels yet and gets f32.
+    pub fn on(device: Device) -> LoadOptions {
+        LoadOptions { device, keep_quantized: device == Device::Cpu }
+    }
+}
+
+/// A tensor as a checkpoint provides it.
+enum Weight {
+    Float(Tensor),
+    Quant(QMatrix),
 }
 
 pub struct Llama {
     pub config: LlamaConfig,
-    pub embed: Tensor, // (vocab, dim)
+    pub embed: Table, // (vocab, dim)
     pub blocks: Vec<LlamaBlock>,
     pub out_norm: Tensor,
     /// The output projection (vocab, dim); the embedding itself when tied.
-    pub head: Linear,
+    pub head: Proj,
     pub tied: bool,
     device: Device,
 }
 
 impl Llama {
-    /// Load from a GGUF file onto `device`, weights dequantized to f32.
+    /// Load from a GGUF file onto `device` (quantized weights kept as they are on the CPU).
     pub fn from_gguf(f: &GgufFile, device: Device) -> Result<Llama> {
+        Self::from_gguf_with(f, LoadOptions::on(device))
+    }
+
+    pub fn from_gguf_with(f: &GgufFile, opts: LoadOptions) -> Result<Llama> {
         let config = LlamaConfig::from_gguf(f)?;
-        Self::from_weights(config, device, |name| match f.tensor_info(name) {
-            Some(info) => Ok(Some((info.shape(), f.load(info, DType::F32)?))),
-            None => Ok(None),
+        let float_types = [GgmlType::F32, GgmlType::F16, GgmlType::BF16];
+        Self::from_weights(config, opts.device, |name| {
+            let Some(info) = f.tensor_info(name) else { return Ok(None) };
+            let shape = info.shape();
+            if opts.keep_quantized && shape.len() == 2 && !float_types.contains(&info.ty) {
+                let q = QMatrix::new(info.ty, shape[0], shape[1], f.tensor_bytes(info).to_vec())?;
+                return Ok(Some((shape, Weight::Quant(q))));
+            }
+            Ok(Some((shape, Weight::Float(f.load(info, DType::F32)?))))
         })
     }
 
@@ -54,7 +89,7 @@ impl Llama {
         Self::from_weights(config, device, |name| {
             let hf = hf_name(name);
             match m.weights.tensor_info(&hf) {
-                Some(info) => Ok(Some((info.shape.clone(), m.weights.load(&hf, DType::F32)?))),
+                Some(info) => Ok(Some((info.shape.clone(), Weight::Float(m.weights.load(&hf, DType::F32)?)))),
                 None => Ok(None),
             }
         })
@@ -65,48 +100,78 @@ impl Llama {
     fn from_weights(
         c: LlamaConfig,
         device: Device,
-        fetch: impl Fn(&str) -> Result<Option<(Vec<usize>, Tensor)>>,
+        fetch: impl Fn(&str) -> Result<Option<(Vec<usize>, Weight)>>,
     ) -> Result<Llama> {
         let kv = c.n_kv_heads * c.head_dim;
-        let load = |name: &str, shape: &[usize]| -> Result<Tensor> {
-            let (found, t) = fetch(name)?.ok_or_else(|| ModelError::Missing(format!("tensor `{name}` is missing")))?;
+        let get = |name: &str, shape: &[usize]| -> Result<Weight> {
+            let (found, w) = fetch(name)?.ok_or_else(|| ModelError::Missing(format!("tensor `{name}` is missing")))?;
             if found != shape {
                 return Err(ModelError::Missing(format!(
                     "tensor `{name}` has shape {found:?}, the hyperparameters say {shape:?}"
                 )));
             }
-            Ok(t.to_device(device)?)
+            Ok(w)
         };
-        let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
-            let weight = load(&format!("{name}.weight"), &[out, inp])?;
-            let bias = if bias { Some(load(&format!("{name}.bias"), &[out])?) } else { None };
-            Ok(Linear { weight, bias })
+        let float = |name: &str, shape: &[usize]| -> Result<Tensor> {
+            match get(name, shape)? {
+                Weight::Float(t) => Ok(t.to_device(device)?),
+                Weight::Quant(q) => Ok(q.dequantize()?.to_device(device)?),
+            }
         };
-        let embed = load("token_embd.weight", &[c.vocab_size, c.dim])?;
+        let proj = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Proj> {
+            let bias = if bias { Some(float(&format!("{name}.bias"), &[out])?) } else { None };
+            Ok(match get(&format!("{name}.weight"), &[out, inp])? {
+                Weight::Float(t) => Proj::Float(Linear { weight: t.to_device(device)?, bias }),
+                Weight::Quant(q) => Proj::Quant(QLinear { weight: q, bias }),
+            })
+        };
+        let embed = match get("token_embd.weight", &[c.vocab_size, c.dim])? {
+            Weight::Float(t) => Table::Float(t.to_device(device)?),
+            Weight::Quant(q) => Table::Quant(q),
+        };
         let blocks = (0..c.n_layers)
             .map(|i| {
                 let p = |s: &str| format!("blk.{i}.{s}");
                 Ok(LlamaBlock {
-                    attn_norm: load(&p("attn_norm.weight"), &[c.dim])?,
-                    q: linear(&p("attn_q"), c.dim, c.dim, c.qkv_bias)?,
-                    k: linear(&p("attn_k"), kv, c.dim, c.qkv_bias)?,
-                    v: linear(&p("attn_v"), kv, c.dim, c.qkv_bias)?,
-                    o: linear(&p("attn_output"), c.dim, c.dim, false)?,
-                    ffn_norm: load(&p("ffn_norm.weight"), &[c.dim])?,
-                    gate: linear(&p("ffn_gate"), c.ffn_dim, c.dim, false)?,
-                    up: linear(&p("ffn_up"), c.ffn_dim, c.dim, false)?,
-                    down: linear(&p("ffn_down"), c.dim, c.ffn_dim, false)?,
+                    attn_norm: float(&p("attn_norm.weight"), &[c.dim])?,
+                    q: proj(&p("attn_q"), c.dim, c.dim, c.qkv_bias)?,
+                    k: proj(&p("attn_k"), kv, c.dim, c.qkv_bias)?,
+                    v: proj(&p("attn_v"), kv, c.dim, c.qkv_bias)?,
+                    o: proj(&p("attn_output"), c.dim, c.dim, false)?,
+                    ffn_norm: float(&p("ffn_norm.weight"), &[c.dim])?,
+                    gate: proj(&p("ffn_gate"), c.ffn_dim, c.dim, false)?,
+                    up: proj(&p("ffn_up"), c.ffn_dim, c.dim, false)?,
+                    down: proj(&p("ffn_down"), c.dim, c.ffn_dim, false)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let out_norm = load("output_norm.weight", &[c.dim])?;
+        let out_norm = float("output_norm.weight", &[c.dim])?;
         let head = match fetch("output.weight")? {
-            Some(_) => Some(linear("output", c.vocab_size, c.dim, false)?),
+            Some(_) => Some(proj("output", c.vocab_size, c.dim, false)?),
             None => None,
         };
         let tied = head.is_none();
-        let head = head.unwrap_or_else(|| Linear { weight: embed.clone(), bias: None });
+        let head = head.unwrap_or_else(|| embed.as_proj());
         Ok(Llama { config: c, embed, blocks, out_norm, head, tied, device })
+    }
+
+    /// Bytes held by the weights.
+    pub fn weight_bytes(&self) -> usize {
+        let t = |t: &Tensor| t.numel() * t.dtype().size_in_bytes();
+        let embed = match &self.embed {
+            Table::Float(e) => t(e),
+            Table::Quant(q) => q.n_bytes(),
+        };
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                [&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down].iter().map(|p| p.weight_bytes()).sum::<usize>()
+                    + t(&b.attn_norm)
+                    + t(&b.ffn_norm)
+            })
+            .sum();
+        embed + blocks + t(&self.out_norm) + if self.tied { 0 } else { self.head.weight_bytes() }
     }
 
     fn block(
@@ -173,8 +238,7 @@ impl Llama {
         }
         cache.check_room(tokens.len())?;
         let t = tokens.len();
-        let ids = Tensor::from_slice(tokens, &[t])?.to_device(self.device)?;
-        let mut x = self.embed.embedding(&ids)?;
+        let mut x = self.embed.lookup(tokens, self.device)?;
         let (cos, sin) = rope_tables(cache.len(), t, c.head_dim, c.rope_base, DType::F32)?;
         let rope = (cos.to_device(self.device)?, sin.to_device(self.device)?);
         for (i, b) in self.blocks.iter().enumerate() {
