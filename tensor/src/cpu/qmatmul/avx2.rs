@@ -76,7 +76,35 @@ unsafe fn tile_dispatch<B: Block>(rows: &[&[u8]], acts: &[Q8Row], out: &mut Tile
 struct Group {
     q: __m256i,
     d: __m256,
-    m: f32,
+    /// The offset in lane 1 (other lanes ignored): that is where `cvtph2ps` leaves a
+    /// block's (d, m) pair, so Q4_1/Q5_1 need no shuffle, and one FMA per product adds
+    /// `m * s` where scalar code would take a multiply and an add.
+    m: __m128,
+}
+
+/// `[d, d]` from the f16 `d` at `p`, and `[d, k d]` for a type whose offset is `k d`.
+///
+/// # Safety
+/// F16C; `p` is valid for 2 reads.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn d_and_offset(p: *const u8, k: f32) -> (__m256, __m128) {
+    // SAFETY: caller.
+    let bits = unsafe { (p as *const u16).read_unaligned() } as i32;
+    let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(bits | (bits << 16)));
+    (_mm256_broadcastss_ps(dd), _mm_mul_ps(dd, _mm_setr_ps(1.0, k, 0.0, 0.0)))
+}
+
+/// `d` broadcast and `[d, m]` from the f16 pair (d, m) at `p`.
+///
+/// # Safety
+/// F16C; `p` is valid for 4 reads.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn d_and_min(p: *const u8) -> (__m256, __m128) {
+    // SAFETY: caller.
+    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe { (p as *const i32).read_unaligned() }));
+    (_mm256_broadcastss_ps(dm), dm)
 }
 
 /// A ggml block type as the tile kernel reads it.
@@ -96,11 +124,12 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
     debug_assert!(acts.iter().all(|a| a.d.len() == groups && a.s.len() == groups && a.qs.len() == groups));
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); RA]; RW];
-    let mut msum = [[0f32; RA]; RW]; // sum_g m_g * s_g, the weight offsets' share
-                                     // The driver walks weight rows in order, so the next tile's rows follow this one's:
-                                     // fetch them from memory while this tile computes, spread over its groups. (The
-                                     // hardware prefetcher alone left matrix-vector products from DRAM at ~40% of the
-                                     // read bandwidth; a wrong guess only costs a wasted prefetch, never a fault.)
+    // Lane 1: sum_g m_g * s_g, the weight offsets' share (see `Group::m`).
+    let mut msum = [[_mm_setzero_ps(); RA]; RW];
+    // The driver walks weight rows in order, so the next tile's rows follow this one's:
+    // fetch them from memory while this tile computes, spread over its groups. (The
+    // hardware prefetcher alone left matrix-vector products from DRAM at ~40% of the
+    // read bandwidth; a wrong guess only costs a wasted prefetch, never a fault.)
     let span = RW * rows[0].len();
     let next = rows[RW - 1].as_ptr_range().end;
     for g in 0..groups {
@@ -115,7 +144,7 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
             }
             for (j, a) in acts.iter().enumerate() {
                 let qa = _mm256_load_si256(a.qs.get_unchecked(g).0.as_ptr() as *const __m256i);
-                let (da, sa) = (_mm256_set1_ps(*a.d.get_unchecked(g)), *a.s.get_unchecked(g));
+                let (da, sa) = (_mm256_set1_ps(*a.d.get_unchecked(g)), _mm_set1_ps(*a.s.get_unchecked(g)));
                 for r in 0..RW {
                     let (wu, qa) = if B::SIGNED {
                         (_mm256_sign_epi8(w[r].q, w[r].q), _mm256_sign_epi8(qa, w[r].q))
@@ -125,7 +154,7 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
                     let dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, qa), ones));
                     acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(w[r].d, da), dot, acc[r][j]);
                     if !B::SIGNED {
-                        msum[r][j] += w[r].m * sa;
+                        msum[r][j] = _mm_fmadd_ps(w[r].m, sa, msum[r][j]);
                     }
                 }
             }
@@ -133,7 +162,7 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
     }
     for r in 0..RW {
         for j in 0..RA {
-            out[r * MAX_TILE + j] = hsum(acc[r][j]) + msum[r][j];
+            out[r * MAX_TILE + j] = hsum(acc[r][j]) + _mm_cvtss_f32(_mm_movehdup_ps(msum[r][j]));
         }
     }
 }
@@ -156,7 +185,11 @@ impl Block for Q8_0 {
         // SAFETY: caller; 34-byte block: d (f16), 32 signed codes.
         unsafe {
             let b = row.add(g * 34);
-            Group { q: _mm256_loadu_si256(b.add(2) as *const __m256i), d: _mm256_set1_ps(f16_1(b)), m: 0.0 }
+            Group {
+                q: _mm256_loadu_si256(b.add(2) as *const __m256i),
+                d: _mm256_set1_ps(f16_1(b)),
+                m: _mm_setzero_ps(),
+            }
         }
     }
 }
@@ -169,8 +202,8 @@ impl Block for Q4_0 {
         // SAFETY: caller; 18-byte block: d (f16), 16 bytes of nibbles; value (q - 8) d.
         unsafe {
             let b = row.add(g * 18);
-            let d = f16_1(b);
-            Group { q: nibbles_32(b.add(2)), d: _mm256_set1_ps(d), m: -8.0 * d }
+            let (d, m) = d_and_offset(b, -8.0);
+            Group { q: nibbles_32(b.add(2)), d, m }
         }
     }
 }
@@ -183,8 +216,8 @@ impl Block for Q4_1 {
         // SAFETY: caller; 20-byte block: d, m (f16), 16 bytes of nibbles; value q d + m.
         unsafe {
             let b = row.add(g * 20);
-            let (d, m) = f16_2(b);
-            Group { q: nibbles_32(b.add(4)), d: _mm256_set1_ps(d), m }
+            let (d, m) = d_and_min(b);
+            Group { q: nibbles_32(b.add(4)), d, m }
         }
     }
 }
@@ -212,8 +245,8 @@ impl Block for Q5_0 {
         // SAFETY: caller; 22-byte block: d, qh, nibbles; value (q - 16) d.
         unsafe {
             let b = row.add(g * 22);
-            let d = f16_1(b);
-            Group { q: five_bit_codes(b.add(2)), d: _mm256_set1_ps(d), m: -16.0 * d }
+            let (d, m) = d_and_offset(b, -16.0);
+            Group { q: five_bit_codes(b.add(2)), d, m }
         }
     }
 }
@@ -226,8 +259,8 @@ impl Block for Q5_1 {
         // SAFETY: caller; 24-byte block: d, m, qh, nibbles; value q d + m.
         unsafe {
             let b = row.add(g * 24);
-            let (d, m) = f16_2(b);
-            Group { q: five_bit_codes(b.add(4)), d: _mm256_set1_ps(d), m }
+            let (d, m) = d_and_min(b);
+            Group { q: five_bit_codes(b.add(4)), d, m }
         }
     }
 }
@@ -245,7 +278,7 @@ impl Block for Q4K {
             let v = _mm256_loadu_si256(b.add(16 + 32 * (j / 2)) as *const __m256i);
             let q =
                 _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(4 * (j % 2) as i32)), _mm256_set1_epi8(0x0F));
-            Group { q, d: _mm256_set1_ps(d * sc as f32), m: -dmin * mn as f32 }
+            Group { q, d: _mm256_set1_ps(d * sc as f32), m: _mm_setr_ps(0.0, -dmin * mn as f32, 0.0, 0.0) }
         }
     }
 }
@@ -269,7 +302,7 @@ impl Block for Q6K {
             let sc = b.add(192 + half * 8 + 2 * k as usize) as *const i8;
             let d = f16_1(b.add(208));
             let d = _mm256_setr_m128(_mm_set1_ps(d * *sc as f32), _mm_set1_ps(d * *sc.add(1) as f32));
-            Group { q, d, m: 0.0 }
+            Group { q, d, m: _mm_setzero_ps() }
         }
     }
 }
