@@ -1,7 +1,7 @@
-//! AVX2 integer dot products: a tile of `RW` (1..=2) weight rows x `RA` (1..=4) quantized
-//! activation rows, so each weight group is unpacked once per `RA` products, each
-//! activation group loaded once per `RW`, and `RW * RA` independent accumulators hide the
-//! FMA latency.
+//! AVX2 integer dot products: a tile of `RW` weight rows x `RA` quantized activation rows
+//! ((4, 1) for matrix-vector products, (2, 4) otherwise, and their remainders), so each
+//! weight group is unpacked once per `RA` products, each activation group loaded once per
+//! `RW`, and `RW * RA` independent accumulators hide the FMA latency.
 //!
 //! Per 32-element group: unpack the weight codes to 32 bytes ([`Block::load`]), then per
 //! pair `maddubs` (u8 x i8 -> adjacent pairs summed to i16), `madd` with ones (-> eight
@@ -124,16 +124,18 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
     debug_assert!(acts.iter().all(|a| a.d.len() == groups && a.s.len() == groups && a.qs.len() == groups));
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); RA]; RW];
-    // Lane 1: sum_g m_g * s_g, the weight offsets' share (see `Group::m`).
-    let mut msum = [[_mm_setzero_ps(); RA]; RW];
+    // The weight offsets' share, sum_g m_g * s_g, per weight row: with one activation row
+    // in lane 1 (where `Group::m` has it), with several in lane j for activation row j
+    // (one FMA per weight row and group, and RW registers instead of RW x RA).
+    let mut msum = [_mm_setzero_ps(); RW];
     // The driver walks weight rows in order, so the next tile's rows follow this one's:
     // fetch them from memory while this tile computes, spread over its groups. (The
     // hardware prefetcher alone left matrix-vector products from DRAM at ~40% of the
     // read bandwidth; a wrong guess only costs a wasted prefetch, never a fault.)
-    let span = RW * rows[0].len();
+    let step = (RW * rows[0].len()).div_ceil(groups);
     let next = rows[RW - 1].as_ptr_range().end;
     for g in 0..groups {
-        let ahead = next.wrapping_add(g * span / groups);
+        let ahead = next.wrapping_add(g * step);
         _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
         _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64) as *const i8);
         // SAFETY: g < groups, which every row holds (caller) and every activation row has.
@@ -142,9 +144,26 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
             for r in 1..RW {
                 w[r] = B::load(rows[r].as_ptr(), g);
             }
+            if !B::SIGNED {
+                if RA == 1 {
+                    let s = _mm_set1_ps(*acts[0].s.get_unchecked(g));
+                    for r in 0..RW {
+                        msum[r] = _mm_fmadd_ps(w[r].m, s, msum[r]);
+                    }
+                } else {
+                    let mut s = [0f32; 4];
+                    for j in 0..RA {
+                        s[j] = *acts[j].s.get_unchecked(g);
+                    }
+                    let s = _mm_loadu_ps(s.as_ptr());
+                    for r in 0..RW {
+                        msum[r] = _mm_fmadd_ps(_mm_shuffle_ps::<0x55>(w[r].m, w[r].m), s, msum[r]);
+                    }
+                }
+            }
             for (j, a) in acts.iter().enumerate() {
                 let qa = _mm256_load_si256(a.qs.get_unchecked(g).0.as_ptr() as *const __m256i);
-                let (da, sa) = (_mm256_set1_ps(*a.d.get_unchecked(g)), _mm_set1_ps(*a.s.get_unchecked(g)));
+                let da = _mm256_set1_ps(*a.d.get_unchecked(g));
                 for r in 0..RW {
                     let (wu, qa) = if B::SIGNED {
                         (_mm256_sign_epi8(w[r].q, w[r].q), _mm256_sign_epi8(qa, w[r].q))
@@ -153,16 +172,16 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
                     };
                     let dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, qa), ones));
                     acc[r][j] = _mm256_fmadd_ps(_mm256_mul_ps(w[r].d, da), dot, acc[r][j]);
-                    if !B::SIGNED {
-                        msum[r][j] = _mm_fmadd_ps(w[r].m, sa, msum[r][j]);
-                    }
                 }
             }
         }
     }
     for r in 0..RW {
+        let mut m = [0f32; 4];
+        // SAFETY: m has 4 lanes.
+        unsafe { _mm_storeu_ps(m.as_mut_ptr(), msum[r]) };
         for j in 0..RA {
-            out[r * MAX_TILE + j] = hsum(acc[r][j]) + _mm_cvtss_f32(_mm_movehdup_ps(msum[r][j]));
+            out[r * MAX_TILE + j] = hsum(acc[r][j]) + if RA == 1 { m[1] } else { m[j] };
         }
     }
 }

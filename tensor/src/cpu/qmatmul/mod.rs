@@ -88,7 +88,8 @@ fn dot_tile(isa: Isa, ty: GgmlType, rows: &[&[u8]], acts: &[Q8Row], out: &mut Ti
     }
 }
 
-/// y (m, rows) = x (m, cols) W^T, with `x` row-major. Runs on the engine's pool.
+/// y (m, rows) = x (m, cols) W^T, with `x` row-major. Runs on the engine's pool (small
+/// products on the calling thread).
 ///
 /// Panics if `x.len() != m * w.cols()`.
 pub fn qmatmul_t(isa: Isa, w: &QMatrix, x: &[f32], m: usize) -> Result<Vec<f32>> {
