@@ -35,8 +35,8 @@ fn main() -> lamina_tensor::Result<()> {
     let budget = Duration::from_millis(if args.iter().any(|a| a == "quick") { 150 } else { 600 });
     println!("isa {}, {} threads", isa::active().name(), threads());
     println!(
-        "{:>13} {:>3} {:>5} {:>10} {:>9} {:>8} {:>9}",
-        "rows x cols", "m", "type", "MB", "us/call", "GB/s", "GFLOP/s"
+        "{:>11} {:>3} {:>5} {:>7} {:>9} {:>9} {:>7} {:>8}",
+        "rows x cols", "m", "type", "MB", "best us", "median us", "GB/s", "GFLOP/s"
     );
     for (rows, cols) in [(1536, 576), (576, 1536), (49152, 576)] {
         let w = Tensor::randn(&[rows, cols], 0.0, 0.05, 1, DType::F32)?;
