@@ -35,8 +35,9 @@ pub(super) struct Q8Row<'a> {
 }
 
 impl Q8Acts {
-    /// Quantize `x` (m, cols), row-major; `cols` is a multiple of 32.
-    pub(super) fn quantize(isa: Isa, x: &[f32], m: usize, cols: usize) -> Q8Acts {
+    /// Quantize `x` (m, cols), row-major; `cols` is a multiple of 32. `par`: rows in
+    /// parallel on the current rayon pool (callers pass it only inside `parallel::install`).
+    pub(super) fn quantize(isa: Isa, x: &[f32], m: usize, cols: usize, par: bool) -> Q8Acts {
         use rayon::prelude::*;
         debug_assert!(cols.is_multiple_of(QK) && x.len() == m * cols);
         let gpr = cols / QK;
@@ -49,24 +50,29 @@ impl Q8Acts {
         if gpr == 0 {
             return a;
         }
-        // Rows in parallel once there are enough elements to pay for the tasks.
-        let min_rows = ((1 << 16) / cols).max(1);
-        a.qs.par_chunks_mut(gpr)
-            .zip(a.d.par_chunks_mut(gpr))
-            .zip(a.s.par_chunks_mut(gpr))
-            .zip(x.par_chunks(cols))
-            .with_min_len(min_rows)
-            .for_each(|(((q, d), s), x)| {
-                for (g, xg) in x.chunks_exact(QK).enumerate() {
-                    (d[g], s[g]) = quantize_group(isa, xg.try_into().unwrap(), &mut q[g]);
-                }
-            });
+        let (qs, d, s) = (&mut a.qs, &mut a.d, &mut a.s);
+        if par {
+            let rows = qs.par_chunks_mut(gpr).zip(d.par_chunks_mut(gpr)).zip(s.par_chunks_mut(gpr));
+            rows.zip(x.par_chunks(cols))
+                .with_min_len(((1 << 14) / cols).max(1))
+                .for_each(|(((q, d), s), x)| quantize_row(isa, x, q, d, s));
+        } else {
+            let rows = qs.chunks_mut(gpr).zip(d.chunks_mut(gpr)).zip(s.chunks_mut(gpr));
+            rows.zip(x.chunks(cols)).for_each(|(((q, d), s), x)| quantize_row(isa, x, q, d, s));
+        }
         a
     }
 
     pub(super) fn row(&self, j: usize) -> Q8Row<'_> {
         let r = j * self.groups_per_row..(j + 1) * self.groups_per_row;
         Q8Row { qs: &self.qs[r.clone()], d: &self.d[r.clone()], s: &self.s[r] }
+    }
+}
+
+/// One row: its groups' codes, scales and scaled sums.
+fn quantize_row(isa: Isa, x: &[f32], q: &mut [Q8Group], d: &mut [f32], s: &mut [f32]) {
+    for (g, xg) in x.chunks_exact(QK).enumerate() {
+        (d[g], s[g]) = quantize_group(isa, xg.try_into().unwrap(), &mut q[g]);
     }
 }
 

@@ -7,10 +7,10 @@
 //! Q5_1, Q8_0, Q4_K and Q6_K; F32/F16/BF16 weights are dequantized a slab of rows at a
 //! time and go through the f32 GEMM (no activation rounding for them).
 //!
-//! Work split: output rows (= weight rows) in contiguous ranges, a few per thread. For
-//! m > 1, a range is walked in L2-sized slabs of weight rows; each slab meets the
-//! activations four rows at a time, so a weight group is unpacked once per four products
-//! and the slab is read from memory once, not m times.
+//! Work split: output columns (= weight rows) in contiguous ranges, a few per thread.
+//! A range is walked in L2-sized slabs of weight rows; each slab meets the activations in
+//! register tiles of (2 weight rows x 4 activation rows), so a weight group is unpacked
+//! once per four products and the slab is read from memory once, not m times.
 //!
 //! `qmatmul_n`: y (m, cols) = g (m, rows) W, the backward of `qmatmul_t`: slabs of W are
 //! dequantized to f32 and accumulated with the GEMM.
@@ -31,10 +31,18 @@ use crate::storage::filled;
 use act::{Q8Acts, Q8Row};
 use rayon::prelude::*;
 
-/// Activation rows per pass over a weight row (the AVX2 kernel's register tile).
-const TILE_M: usize = 4;
+/// The register tile, (weight rows, activation rows): (4, 1) for matrix-vector products,
+/// (2, 4) otherwise. Both keep RW x RA independent FMA chains (one chain per output
+/// would leave the loop bound by FMA latency: measured 1.6-1.9x slower than two) and
+/// unpack each weight group once per RA products.
+const TILE_MV: (usize, usize) = (4, 1);
+const TILE_MM: (usize, usize) = (2, 4);
+/// Largest tile side: results are stored as `out[r * MAX_TILE + j]`.
+const MAX_TILE: usize = 4;
 /// Target bytes of weights per parallel task: enough to hide the task overhead.
 const TASK_BYTES: usize = 32 << 10;
+/// Below this many weight bytes x activation rows a product runs on the calling thread.
+const INLINE_BYTES: usize = 96 << 10;
 /// Bytes of weights per slab that the activation tiles sweep (stays in L2).
 const SLAB_BYTES: usize = 128 << 10;
 /// Weight rows dequantized per step of the f32 paths (`qmatmul_n`, float weights).
@@ -64,18 +72,24 @@ fn use_avx2(isa: Isa) -> bool {
     }
 }
 
-/// `out[j] = w_row . acts[j]` on the chosen path (`acts.len()` <= TILE_M).
-fn dot_rows(isa: Isa, ty: GgmlType, row: &[u8], acts: &[Q8Row], out: &mut [f32]) {
+/// One register tile's results: `out[r * MAX_TILE + j] = rows[r] . acts[j]`.
+type TileOut = [f32; MAX_TILE * MAX_TILE];
+
+/// Computes a tile (one of the sizes `avx2::dot_tile` lists) on the chosen path.
+fn dot_tile(isa: Isa, ty: GgmlType, rows: &[&[u8]], acts: &[Q8Row], out: &mut TileOut) {
     #[cfg(target_arch = "x86_64")]
     if use_avx2(isa) {
-        // SAFETY: use_avx2 checked the features; `row` is one whole weight row whose
+        // SAFETY: use_avx2 checked the features; each row is one whole weight row whose
         // group count matches the activations' (both come from the same `cols`).
-        return unsafe { avx2::dot_rows(ty, row, acts, out) };
+        return unsafe { avx2::dot_tile(ty, rows, acts, out) };
     }
-    portable::dot_rows(ty, row, acts, out)
+    for (row, out) in rows.iter().zip(out.chunks_mut(MAX_TILE)) {
+        portable::dot_rows(ty, row, acts, &mut out[..acts.len()]);
+    }
 }
 
-/// y (m, rows) = x (m, cols) W^T, with `x` row-major. Runs on the engine's pool.
+/// y (m, rows) = x (m, cols) W^T, with `x` row-major. Runs on the engine's pool (small
+/// products on the calling thread).
 ///
 /// Panics if `x.len() != m * w.cols()`.
 pub fn qmatmul_t(isa: Isa, w: &QMatrix, x: &[f32], m: usize) -> Result<Vec<f32>> {
@@ -88,40 +102,57 @@ pub fn qmatmul_t(isa: Isa, w: &QMatrix, x: &[f32], m: usize) -> Result<Vec<f32>>
     if m == 0 || rows == 0 || cols == 0 {
         return Ok(y);
     }
-    // Transposed output (rows, m): each task owns a contiguous range of weight rows.
-    let mut yt = if m == 1 { Vec::new() } else { filled(rows * m, 0f32)? };
-    parallel::install(|| {
-        let q8 = Q8Acts::quantize(isa, x, m, cols);
-        let acts: Vec<Q8Row> = (0..m).map(|j| q8.row(j)).collect();
-        let rb = w.row_bytes();
-        let per_task = rows.div_ceil(4 * rayon::current_num_threads()).max(TASK_BYTES / (rb * m)).max(1);
-        let slab = (SLAB_BYTES / rb).max(1);
-        let out = if m == 1 { &mut y } else { &mut yt };
-        out.par_chunks_mut(per_task * m).enumerate().for_each(|(t, out)| {
-            let r0 = t * per_task;
-            for (s, out) in out.chunks_mut(slab * m).enumerate() {
-                let s0 = r0 + s * slab;
-                for (j0, tile) in acts.chunks(TILE_M).enumerate().map(|(k, a)| (k * TILE_M, a)) {
-                    for (i, o) in out.chunks_mut(m).enumerate() {
-                        dot_rows(isa, ty, w.row(s0 + i), tile, &mut o[j0..j0 + tile.len()]);
+    // Small products run on the calling thread: handing work to the pool and waiting for
+    // it costs ~1 us when a worker is awake and ~8 us when it must be woken (measured), as
+    // much as a 100 KiB matrix-vector product.
+    let inline = parallel::threads() == 1 || w.n_bytes().saturating_mul(m) < INLINE_BYTES;
+    let threads = if inline { 1 } else { parallel::threads() };
+    let rb = w.row_bytes();
+    let (tw, tm) = if m == 1 { TILE_MV } else { TILE_MM };
+    let per_task = rows.div_ceil(4 * threads).max(TASK_BYTES / (rb * m)).next_multiple_of(tw);
+    // Task t owns weight rows t*per_task.. and so, in each of the m output rows, the segment
+    // with those columns: tasks write disjoint slices of y, no transpose needed.
+    let mut segs: Vec<Vec<&mut [f32]>> = (0..rows.div_ceil(per_task)).map(|_| Vec::with_capacity(m)).collect();
+    for y_row in y.chunks_mut(rows) {
+        for (t, seg) in y_row.chunks_mut(per_task).enumerate() {
+            segs[t].push(seg);
+        }
+    }
+    let slab = (SLAB_BYTES / rb).max(1).next_multiple_of(tw);
+    let task = |acts: &[Q8Row], t: usize, out: &mut [&mut [f32]]| {
+        let r0 = t * per_task;
+        let n = out[0].len();
+        for s0 in (0..n).step_by(slab) {
+            for (jt, tile) in acts.chunks(tm).enumerate() {
+                for i in (s0..n.min(s0 + slab)).step_by(tw) {
+                    let nw = tw.min(n - i);
+                    let mut wrows: [&[u8]; MAX_TILE] = [&[]; MAX_TILE];
+                    for (r, wr) in wrows.iter_mut().enumerate().take(nw) {
+                        *wr = w.row(r0 + i + r);
+                    }
+                    let mut res: TileOut = [0.0; MAX_TILE * MAX_TILE];
+                    dot_tile(isa, ty, &wrows[..nw], tile, &mut res);
+                    for (r, res) in res.chunks(MAX_TILE).take(nw).enumerate() {
+                        for (j, &v) in res[..tile.len()].iter().enumerate() {
+                            out[jt * tm + j][i + r] = v;
+                        }
                     }
                 }
             }
+        }
+    };
+    if inline {
+        let q8 = Q8Acts::quantize(isa, x, m, cols, false);
+        let acts: Vec<Q8Row> = (0..m).map(|j| q8.row(j)).collect();
+        segs.into_iter().enumerate().for_each(|(t, mut out)| task(&acts, t, &mut out));
+    } else {
+        parallel::install(|| {
+            let q8 = Q8Acts::quantize(isa, x, m, cols, m * cols >= 1 << 16);
+            let acts: Vec<Q8Row> = (0..m).map(|j| q8.row(j)).collect();
+            segs.into_par_iter().enumerate().for_each(|(t, mut out)| task(&acts, t, &mut out));
         });
-        if m > 1 {
-            transpose(&yt, rows, m, &mut y);
-        }
-    });
+    }
     Ok(y)
-}
-
-/// `dst` (cols, rows) = `src` (rows, cols)^T, parallel over destination rows.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    dst.par_chunks_mut(rows).enumerate().with_min_len(((1 << 14) / rows.max(1)).max(1)).for_each(|(j, d)| {
-        for (i, v) in d.iter_mut().enumerate() {
-            *v = src[i * cols + j];
-        }
-    });
 }
 
 /// y (m, rows) = x W^T for float weights: slabs of `DEQUANT_ROWS` weight rows, dequantized

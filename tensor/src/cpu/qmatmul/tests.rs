@@ -158,7 +158,7 @@ fn activation_quantization_is_identical_on_both_isas() {
     groups.push(specials);
     let x: Vec<f32> = groups.concat();
     let rows = groups.len();
-    let a = Q8Acts::quantize(Isa::Avx2Fma, &x, rows, QK);
+    let a = Q8Acts::quantize(Isa::Avx2Fma, &x, rows, QK, false);
     for (j, g) in groups.iter().enumerate() {
         let mut q = Q8Group::default();
         let (d, s) = quantize_group_portable(g.as_slice().try_into().unwrap(), &mut q);
