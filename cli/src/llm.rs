@@ -6,7 +6,7 @@ use lamina_model::chat::{ChatTemplate, CHATML};
 use lamina_model::gguf::GgufFile;
 use lamina_model::hf::HfModel;
 use lamina_model::sampling::SamplerConfig;
-use lamina_model::{fixtures, BpeTokenizer, CausalLm, Gpt, Llama, ModelError};
+use lamina_model::{fixtures, BpeTokenizer, CausalLm, Gpt, Llama, LoadOptions, ModelError};
 use lamina_tensor::Device;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,6 +25,10 @@ pub struct ModelArgs {
     /// Context size in tokens (the KV cache is allocated for this many).
     #[arg(long, default_value_t = 2048)]
     pub ctx: usize,
+    /// Dequantize quantized GGUF weights to f32 instead of multiplying the blocks as they
+    /// are (slower; no 8-bit rounding of activations).
+    #[arg(long)]
+    pub dequantize: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -108,7 +112,10 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
     } else {
         let file = GgufFile::open(&path)?;
         let model: Box<dyn CausalLm> = match file.architecture()? {
-            "llama" | "qwen2" => Box::new(Llama::from_gguf(&file, args.device)?),
+            "llama" | "qwen2" => {
+                let opts = LoadOptions { device: args.device, keep_quantized: args.device == Device::Cpu && !args.dequantize };
+                Box::new(Llama::from_gguf_with(&file, opts)?)
+            }
             "gpt2" => Box::new(Gpt::from_gguf(&file, args.device)?),
             other => return Err(ModelError::Unsupported(format!("architecture `{other}`")).into()),
         };
