@@ -113,7 +113,8 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
         let file = GgufFile::open(&path)?;
         let model: Box<dyn CausalLm> = match file.architecture()? {
             "llama" | "qwen2" => {
-                let opts = LoadOptions { device: args.device, keep_quantized: args.device == Device::Cpu && !args.dequantize };
+                let opts =
+                    LoadOptions { device: args.device, keep_quantized: args.device == Device::Cpu && !args.dequantize };
                 Box::new(Llama::from_gguf_with(&file, opts)?)
             }
             "gpt2" => Box::new(Gpt::from_gguf(&file, args.device)?),

@@ -114,7 +114,10 @@ fn perplexity_matches_the_reference() {
     // The quantized path rounds activations as llama.cpp does: compare with llama.cpp's figure.
     let llama = f["llama_cpp"]["ppl"].as_f64().unwrap();
     let q = perplexity(&m.quantized, &tokens, n_ctx, Some(chunks), None, |_, _, _| {}).unwrap();
-    eprintln!("perplexity: f32 {:.5} (reference {want}); quantized {:.5} (llama.cpp {llama})", r.perplexity, q.perplexity);
+    eprintln!(
+        "perplexity: f32 {:.5} (reference {want}); quantized {:.5} (llama.cpp {llama})",
+        r.perplexity, q.perplexity
+    );
     assert!((q.perplexity - llama).abs() < 2e-3 * llama, "quantized perplexity {} vs llama.cpp {llama}", q.perplexity);
 }
 
