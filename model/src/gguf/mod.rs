@@ -26,6 +26,12 @@ enum Bytes {
     Owned(Vec<u8>),
 }
 
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 impl std::ops::Deref for Bytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -150,6 +156,19 @@ impl GgufFile {
         // Bounds were checked at parse time.
         let start = (self.data_offset + info.offset) as usize;
         &self.bytes[start..start + info.n_bytes as usize]
+    }
+
+    /// A quantized 2-D tensor as a `QMatrix` over the file's bytes (no copy: the matrix
+    /// keeps the memory map alive).
+    pub fn qmatrix(&self, info: &TensorInfo) -> Result<lamina_tensor::quant::QMatrix> {
+        let shape = info.shape();
+        if shape.len() != 2 {
+            return Err(ModelError::Unsupported(format!("tensor `{}` is not a matrix: {shape:?}", info.name)));
+        }
+        let start = (self.data_offset + info.offset) as usize;
+        let owner: lamina_tensor::quant::SharedBytes = self.bytes.clone();
+        let range = start..start + info.n_bytes as usize;
+        Ok(lamina_tensor::quant::QMatrix::from_shared(info.ty, shape[0], shape[1], owner, range)?)
     }
 
     /// Tensor `name` as f32 (dequantized when stored quantized), in row-major shape.

@@ -76,8 +76,8 @@ impl Llama {
             let Some(info) = f.tensor_info(name) else { return Ok(None) };
             let shape = info.shape();
             if opts.keep_quantized && shape.len() == 2 && !float_types.contains(&info.ty) {
-                let q = QMatrix::new(info.ty, shape[0], shape[1], f.tensor_bytes(info).to_vec())?;
-                return Ok(Some((shape, Weight::Quant(q))));
+                // Multiplied straight from the memory map: no copy of the weights.
+                return Ok(Some((shape, Weight::Quant(f.qmatrix(info)?))));
             }
             Ok(Some((shape, Weight::Float(f.load(info, DType::F32)?))))
         })

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 pub(crate) use blocks::scale_min_k4;
 pub use blocks::{dequantize_row, quantize_row};
-pub use qmatrix::QMatrix;
+pub use qmatrix::{QMatrix, SharedBytes};
 
 /// A ggml tensor type, numbered as in GGUF's tensor info (`ggml_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

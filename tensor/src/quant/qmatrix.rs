@@ -17,7 +17,28 @@ pub struct QMatrix {
     ty: GgmlType,
     rows: usize,
     cols: usize,
-    data: Arc<[u8]>,
+    data: Blocks,
+}
+
+/// Bytes a caller shares with the matrix (a memory-mapped model file).
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// Where the blocks live: a buffer of the matrix's own, or a range of a shared one, so a
+/// memory-mapped GGUF file is multiplied in place without a copy.
+#[derive(Clone)]
+enum Blocks {
+    Owned(Arc<[u8]>),
+    Shared { owner: SharedBytes, start: usize, len: usize },
+}
+
+impl std::ops::Deref for Blocks {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blocks::Owned(b) => b,
+            Blocks::Shared { owner, start, len } => &(**owner).as_ref()[*start..*start + *len],
+        }
+    }
 }
 
 impl std::fmt::Debug for QMatrix {
@@ -31,7 +52,25 @@ impl QMatrix {
     /// `ty` cannot be dequantized by this build, when `cols` is not a whole number of
     /// blocks, or when the byte count is not `rows * row_bytes(cols)`.
     pub fn new(ty: GgmlType, rows: usize, cols: usize, bytes: impl Into<Arc<[u8]>>) -> Result<QMatrix> {
-        let data = bytes.into();
+        Self::with_blocks(ty, rows, cols, Blocks::Owned(bytes.into()))
+    }
+
+    /// A matrix over `owner[range]` without copying it (the weights of a memory-mapped
+    /// file); `owner` stays alive as long as the matrix (or a clone) does.
+    pub fn from_shared(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        owner: SharedBytes,
+        range: std::ops::Range<usize>,
+    ) -> Result<QMatrix> {
+        if range.start > range.end || range.end > (*owner).as_ref().len() {
+            return Err(invalid("QMatrix::from_shared", format!("range {range:?} is outside the shared bytes")));
+        }
+        Self::with_blocks(ty, rows, cols, Blocks::Shared { owner, start: range.start, len: range.len() })
+    }
+
+    fn with_blocks(ty: GgmlType, rows: usize, cols: usize, data: Blocks) -> Result<QMatrix> {
         let row_bytes = check_type_and_cols("QMatrix::new", ty, cols)?;
         let want = row_bytes.checked_mul(rows).ok_or_else(|| invalid("QMatrix::new", "size overflows"))?;
         if data.len() != want {

@@ -134,3 +134,19 @@ fn matmul_qt_gradient_on_quantized_weights() {
     xh.matmul_qt(&w).unwrap().sum_all().unwrap().backward().unwrap();
     assert_eq!(xh.grad().unwrap().dtype(), DType::F16);
 }
+
+#[test]
+fn shared_bytes_are_used_in_place() {
+    let owned = q(GgmlType::Q4_1, 3, 64, 9);
+    // The blocks inside a larger buffer (as in a memory-mapped file), after a header.
+    let mut file = vec![0xAB_u8; 10];
+    file.extend_from_slice(owned.data());
+    let n = file.len();
+    let owner: super::SharedBytes = std::sync::Arc::new(file);
+    let shared = QMatrix::from_shared(GgmlType::Q4_1, 3, 64, owner.clone(), 10..n).unwrap();
+    assert_eq!(shared.data(), owned.data());
+    let x = randn(&[2, 64], 4);
+    assert_eq!(x.matmul_qt(&shared).unwrap().to_vec_f32().unwrap(), x.matmul_qt(&owned).unwrap().to_vec_f32().unwrap());
+    assert!(QMatrix::from_shared(GgmlType::Q4_1, 3, 64, owner.clone(), 10..n + 1).is_err(), "past the end");
+    assert!(QMatrix::from_shared(GgmlType::Q4_1, 3, 64, owner, 11..n).is_err(), "wrong length");
+}
