@@ -12,6 +12,7 @@ mod info;
 mod llm;
 mod perplexity;
 mod plot;
+mod quantize;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
+    /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
+    Quantize(quantize::QuantizeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Perplexity(args) => perplexity::run(args),
         Command::BenchModel(args) => bench_model::run(args),
         Command::Info(args) => info::run(args),
+        Command::Quantize(args) => quantize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

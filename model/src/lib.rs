@@ -22,6 +22,7 @@ pub mod llama;
 pub mod nn;
 pub mod perplexity;
 pub mod qnn;
+pub mod quantize;
 pub mod safetensors;
 pub mod sampling;
 pub mod tokenizer;
