@@ -10,6 +10,7 @@ pub mod bpe;
 pub mod causal_lm;
 pub mod chat;
 mod error;
+mod file_bytes;
 pub mod fixtures;
 mod generate;
 pub mod generation;

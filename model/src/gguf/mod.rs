@@ -10,6 +10,7 @@ mod value;
 mod write;
 
 use crate::error::{format_err, ModelError, Result};
+use crate::file_bytes::FileBytes;
 use lamina_tensor::quant::{dequantize, GgmlType};
 use lamina_tensor::{DType, Tensor};
 use std::collections::BTreeMap;
@@ -19,28 +20,6 @@ use std::sync::Arc;
 pub use parse::{parse, Header};
 pub use value::{MetaArray, MetaValue};
 pub use write::{to_bytes, write_gguf, GgufTensor, GgufWriter};
-
-/// Where the bytes of a GGUF file live: a memory map, or a buffer (tests, fuzzing).
-enum Bytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl AsRef<[u8]> for Bytes {
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
-}
 
 /// One tensor's entry in the file's tensor table.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,27 +55,21 @@ pub struct GgufFile {
     pub alignment: u64,
     /// Absolute offset of the tensor data section.
     pub data_offset: u64,
-    bytes: Arc<Bytes>,
+    bytes: Arc<FileBytes>,
 }
 
 impl GgufFile {
     /// Open and parse `path` (memory-mapped).
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
-        let path = path.as_ref();
-        let io = |source| ModelError::Io { path: path.display().to_string(), source };
-        let file = std::fs::File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only; a file truncated underneath us by another process
-        // would fault, as with every mmap-based loader (llama.cpp, candle).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Self::from_bytes_inner(Bytes::Mapped(map))
+        Self::from_bytes_inner(FileBytes::map(path.as_ref())?)
     }
 
     /// Parse a GGUF image held in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GgufFile> {
-        Self::from_bytes_inner(Bytes::Owned(bytes))
+        Self::from_bytes_inner(FileBytes::Owned(bytes))
     }
 
-    fn from_bytes_inner(bytes: Bytes) -> Result<GgufFile> {
+    fn from_bytes_inner(bytes: FileBytes) -> Result<GgufFile> {
         let header = parse(&bytes)?;
         Ok(GgufFile {
             version: header.version,

@@ -4,8 +4,8 @@
 mod parse;
 mod write;
 
-use crate::atomic::io_err;
 use crate::error::{format_err, ModelError, Result};
+use crate::file_bytes::FileBytes;
 use half::{bf16, f16};
 use lamina_tensor::{DType, Element, Tensor};
 use std::collections::{BTreeMap, HashMap};
@@ -14,46 +14,25 @@ use std::path::{Path, PathBuf};
 pub use parse::{parse, Header, SafeDtype, SafeTensorInfo};
 pub use write::{to_bytes, write_safetensors};
 
-/// Where a file's bytes live: a memory map, or a buffer (tests, fuzzing).
-enum Bytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
-}
-
 /// One parsed safetensors file.
 pub struct SafeTensors {
     header: Header,
     by_name: HashMap<String, usize>,
-    bytes: Bytes,
+    bytes: FileBytes,
 }
 
 impl SafeTensors {
     /// Open and parse `path` (memory-mapped).
     pub fn open(path: impl AsRef<Path>) -> Result<SafeTensors> {
-        let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-        // SAFETY: read-only map; as with every mmap loader, a file truncated underneath us
-        // by another process would fault.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(path, e))?;
-        Self::new(Bytes::Mapped(map))
+        Self::new(FileBytes::map(path.as_ref())?)
     }
 
     /// Parse a safetensors image held in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<SafeTensors> {
-        Self::new(Bytes::Owned(bytes))
+        Self::new(FileBytes::Owned(bytes))
     }
 
-    fn new(bytes: Bytes) -> Result<SafeTensors> {
+    fn new(bytes: FileBytes) -> Result<SafeTensors> {
         let header = parse(&bytes)?;
         let by_name = header.tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
         Ok(SafeTensors { header, by_name, bytes })
