@@ -116,7 +116,9 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
                     let scores: Vec<f64> = (0..=tq)
                         .map(|tk| {
                             let rk = b * seq + tk;
-                            (0..hd).map(|j| q[rq * nh * hd + head * hd + j] * k[rk * nkv * hd + kvh * hd + j]).sum::<f64>()
+                            (0..hd)
+                                .map(|j| q[rq * nh * hd + head * hd + j] * k[rk * nkv * hd + kvh * hd + j])
+                                .sum::<f64>()
                                 / (hd as f64).sqrt()
                         })
                         .collect();

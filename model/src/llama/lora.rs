@@ -129,6 +129,23 @@ impl Llama {
         Ok(merged)
     }
 
+    /// The adapted projections' merged weights W + s B A as (out, in) f32 CPU tensors, by
+    /// GGUF name (`blk.3.attn_q.weight`), in this model's row order (GGUF's for a model
+    /// loaded from GGUF). The model itself is left unchanged.
+    pub fn merged_weights(&self) -> Result<std::collections::BTreeMap<String, Tensor>> {
+        let mut out = std::collections::BTreeMap::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            for (t, l) in b.lora.iter() {
+                let w = match b.proj(t) {
+                    Proj::Float(lin) => lin.weight.detach().to_device(Device::Cpu)?,
+                    Proj::Quant(q) => q.weight.dequantize()?,
+                };
+                out.insert(format!("blk.{i}.{}.weight", t.gguf_module()), w.add(&l.merged_delta()?)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Full fine-tuning: every weight becomes a trainable leaf, returned with its GGUF
     /// name. Needs float weights (load with `keep_quantized: false`).
     pub fn make_trainable(&mut self) -> Result<Vec<(String, Tensor)>> {

@@ -153,7 +153,9 @@ impl Llama {
                 return Ok(None);
             }
             let Some(shape) = shape_of(name) else { return Ok(None) };
-            let seed = crate::nn::splitmix(seed ^ crate::nn::splitmix(name.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64))));
+            let seed = crate::nn::splitmix(
+                seed ^ crate::nn::splitmix(name.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64))),
+            );
             let mean = if name.contains("norm") { 1.0 } else { 0.0 };
             let t = Tensor::randn(&shape, mean, std, seed, DType::F32)?;
             Ok(Some((shape, Weight::Float(t))))
@@ -244,7 +246,14 @@ impl Llama {
     /// new keys and values extend it and attention covers the cached prefix; without one
     /// (training) attention is causal within each sequence. `step_seed` is `Some` while
     /// training: it seeds the adapters' dropout.
-    fn block(&self, layer: usize, x: &Tensor, shape: (usize, usize), rope: &(Tensor, Tensor), pass: Pass) -> Result<Tensor> {
+    fn block(
+        &self,
+        layer: usize,
+        x: &Tensor,
+        shape: (usize, usize),
+        rope: &(Tensor, Tensor),
+        pass: Pass,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let b = &self.blocks[layer];
         let (batch, t) = shape;

@@ -13,7 +13,7 @@ fn check(w: &Tensor, heads: usize) -> Result<(usize, usize, usize)> {
         [r, c] => (*r, *c),
         s => return Err(ModelError::Invalid(format!("a q/k row permutation needs a matrix, got shape {s:?}"))),
     };
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
         return Err(ModelError::Invalid(format!("{rows} rows do not split into {heads} heads of even size")));
     }
     Ok((rows, cols, rows / heads))

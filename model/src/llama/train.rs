@@ -20,7 +20,7 @@ impl Llama {
 
     fn forward_train_inner(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
         let c = &self.config;
-        if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
+        if batch == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
             return Err(ModelError::Invalid(format!(
                 "a training batch needs batch * seq tokens, got {} tokens for batch {batch}",
                 tokens.len()
@@ -49,7 +49,13 @@ impl Llama {
     /// Mean cross-entropy over the scored positions: `labels[i]` is the id to predict at
     /// position i, or [`IGNORE`]. Returns the 0-d loss tensor (backward-ready) and the
     /// number of scored positions.
-    pub fn loss(&self, tokens: &[u32], labels: &[i32], batch: usize, step_seed: Option<u64>) -> Result<(Tensor, usize)> {
+    pub fn loss(
+        &self,
+        tokens: &[u32],
+        labels: &[i32],
+        batch: usize,
+        step_seed: Option<u64>,
+    ) -> Result<(Tensor, usize)> {
         if labels.len() != tokens.len() {
             return Err(ModelError::Invalid(format!("{} labels for {} tokens", labels.len(), tokens.len())));
         }

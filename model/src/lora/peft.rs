@@ -81,7 +81,12 @@ pub struct PeftAdapter {
 
 /// Read an adapter directory for a model with `n_layers` blocks; `shape_of(t)` gives the
 /// (out, in) of each target projection, against which every tensor is checked.
-pub fn load(dir: &Path, n_layers: usize, shape_of: impl Fn(Target) -> (usize, usize), device: Device) -> Result<PeftAdapter> {
+pub fn load(
+    dir: &Path,
+    n_layers: usize,
+    shape_of: impl Fn(Target) -> (usize, usize),
+    device: Device,
+) -> Result<PeftAdapter> {
     let cfg_path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| io_err(&cfg_path, e))?;
     let v: Value = serde_json::from_str(&text)
@@ -214,7 +219,8 @@ mod tests {
 
     #[test]
     fn config_round_trips_and_rejects_what_it_cannot_honour() {
-        let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.1, rslora: true, targets: vec![Target::Q, Target::Down] };
+        let cfg =
+            LoraConfig { rank: 4, alpha: 8.0, dropout: 0.1, rslora: true, targets: vec![Target::Q, Target::Down] };
         let v = config_json(&cfg, "SmolLM2");
         assert_eq!(parse_config(&v).unwrap(), cfg);
         for (key, bad) in [
