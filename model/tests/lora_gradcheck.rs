@@ -310,7 +310,7 @@ fn qlora_gradients_equal_lora_over_the_dequantized_weights() {
         }
     }
     let tokens: Vec<u32> = (0..24).map(|i| (i * 7 % 11) as u32).collect();
-    let labels: Vec<i32> = (0..24).map(|i| ((i * 5 + 1) % 11) as i32).collect();
+    let labels: Vec<i32> = (0..24).map(|i| (i * 5 + 1) % 11).collect();
     let mut grads = Vec::new();
     for m in [&quant, &float] {
         let (loss, _) = m.loss(&tokens, &labels, 2, None).unwrap();
