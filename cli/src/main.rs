@@ -10,6 +10,7 @@ mod demo;
 mod generate;
 mod info;
 mod llm;
+mod merge;
 mod perplexity;
 mod plot;
 mod quantize;
@@ -45,6 +46,8 @@ enum Command {
     BenchModel(bench_model::BenchModelArgs),
     /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
     Quantize(quantize::QuantizeArgs),
+    /// Fold a LoRA adapter into its base model and write a GGUF.
+    Merge(merge::MergeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::BenchModel(args) => bench_model::run(args),
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
