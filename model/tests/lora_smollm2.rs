@@ -30,7 +30,8 @@ fn float_model(f: &GgufFile) -> Llama {
 /// An adapter on q, k and v with B non-zero, so it visibly changes the outputs.
 fn adapted(f: &GgufFile) -> (Llama, LoraConfig) {
     let mut m = float_model(f);
-    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: vec![Target::Q, Target::K, Target::V] };
+    let cfg =
+        LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: vec![Target::Q, Target::K, Target::V] };
     m.attach_lora(&cfg, 3).unwrap();
     for (i, b) in m.blocks.iter_mut().enumerate() {
         for t in [Target::Q, Target::K, Target::V] {
