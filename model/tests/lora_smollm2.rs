@@ -92,7 +92,7 @@ fn hostile_adapter_directories_give_clear_errors() {
     let good = std::fs::read_to_string(&cfg_path).unwrap();
     let check = |text: &str, word: &str| {
         std::fs::write(&cfg_path, text).unwrap();
-        let err = float_model(&f).load_lora(&dir, false).err().expect("should fail").to_string();
+        let err = float_model(&f).load_lora(&dir, false).expect_err("should fail").to_string();
         assert!(err.contains(word), "`{err}` should mention `{word}`");
     };
     check("{not json", "JSON");
