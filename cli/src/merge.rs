@@ -37,14 +37,13 @@ pub fn run(args: MergeArgs) -> CliResult {
     if path == args.output {
         return Err("the output must be a different file from the base model".into());
     }
-    let chosen = match args.ty.to_lowercase().as_str() {
-        "same" => None,
-        name => {
-            Some(ENCODABLE.into_iter().find(|t| t.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
+    let chosen =
+        match args.ty.to_lowercase().as_str() {
+            "same" => None,
+            name => Some(ENCODABLE.into_iter().find(|t| t.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
                 format!("unknown --type `{}` (same, f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1)", args.ty)
-            })?)
-        }
-    };
+            })?),
+        };
     let file = GgufFile::open(&path)?;
     if !matches!(file.architecture()?, "llama" | "qwen2") {
         return Err("merge: adapters are supported on LLaMA-family GGUF models".into());

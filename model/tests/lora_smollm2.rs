@@ -30,7 +30,8 @@ fn float_model(f: &GgufFile) -> Llama {
 /// An adapter on q, k and v with B non-zero, so it visibly changes the outputs.
 fn adapted(f: &GgufFile) -> (Llama, LoraConfig) {
     let mut m = float_model(f);
-    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: vec![Target::Q, Target::K, Target::V] };
+    let cfg =
+        LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: vec![Target::Q, Target::K, Target::V] };
     m.attach_lora(&cfg, 3).unwrap();
     for (i, b) in m.blocks.iter_mut().enumerate() {
         for t in [Target::Q, Target::K, Target::V] {
@@ -91,7 +92,7 @@ fn hostile_adapter_directories_give_clear_errors() {
     let good = std::fs::read_to_string(&cfg_path).unwrap();
     let check = |text: &str, word: &str| {
         std::fs::write(&cfg_path, text).unwrap();
-        let err = float_model(&f).load_lora(&dir, false).err().expect("should fail").to_string();
+        let err = float_model(&f).load_lora(&dir, false).expect_err("should fail").to_string();
         assert!(err.contains(word), "`{err}` should mention `{word}`");
     };
     check("{not json", "JSON");
