@@ -128,10 +128,14 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
         let template = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
         (model, BpeTokenizer::from_gguf(&file)?, template)
     };
-    let token = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or("").to_string();
-    let source = template_source.as_deref().unwrap_or(CHATML);
-    let template = ChatTemplate::new(source, &token(tokenizer.bos_id()), &token(tokenizer.eos_id()))?;
+    let template = chat_template(&tokenizer, template_source.as_deref())?;
     Ok(Loaded { path, model, tokenizer, template, load_secs: start.elapsed().as_secs_f64() })
+}
+
+/// The model's chat template (`source`, or ChatML when it has none) with its BOS/EOS.
+pub fn chat_template(tokenizer: &BpeTokenizer, source: Option<&str>) -> CliResult<ChatTemplate> {
+    let token = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or("").to_string();
+    Ok(ChatTemplate::new(source.unwrap_or(CHATML), &token(tokenizer.bos_id()), &token(tokenizer.eos_id()))?)
 }
 
 /// `model` with the adapter of `--lora` loaded onto it (frozen), if one was given.

@@ -1,6 +1,7 @@
 //! Lamina's training: the AdamW optimizer, a warmup + cosine learning-rate schedule,
 //! gradient clipping by global norm, a seeded batch sampler, and the loop that trains a
-//! character-level GPT (`train_char_gpt`).
+//! character-level GPT (`train_char_gpt`), and the supervised fine-tuning data pipeline
+//! and exact-match evaluation (`sft`).
 
 pub mod alloc;
 mod clip;
@@ -8,6 +9,7 @@ pub mod data;
 pub mod finetune;
 mod optim;
 mod schedule;
+pub mod sft;
 mod trainer;
 
 pub use alloc::retain_freed_memory;

@@ -11,8 +11,10 @@
 pub mod checkpoint;
 mod llama;
 pub mod metrics;
+mod sft_source;
 
 pub use llama::{LlamaFull, LlamaLora};
+pub use sft_source::SftBatches;
 
 use crate::optim::{AdamW, AdamWConfig, Optimizer, Sgd};
 use crate::schedule::LrSchedule;
