@@ -89,8 +89,12 @@ def top5(logits: torch.Tensor) -> list[list]:
 
 @torch.no_grad()
 def greedy(model, ids: list[int], n: int) -> list[int]:
-    out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, min_new_tokens=n)
-    return out[0, len(ids):].tolist()
+    """n argmax tokens, past end-of-turn tokens too (generate() would stop there, or with
+    min_new_tokens suppress them), recomputing the whole prefix each time."""
+    seq = list(ids)
+    for _ in range(n):
+        seq.append(int(last_logits(model, seq).argmax()))
+    return seq[len(ids):]
 
 
 def make_fixture(args) -> None:

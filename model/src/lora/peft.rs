@@ -57,8 +57,8 @@ pub fn config_json(cfg: &LoraConfig, base_model: &str) -> Value {
         "task_type": "CAUSAL_LM",
         "base_model_name_or_path": base_model,
         "r": cfg.rank,
-        "lora_alpha": cfg.alpha,
-        "lora_dropout": cfg.dropout,
+        "lora_alpha": shortest(cfg.alpha),
+        "lora_dropout": shortest(cfg.dropout),
         "use_rslora": cfg.rslora,
         "target_modules": targets,
         "bias": "none",
@@ -72,6 +72,12 @@ pub fn config_json(cfg: &LoraConfig, base_model: &str) -> Value {
         "use_dora": false,
         "revision": null
     })
+}
+
+/// The f64 whose decimal form is the f32's shortest one (0.05, not 0.05000000074505806),
+/// so the config reads as it was given; it parses back to the same f32.
+fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(x as f64)
 }
 
 /// A loaded adapter: its settings and one `BlockAdapters` per decoder block.
@@ -286,6 +292,7 @@ mod tests {
             LoraConfig { rank: 4, alpha: 8.0, dropout: 0.1, rslora: true, targets: vec![Target::Q, Target::Down] };
         let v = config_json(&cfg, "SmolLM2");
         assert_eq!(parse_config(&v).unwrap(), cfg);
+        assert_eq!(v["lora_dropout"].to_string(), "0.1", "written as given, not widened from f32");
         for (key, bad) in [
             ("bias", json!("all")),
             ("modules_to_save", json!(["lm_head"])),
