@@ -28,10 +28,11 @@ Two directions:
            --model models/SmolLM2-135M-Instruct.Q4_1.gguf --check-lamina /tmp/lamina-adapter
 
    The example attaches an adapter to every projection of every layer of the f32 model,
-   gives B random values, saves it with `Llama::save_lora` and writes Lamina's own top-5
-   logits and 16 greedy tokens with that adapter to lamina_logits.json in the same
-   directory. This script loads the directory with `PeftModel.from_pretrained` and
-   compares. Exit status 1 if the top-5 ids or the greedy tokens differ or a logit is
+   gives B random values and saves it with `Llama::save_lora` (a directory that already
+   holds an adapter, such as `lamina finetune`'s run/final/, is used as it is), then
+   writes Lamina's own top-5 logits and 16 greedy tokens with the adapter loaded by
+   `Llama::load_lora` to lamina_logits.json in the same directory. This script loads the
+   directory with `PeftModel.from_pretrained` and compares. Exit status 1 if the top-5 ids or the greedy tokens differ or a logit is
    further than --tol away.
 
 Requirements (versions that made the committed fixture): torch 2.15.0 (CPU is enough),
