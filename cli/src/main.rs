@@ -43,7 +43,7 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
-    /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
+    /// Quantize a GGUF model or a Hugging Face LLaMA directory to GGUF (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, f16, ...).
     Quantize(quantize::QuantizeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),

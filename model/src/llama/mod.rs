@@ -4,7 +4,7 @@
 
 mod config;
 
-pub use config::{hf_name, LlamaConfig};
+pub use config::{gguf_name, hf_name, LlamaConfig};
 
 use crate::causal_lm::{CausalLm, LogitsFor};
 use crate::error::{ModelError, Result};
