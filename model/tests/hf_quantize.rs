@@ -52,7 +52,8 @@ fn write_smollm2_hf(f: &GgufFile, dir: &Path) {
     let (heads, kv_heads) = (g("attention.head_count") as usize, g("attention.head_count_kv") as usize);
     let mut names = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
     for i in 0..LAYERS {
-        for p in ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
+        for p in
+            ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
         {
             names.push(format!("blk.{i}.{p}.weight"));
         }
@@ -171,7 +172,10 @@ fn smollm2_hf_directory_converts_to_its_gguf() {
     assert_eq!(a.encode(text, true, true).unwrap(), b.encode(text, true, true).unwrap());
     // q/k rows are back in GGUF's interleaved order, exactly.
     for name in ["blk.1.attn_q.weight", "blk.1.attn_k.weight"] {
-        assert_eq!(g.tensor_f32(name).unwrap().to_vec_f32().unwrap(), f.tensor_f32(name).unwrap().to_vec_f32().unwrap());
+        assert_eq!(
+            g.tensor_f32(name).unwrap().to_vec_f32().unwrap(),
+            f.tensor_f32(name).unwrap().to_vec_f32().unwrap()
+        );
     }
     let converted = Llama::from_gguf_with(&g, LoadOptions { device: Device::Cpu, keep_quantized: false }).unwrap();
     let want = logits(&truncated(&f, false));
@@ -353,10 +357,7 @@ fn unsupported_checkpoints_are_clear_errors() {
         }
     }
     refused(with(("model.layers.0.self_attn.q_proj.bias", Tensor::zeros(&[DIM], DType::F32).unwrap())), "q_proj.bias");
-    refused(
-        with(("model.layers.0.mlp.up_proj.weight", Tensor::zeros(&[FFN, DIM], DType::I32).unwrap())),
-        "dtype I32",
-    );
+    refused(with(("model.layers.0.mlp.up_proj.weight", Tensor::zeros(&[FFN, DIM], DType::I32).unwrap())), "dtype I32");
     refused(with(("model.layers.0.mlp.up_proj.weight", Tensor::zeros(&[FFN, 3], DType::F16).unwrap())), "shape");
     refused(
         |d| {

@@ -18,7 +18,12 @@ fn every_tensor_gets_llama_cpps_type() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| (t[0].as_str().unwrap().to_string(), t[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect()))
+            .map(|t| {
+                (
+                    t[0].as_str().unwrap().to_string(),
+                    t[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect(),
+                )
+            })
             .collect();
         let named: Vec<(&str, &[u64])> = tensors.iter().map(|(n, ne)| (n.as_str(), ne.as_slice())).collect();
         let n = |k: &str| c[k].as_u64().unwrap() as usize;

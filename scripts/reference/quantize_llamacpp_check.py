@@ -27,6 +27,10 @@ q4_k_m`, and checks that file against the GGUF route (same tensor bytes, same to
 arrays and special ids), and that llama.cpp loads and runs it.
 
 Exit status 1 if anything differs.
+
+`--perplexity FILE...` instead prints llama.cpp's perplexity of each file on
+data/corpus.txt, 4 chunks of 128 (llama-perplexity's method, as `lamina perplexity
+--chunk 128 --chunks 4` computes it), to set beside Lamina's.
 """
 
 from __future__ import annotations
@@ -79,6 +83,26 @@ def greedy(path: str, n: int = 32) -> str:
     llm = llama_cpp.Llama(model_path=path, n_ctx=256, n_threads=2, verbose=False)
     out = llm(PROMPT, max_tokens=n, temperature=0.0, top_k=1)
     return out["choices"][0]["text"]
+
+
+def llama_cpp_perplexity(path: str, corpus: str, n_ctx: int = 128, n_chunks: int = 4) -> float:
+    """llama-perplexity's method: chunks from an empty cache, second half scored."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, logits_all=True, n_threads=2, verbose=False)
+    with open(corpus, "rb") as f:
+        toks = llm.tokenize(f.read(), add_bos=False, special=False)
+    first, nll, count = n_ctx // 2, 0.0, 0
+    for c in range(min(n_chunks, len(toks) // n_ctx)):
+        ids = toks[c * n_ctx:(c + 1) * n_ctx]
+        llm.reset()
+        llm.eval(ids)
+        logits = np.array(llm.scores[:n_ctx], dtype=np.float64)
+        for p in range(first, n_ctx - 1):
+            row = logits[p] - logits[p].max()
+            nll -= row[ids[p + 1]] - np.log(np.exp(row).sum())
+            count += 1
+    return float(np.exp(nll / count))
 
 
 def tensors(path: str) -> dict:
@@ -222,12 +246,20 @@ def lamina_quantize(lamina: str, src: str, dst: str, ty: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--lamina", required=True, help="the lamina binary")
-    ap.add_argument("--base", required=True, help="F16/F32 GGUF to quantize")
-    ap.add_argument("--work", required=True, help="directory for the outputs")
+    ap.add_argument("--lamina", help="the lamina binary")
+    ap.add_argument("--base", help="F16/F32 GGUF to quantize")
+    ap.add_argument("--work", help="directory for the outputs")
+    ap.add_argument("--perplexity", nargs="+", metavar="FILE", help="only print llama.cpp's perplexity of FILEs")
     args = ap.parse_args()
-    os.makedirs(args.work, exist_ok=True)
     quiet_llama()
+    if args.perplexity:
+        corpus = os.path.join(os.path.dirname(__file__), "..", "..", "data", "corpus.txt")
+        for f in args.perplexity:
+            print(f"{f}: llama.cpp perplexity (4 x 128) {llama_cpp_perplexity(f, corpus):.4f}")
+        return
+    if not (args.lamina and args.base and args.work):
+        ap.error("--lamina, --base and --work are required")
+    os.makedirs(args.work, exist_ok=True)
     ok = True
     rows = []
     for name, ftype, pure in TARGETS:

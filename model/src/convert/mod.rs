@@ -57,8 +57,7 @@ impl HfLlamaSource {
         if model.config_json.get("rope_scaling").is_some_and(|v| !v.is_null()) {
             return unsupported("RoPE scaling (config.json rope_scaling) does not convert yet");
         }
-        if h.attention_bias == Some(true) || model.config_json.get("mlp_bias").and_then(|v| v.as_bool()) == Some(true)
-        {
+        if h.attention_bias == Some(true) || model.config_json.get("mlp_bias").and_then(|v| v.as_bool()) == Some(true) {
             return unsupported("LLaMA with biases (attention_bias / mlp_bias) does not convert yet");
         }
         let c = LlamaConfig::from_hf(h)?;
@@ -131,9 +130,10 @@ fn tensor_table(m: &HfModel, c: &LlamaConfig) -> Result<(Vec<SourceTensor>, Vec<
     let mut plans = Vec::with_capacity(want.len());
     for (name, shape) in want {
         let hf = hf_name(&name);
-        let info = m.weights.tensor_info(&hf).ok_or_else(|| {
-            ModelError::Missing(format!("tensor `{hf}` (GGUF `{name}`) is not in the checkpoint"))
-        })?;
+        let info = m
+            .weights
+            .tensor_info(&hf)
+            .ok_or_else(|| ModelError::Missing(format!("tensor `{hf}` (GGUF `{name}`) is not in the checkpoint")))?;
         if info.shape != shape {
             return Err(ModelError::Missing(format!(
                 "tensor `{hf}` has shape {:?}, config.json says {shape:?}",

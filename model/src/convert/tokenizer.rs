@@ -24,7 +24,8 @@ const UNUSED: i32 = 5;
 
 /// The split regexes of Llama 3 and Qwen2 as their `tokenizer.json` files write them.
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 fn bad(m: &HfModel, msg: impl std::fmt::Display) -> ModelError {
     ModelError::Tokenizer(format!("{}: {msg}", m.dir.join("tokenizer.json").display()))
@@ -54,7 +55,8 @@ pub fn tokenizer_metadata(m: &HfModel, vocab_size: usize) -> Result<Vec<(String,
             .iter()
             .map(|a| {
                 let id = a.get("id").and_then(Value::as_u64).ok_or_else(|| bad(m, "an added token without an id"))?;
-                let content = a.get("content").and_then(Value::as_str).ok_or_else(|| bad(m, "an added token without content"))?;
+                let content =
+                    a.get("content").and_then(Value::as_str).ok_or_else(|| bad(m, "an added token without content"))?;
                 Ok((id as usize, content.to_string(), a.get("special").and_then(Value::as_bool).unwrap_or(false)))
             })
             .collect::<Result<_>>()?,
@@ -213,7 +215,8 @@ mod tests {
     #[test]
     fn pre_tokenizers_are_named_by_structure() {
         let byte_level = |re: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": re});
-        let split = |re: &str| json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false});
+        let split =
+            |re: &str| json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false});
         let seq = |v: Vec<Value>| json!({"type": "Sequence", "pretokenizers": v});
         let digits = json!({"type": "Digits", "individual_digits": true});
         assert_eq!(pre_tokenizer_name(Some(&byte_level(true))), Ok("gpt-2"));

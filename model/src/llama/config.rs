@@ -203,7 +203,8 @@ mod tests {
 
     #[test]
     fn names_map_both_ways() {
-        for g in ["token_embd.weight", "output.weight", "blk.0.attn_q.weight", "blk.29.ffn_down.weight", "blk.3.attn_k.bias"]
+        for g in
+            ["token_embd.weight", "output.weight", "blk.0.attn_q.weight", "blk.29.ffn_down.weight", "blk.3.attn_k.bias"]
         {
             assert_eq!(gguf_name(&hf_name(g)).as_deref(), Some(g), "{g}");
         }

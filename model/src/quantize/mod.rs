@@ -41,10 +41,12 @@ impl QuantizeReport {
 
 /// The output type of each of `input`'s tensors for `target`.
 pub fn tensor_types(input: &dyn Source, target: &Target) -> Vec<GgmlType> {
-    let tensors = input.tensors();
-    let shape = model_shape(&input.metadata(), &tensors);
+    types_for(&input.metadata(), &input.tensors(), target)
+}
+
+fn types_for(metadata: &[(String, MetaValue)], tensors: &[SourceTensor], target: &Target) -> Vec<GgmlType> {
     let named: Vec<(&str, &[u64])> = tensors.iter().map(|t| (t.name.as_str(), t.ne.as_slice())).collect();
-    plan(target, &named, &shape)
+    plan(target, &named, &model_shape(metadata, tensors))
 }
 
 /// Quantize `input` to `target` into `out`. Tensors already quantized in another format
@@ -66,7 +68,7 @@ pub fn quantize_model(
         }
     }
     let tensors = input.tensors();
-    let types = tensor_types(input, target);
+    let types = types_for(&metadata, &tensors, target);
     let mut writer = GgufWriter::new(metadata)?;
     let mut report = QuantizeReport {
         bytes_in: 0,

@@ -69,15 +69,7 @@ fn pack_scale_mins(ls: &[u8; 8], lm: &[u8; 8]) -> [u8; 12] {
 /// minimum with `x[i] ≈ scale * l[i] - min`, minimising `sum w[i] (x - x̂)^2` over the
 /// candidate inverse scales `(rmin + rdelta * is + nmax) / (max - min)`, is = 0..=nstep,
 /// each refit by weighted least squares. Returns (scale, min), min >= 0.
-fn make_qkx2_quants(
-    nmax: i32,
-    x: &[f32],
-    w: &[f32],
-    l: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-) -> (f32, f32) {
+fn make_qkx2_quants(nmax: i32, x: &[f32], w: &[f32], l: &mut [u8], rmin: f32, rdelta: f32, nstep: i32) -> (f32, f32) {
     let n = x.len();
     let (mut min, mut max) = (x[0], x[0]);
     let mut sum_w = w[0];
@@ -391,36 +383,32 @@ mod tests {
         }
     }
 
-    /// `w[i] = d*q + m` layouts decode to codes in range and to values near the input.
+    /// Each format decodes its own blocks to within a step of the input.
     #[test]
     fn roundtrips_stay_within_a_step() {
+        use crate::quant::{dequantize_row, quantize_row, GgmlType};
         let x: Vec<f32> = (0..QK_K).map(|i| ((i * 73 % 256) as f32 - 100.0) / 37.0).collect();
-        let cases: [(fn(&[f32], &mut [u8]), fn(&[u8], &mut [f32]), usize, f32); 3] = [
-            (quantize_q4_k, dequantize_q4_k, 144, 15.0),
-            (quantize_q5_k, dequantize_q5_k, 176, 31.0),
-            (quantize_q6_k, dequantize_q6_k, 210, 63.0),
-        ];
-        for (q, dq, size, levels) in cases {
-            let mut b = vec![0u8; size];
-            q(&x, &mut b);
+        for (ty, levels) in [(GgmlType::Q4K, 15.0), (GgmlType::Q5K, 31.0), (GgmlType::Q6K, 63.0)] {
+            let mut b = vec![0u8; ty.type_size()];
+            quantize_row(ty, &x, &mut b).unwrap();
             let mut y = vec![0f32; QK_K];
-            dq(&b, &mut y);
+            dequantize_row(ty, &b, &mut y).unwrap();
             let range = 255.0 / 37.0;
             for (a, b) in x.iter().zip(&y) {
                 // A sub-block step is at most the block range over the levels, plus the
                 // 6-bit rounding of the sub-block scale.
-                assert!((a - b).abs() <= range / levels * 1.2, "{size}: {a} vs {b}");
+                assert!((a - b).abs() <= range / levels * 1.2, "{ty}: {a} vs {b}");
             }
         }
     }
 
     #[test]
     fn zero_blocks_stay_zero() {
-        let x = [0f32; QK_K];
-        for (size, q) in [(144, quantize_q4_k as fn(&[f32], &mut [u8])), (176, quantize_q5_k), (210, quantize_q6_k)] {
-            let mut b = vec![0xAAu8; size];
-            q(&x, &mut b);
-            assert!(b.iter().all(|&v| v == 0), "{size}: {b:?}");
+        use crate::quant::{quantize_row, GgmlType};
+        for ty in [GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+            let mut b = vec![0xAAu8; ty.type_size()];
+            quantize_row(ty, &[0f32; QK_K], &mut b).unwrap();
+            assert!(b.iter().all(|&v| v == 0), "{ty}: {b:?}");
         }
     }
 }

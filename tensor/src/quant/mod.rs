@@ -11,8 +11,8 @@ mod tests;
 use crate::error::{invalid, Result};
 use rayon::prelude::*;
 
-pub(crate) use kquants::scale_min_k4;
 pub use blocks::{dequantize_row, quantize_row};
+pub(crate) use kquants::scale_min_k4;
 pub use qmatrix::{QMatrix, SharedBytes};
 
 /// A ggml tensor type, numbered as in GGUF's tensor info (`ggml_type`).
