@@ -70,12 +70,26 @@ fn chat_scores_assistant_turns_through_their_end_of_turn_token() {
     let tok = tiny_tokenizer();
     let template = ChatTemplate::new(CHATML, "<|endoftext|>", "<|endoftext|>").unwrap();
     let enc = Encoder::new(&tok, Some(&template), EncodeOptions::default()).unwrap();
-    let ex = chat(&[("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"), ("user", "Bye"), ("assistant", "Ciao")]);
+    let ex = chat(&[
+        ("system", "Be brief."),
+        ("user", "Hi"),
+        ("assistant", "Hello"),
+        ("user", "Bye"),
+        ("assistant", "Ciao"),
+    ]);
     let o = enc.encode(&ex).unwrap();
     let e = &o.encoded;
     assert!(!o.boundary_merge);
     assert_eq!(scored_text(&tok, e), "Hello<|im_end|>Ciao<|im_end|>");
-    let text = template.render(&match &ex { Example::Chat(m) => m.clone(), _ => unreachable!() }, false).unwrap();
+    let text = template
+        .render(
+            &match &ex {
+                Example::Chat(m) => m.clone(),
+                _ => unreachable!(),
+            },
+            false,
+        )
+        .unwrap();
     assert_eq!(tok.decode(&e.tokens, false).unwrap(), text, "the tokens are the rendered conversation");
     assert_eq!(e.tokens[0], IM_START, "a chat template writes its own specials; no BOS added");
     // The eval prompt: everything before the last answer, ending with the assistant header.
@@ -85,7 +99,10 @@ fn chat_scores_assistant_turns_through_their_end_of_turn_token() {
     assert_eq!((p.reference.as_str(), p.question.as_str()), ("Ciao", "Bye"));
     // Prompt/completion through the template is the same as a two-turn chat.
     let pc = Example::PromptCompletion { system: None, prompt: "Hi".into(), completion: "Hello".into() };
-    assert_eq!(enc.encode(&pc).unwrap().encoded, enc.encode(&chat(&[("user", "Hi"), ("assistant", "Hello")])).unwrap().encoded);
+    assert_eq!(
+        enc.encode(&pc).unwrap().encoded,
+        enc.encode(&chat(&[("user", "Hi"), ("assistant", "Hello")])).unwrap().encoded
+    );
 }
 
 #[test]
@@ -103,8 +120,12 @@ fn unusable_examples_are_skipped_with_a_reason() {
     assert_eq!(bare.encode(&chat(&[("user", "q"), ("assistant", "a")])).unwrap_err().0, SkipReason::Template);
     assert_eq!(bare.eval_prompt(&Example::Text("t".into())).unwrap_err().0, SkipReason::NoReference);
     // A template whose prefixes are not prefixes of the whole (it numbers turns from the end).
-    let odd = ChatTemplate::new("{% for m in messages %}[{{ messages|length - loop.index }}]{{ m.content }}{% endfor %}", "", "")
-        .unwrap();
+    let odd = ChatTemplate::new(
+        "{% for m in messages %}[{{ messages|length - loop.index }}]{{ m.content }}{% endfor %}",
+        "",
+        "",
+    )
+    .unwrap();
     let enc_odd = Encoder::new(&tok, Some(&odd), EncodeOptions::default()).unwrap();
     assert_eq!(enc_odd.encode(&chat(&[("user", "q"), ("assistant", "a")])).unwrap_err().0, SkipReason::Template);
     assert!(Encoder::new(&tok, None, opts(0, PromptFormat::Raw)).is_err());
@@ -114,7 +135,10 @@ fn unusable_examples_are_skipped_with_a_reason() {
 fn truncation_keeps_the_target_of_the_last_position() {
     let tok = tiny_tokenizer();
     let enc = Encoder::new(&tok, None, opts(4, PromptFormat::Raw)).unwrap();
-    let full = Encoder::new(&tok, None, opts(64, PromptFormat::Raw)).unwrap().encode(&Example::Text("abcdefg".into())).unwrap();
+    let full = Encoder::new(&tok, None, opts(64, PromptFormat::Raw))
+        .unwrap()
+        .encode(&Example::Text("abcdefg".into()))
+        .unwrap();
     let o = enc.encode(&Example::Text("abcdefg".into())).unwrap();
     assert!(o.truncated && !full.truncated);
     assert_eq!(o.encoded.tokens, full.encoded.tokens[..4]);
@@ -185,7 +209,10 @@ fn smollm2_template_boundaries() {
     assert_eq!(*e.labels.last().unwrap(), IGNORE);
     assert_eq!(e.labels[e.len() - 2], IGNORE);
     let p = enc.eval_prompt(&ex).unwrap();
-    assert_eq!(p.ids, tok.encode(&template.render(&[Message::new("user", &p.question)], true).unwrap(), false, true).unwrap());
+    assert_eq!(
+        p.ids,
+        tok.encode(&template.render(&[Message::new("user", &p.question)], true).unwrap(), false, true).unwrap()
+    );
     assert_eq!(p.ids.as_slice(), &e.tokens[..p.ids.len()]);
 
     let multi = chat(&[
@@ -198,7 +225,10 @@ fn smollm2_template_boundaries() {
     let o = enc.encode(&multi).unwrap();
     assert!(!o.boundary_merge);
     assert_eq!(scored_text(&tok, &o.encoded), "Paris<|im_end|>Rome<|im_end|>");
-    assert!(!tok.decode(&o.encoded.tokens, false).unwrap().contains("SmolLM"), "a given system prompt replaces the default");
+    assert!(
+        !tok.decode(&o.encoded.tokens, false).unwrap().contains("SmolLM"),
+        "a given system prompt replaces the default"
+    );
 }
 
 #[test]

@@ -167,7 +167,8 @@ impl<'a> Encoder<'a> {
         let body = &tokens[usize::from(layout.bos)..tokens.len() - usize::from(layout.eos)];
         let boundary_merge = body != whole.as_slice();
         // labels[i] scores the token after position i; the last position predicts nothing.
-        let mut labels: Vec<i32> = (1..tokens.len()).map(|j| if scored[j] { tokens[j] as i32 } else { IGNORE }).collect();
+        let mut labels: Vec<i32> =
+            (1..tokens.len()).map(|j| if scored[j] { tokens[j] as i32 } else { IGNORE }).collect();
         labels.push(IGNORE);
         let truncated = tokens.len() > self.options.max_len;
         tokens.truncate(self.options.max_len);
@@ -276,7 +277,8 @@ impl<'a> Encoder<'a> {
                 return Err((SkipReason::SpecialTokenText, format!("messages[{i}] contains the control token {t}")));
             }
         }
-        let render = |m: &[Message], gen: bool| template.render(m, gen).map_err(|e| (SkipReason::Template, e.to_string()));
+        let render =
+            |m: &[Message], gen: bool| template.render(m, gen).map_err(|e| (SkipReason::Template, e.to_string()));
         let text = render(messages, false)?;
         let mut pieces = Vec::new();
         let mut done = 0;

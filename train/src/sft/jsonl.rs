@@ -53,10 +53,9 @@ pub fn parse_line(line: &str) -> Result<Example, (SkipReason, String)> {
             completion: text_field(&obj, "completion")?,
         }),
         [false, false, true] => parse_messages(&obj["messages"]).map(Example::Chat),
-        [false, false, false] => Err((
-            SkipReason::BadFields,
-            "no `text`, `prompt`/`completion` or `messages` field".to_string(),
-        )),
+        [false, false, false] => {
+            Err((SkipReason::BadFields, "no `text`, `prompt`/`completion` or `messages` field".to_string()))
+        }
         _ => Err((
             SkipReason::BadFields,
             "fields of more than one shape (`text`, `prompt`/`completion`, `messages`): which one is meant?".into(),
@@ -101,7 +100,10 @@ fn parse_messages(v: &Value) -> Result<Vec<Message>, (SkipReason, String)> {
             None => return Err(at((SkipReason::BadFields, "missing `role`".into()))),
         };
         if !ROLES.contains(&role.as_str()) {
-            return Err(at((SkipReason::UnknownRole, format!("unknown role {role:?} (expected system, user or assistant)"))));
+            return Err(at((
+                SkipReason::UnknownRole,
+                format!("unknown role {role:?} (expected system, user or assistant)"),
+            )));
         }
         if role == "system" && i != 0 {
             return Err(at((SkipReason::BadFields, "a system message must come first".into())));
@@ -174,7 +176,11 @@ mod tests {
         );
         assert_eq!(
             parse_line(r#"{"system": "Be brief.", "prompt": "2+2?", "completion": "4"}"#).unwrap(),
-            Example::PromptCompletion { system: Some("Be brief.".into()), prompt: "2+2?".into(), completion: "4".into() }
+            Example::PromptCompletion {
+                system: Some("Be brief.".into()),
+                prompt: "2+2?".into(),
+                completion: "4".into()
+            }
         );
         let chat = r#"{"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"},
                        {"role": "assistant", "content": "A"}]}"#;

@@ -156,9 +156,15 @@ impl DataReport {
 /// Errors of the fine-tuning data pipeline.
 #[derive(Debug)]
 pub enum SftError {
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// A bad example under `strict`.
-    Strict { path: String, problem: Problem },
+    Strict {
+        path: String,
+        problem: Problem,
+    },
     /// Options that cannot work (a zero batch size, a fraction outside (0, 1), ...).
     Config(String),
     Model(ModelError),

@@ -44,16 +44,16 @@ pub fn tiny_tokenizer() -> BpeTokenizer {
         byte_to_char().iter().enumerate().map(|(i, c)| (c.to_string(), i.into())).collect();
     let mut vocab = vocab;
     let merges = ["b c", "Ġ t", "t h", "Ġt h"];
-    let mut next = 259;
-    for m in merges {
-        vocab.insert(m.replace(' ', ""), next.into());
-        next += 1;
+    for (id, m) in (259u32..).zip(merges) {
+        vocab.insert(m.replace(' ', ""), id.into());
     }
-    let added: Vec<serde_json::Value> = [(ENDOFTEXT, "<|endoftext|>"), (IM_START, "<|im_start|>"), (IM_END, "<|im_end|>")]
-        .iter()
-        .map(|(id, t)| serde_json::json!({"id": id, "content": t, "special": true}))
-        .collect();
-    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    let added: Vec<serde_json::Value> =
+        [(ENDOFTEXT, "<|endoftext|>"), (IM_START, "<|im_start|>"), (IM_END, "<|im_end|>")]
+            .iter()
+            .map(|(id, t)| serde_json::json!({"id": id, "content": t, "special": true}))
+            .collect();
+    let byte_level =
+        serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
     let json = serde_json::json!({
         "version": "1.0", "added_tokens": added, "normalizer": null, "pre_tokenizer": byte_level,
         "post_processor": null, "decoder": byte_level,
