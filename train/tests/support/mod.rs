@@ -10,12 +10,15 @@ use lamina_model::{fixtures, BpeTokenizer};
 use lamina_train::sft::{Encoded, IGNORE};
 use std::path::PathBuf;
 
-/// A directory under the system temp dir, removed on drop.
+/// A directory under the system temp dir, removed on drop; unique per call (tests run in
+/// parallel threads of one process).
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("lamina-sft-{tag}-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("lamina-sft-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
