@@ -9,9 +9,11 @@ mod bench_model;
 mod chat;
 mod demo;
 mod eval;
+mod finetune;
 mod generate;
 mod info;
 mod llm;
+mod merge;
 mod perplexity;
 mod plot;
 mod quantize;
@@ -49,6 +51,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
     Quantize(quantize::QuantizeArgs),
+    /// Fine-tune a LLaMA-family model on JSONL data: LoRA, QLoRA or every weight.
+    Finetune(finetune::FinetuneArgs),
+    /// Fold a LoRA adapter into its base model and write a GGUF.
+    Merge(merge::MergeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Finetune(args) => finetune::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 pub mod alloc;
 mod clip;
 pub mod data;
+pub mod finetune;
 mod optim;
 mod schedule;
 pub mod sft;
@@ -14,6 +15,6 @@ mod trainer;
 pub use alloc::retain_freed_memory;
 pub use clip::{clip_factor, grad_norm};
 pub use data::{unigram_entropy, BatchSampler, Rng};
-pub use optim::{decays, AdamW, AdamWConfig};
-pub use schedule::CosineSchedule;
+pub use optim::{decays, AdamW, AdamWConfig, Optimizer, Sgd};
+pub use schedule::{CosineSchedule, Decay, LrSchedule};
 pub use trainer::{mean_loss, train_char_gpt, PhaseTimes, Progress, TrainConfig, TrainError, TrainReport};
