@@ -1,12 +1,14 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
 //! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
 //! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
-//! `chat`, `perplexity` and `bench-model` run pretrained LLMs.
+//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on a
+//! JSONL test set by exact match.
 
 mod bench;
 mod bench_model;
 mod chat;
 mod demo;
+mod eval;
 mod finetune;
 mod generate;
 mod info;
@@ -45,6 +47,8 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
+    /// Exact-match accuracy on a JSONL test set (greedy answers to each example's prompt).
+    Eval(eval::EvalArgs),
     /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
     Quantize(quantize::QuantizeArgs),
     /// Fine-tune a LLaMA-family model on JSONL data: LoRA, QLoRA or every weight.
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::BenchModel(args) => bench_model::run(args),
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Finetune(args) => finetune::run(args),
     };
