@@ -1,15 +1,19 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
 //! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
 //! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
-//! `chat`, `perplexity` and `bench-model` run pretrained LLMs.
+//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on a
+//! JSONL test set by exact match.
 
 mod bench;
 mod bench_model;
 mod chat;
 mod demo;
+mod eval;
+mod finetune;
 mod generate;
 mod info;
 mod llm;
+mod merge;
 mod perplexity;
 mod plot;
 mod quantize;
@@ -43,8 +47,14 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
+    /// Exact-match accuracy on a JSONL test set (greedy answers to each example's prompt).
+    Eval(eval::EvalArgs),
     /// Quantize a GGUF model or a Hugging Face LLaMA directory to GGUF (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, f16, ...).
     Quantize(quantize::QuantizeArgs),
+    /// Fine-tune a LLaMA-family model on JSONL data: LoRA, QLoRA or every weight.
+    Finetune(finetune::FinetuneArgs),
+    /// Fold a LoRA adapter into its base model and write a GGUF.
+    Merge(merge::MergeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
@@ -65,6 +75,9 @@ fn main() -> ExitCode {
         Command::BenchModel(args) => bench_model::run(args),
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Finetune(args) => finetune::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ mod gpt_gguf;
 pub mod hf;
 pub mod kv_cache;
 pub mod llama;
+pub mod lora;
 pub mod nn;
 pub mod perplexity;
 pub mod qnn;

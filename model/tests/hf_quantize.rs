@@ -14,7 +14,7 @@ use lamina_model::bpe::byte_level::byte_to_char;
 use lamina_model::bpe::pretokenize;
 use lamina_model::convert::HfLlamaSource;
 use lamina_model::gguf::{GgufFile, MetaArray, MetaValue};
-use lamina_model::llama::hf_name;
+use lamina_model::llama::{hf_name, hf_rows_from_gguf};
 use lamina_model::quantize::{quantize_model, Target};
 use lamina_model::safetensors::write_safetensors;
 use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, LoadOptions, LogitsFor};
@@ -30,9 +30,7 @@ const PROMPT: [u32; 10] = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47];
 
 /// GGUF stores q/k rows per head as interleaved pairs; transformers as two halves.
 fn split_halves(w: &Tensor, heads: usize) -> Tensor {
-    let (rows, cols) = (w.shape()[0], w.shape()[1]);
-    let hd = rows / heads;
-    w.reshape(&[heads, hd / 2, 2, cols]).unwrap().permute(&[0, 2, 1, 3]).unwrap().reshape(&[rows, cols]).unwrap()
+    hf_rows_from_gguf(w, heads).unwrap()
 }
 
 fn meta_str<'a>(f: &'a GgufFile, key: &str) -> &'a str {

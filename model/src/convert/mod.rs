@@ -164,7 +164,8 @@ fn tensor_table(m: &HfModel, c: &LlamaConfig) -> Result<(Vec<SourceTensor>, Vec<
 }
 
 /// Rows of a (heads * head_dim, cols) matrix of `row_bytes`-byte rows, from the
-/// split-halves order of each head to the interleaved one.
+/// split-halves order of each head to the interleaved one: `llama::gguf_rows_from_hf` on
+/// the raw bytes, so f16/bf16 rows move without being decoded.
 fn interleave_heads(src: &[u8], heads: usize, row_bytes: usize) -> Vec<u8> {
     let rows = src.len() / row_bytes;
     let hd = rows / heads;
