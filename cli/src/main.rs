@@ -1,7 +1,8 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
 //! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
 //! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
-//! `chat`, `perplexity` and `bench-model` run pretrained LLMs.
+//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `quantize`, `prune` and
+//! `sweep` make and measure smaller models; `plot` draws a fine-tuning log.
 
 mod bench;
 mod bench_model;
@@ -9,10 +10,14 @@ mod chat;
 mod demo;
 mod generate;
 mod info;
+mod kl_report;
 mod llm;
 mod perplexity;
 mod plot;
+mod plot_log;
+mod prune;
 mod quantize;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -45,6 +50,12 @@ enum Command {
     BenchModel(bench_model::BenchModelArgs),
     /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
     Quantize(quantize::QuantizeArgs),
+    /// Zero the smallest weights of a GGUF model's linear layers (unstructured or N:M such as 2:4).
+    Prune(prune::PruneArgs),
+    /// Quantize and prune a model at several settings; perplexity and KL divergence of each, as JSON and SVG plots.
+    Sweep(sweep::SweepArgs),
+    /// Plot a fine-tuning log (JSON lines: step, loss, val_loss, lr) as an SVG.
+    Plot(plot_log::PlotArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
@@ -65,6 +76,9 @@ fn main() -> ExitCode {
         Command::BenchModel(args) => bench_model::run(args),
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Prune(args) => prune::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Plot(args) => plot_log::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
