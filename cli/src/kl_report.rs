@@ -8,8 +8,8 @@ use std::path::Path;
 
 /// Run the comparison of `margs.model` against `base` on `text`.
 pub fn run(margs: &ModelArgs, base: &Path, text: &str, chunks: Option<usize>, json: bool) -> CliResult {
-    let m = load(margs)?;
     let b = load(&ModelArgs { model: Some(base.to_path_buf()), ..margs.clone() })?;
+    let m = load(margs)?;
     let tokens = tokenize_for_both(&b.tokenizer, &m.tokenizer, text)?;
     let bos = if m.tokenizer.adds_bos() { m.tokenizer.bos_id() } else { None };
     let opts = KlOptions { n_ctx: margs.ctx, max_chunks: chunks, bos };
