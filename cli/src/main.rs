@@ -8,10 +8,12 @@ mod bench;
 mod bench_model;
 mod chat;
 mod demo;
+mod finetune;
 mod generate;
 mod info;
 mod kl_report;
 mod llm;
+mod merge;
 mod perplexity;
 mod plot;
 mod plot_log;
@@ -56,6 +58,10 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Plot a fine-tuning log (JSON lines: step, loss, val_loss, lr) as an SVG.
     Plot(plot_log::PlotArgs),
+    /// Fine-tune a LLaMA-family model on JSONL data: LoRA, QLoRA or every weight.
+    Finetune(finetune::FinetuneArgs),
+    /// Fold a LoRA adapter into its base model and write a GGUF.
+    Merge(merge::MergeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
@@ -79,6 +85,8 @@ fn main() -> ExitCode {
         Command::Prune(args) => prune::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Plot(args) => plot_log::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Finetune(args) => finetune::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ pub mod hf;
 pub mod kl;
 pub mod kv_cache;
 pub mod llama;
+pub mod lora;
 pub mod nn;
 pub mod perplexity;
 pub mod prune;
