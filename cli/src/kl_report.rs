@@ -8,7 +8,9 @@ use std::path::Path;
 
 /// Run the comparison of `margs.model` against `base` on `text`.
 pub fn run(margs: &ModelArgs, base: &Path, text: &str, chunks: Option<usize>, json: bool) -> CliResult {
-    let b = load(&ModelArgs { model: Some(base.to_path_buf()), ..margs.clone() })?;
+    // The base runs as it is: a --lora adapter applies to the model under test only, so
+    // `-m BASE --lora ADAPTER --kl-base BASE` measures how far fine-tuning moved it.
+    let b = load(&ModelArgs { model: Some(base.to_path_buf()), lora: None, ..margs.clone() })?;
     let m = load(margs)?;
     let tokens = tokenize_for_both(&b.tokenizer, &m.tokenizer, text)?;
     let bos = if m.tokenizer.adds_bos() { m.tokenizer.bos_id() } else { None };

@@ -143,8 +143,13 @@ pub fn run(args: SweepArgs) -> CliResult {
 }
 
 fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> CliResult {
-    let margs =
-        |p: &Path| ModelArgs { model: Some(p.to_path_buf()), device: args.device, ctx: args.chunk, dequantize: false };
+    let margs = |p: &Path| ModelArgs {
+        model: Some(p.to_path_buf()),
+        device: args.device,
+        ctx: args.chunk,
+        dequantize: false,
+        lora: None,
+    };
     let base_file = GgufFile::open(&args.base)?;
     let base_bpw = bits_per_weight(&base_file);
     let base = load(&margs(&args.base))?;
