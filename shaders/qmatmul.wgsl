@@ -26,9 +26,8 @@
 //   Q6_K   256   d         52: ql (128 bytes of low nibbles), qh (64 bytes of 2-bit highs),
 //                              16 signed 8-bit scales of 16-element sub-blocks
 //
-// Every kernel reads weights through `dequant4(b, e)`: elements e..e+3 (e a multiple of
-// 4) of block b, as f32, computed with the same operations (and so the same f32 values)
-// as `quant::dequantize_row` on the host.
+// Every kernel reads weights through `group_of` and `dequant4` (below), which compute
+// the same f32 values as `quant::dequantize_row` on the host.
 
 struct QParams {
     m: u32,     // rows of x and y
@@ -60,6 +59,13 @@ override QW: u32 = 4u;  // words of qs per block
 override NH: u32 = 1u;  // f16 header fields per block
 
 // ---- decoding ----
+//
+// Every format decodes per 32-element group (a Q4_K / Q6_K block holds 8 groups) in two
+// steps: `group_of` reads what the whole group shares (its scales, its minimum, Q5's
+// fifth bits), then `dequant4` turns four of its quantized elements into f32 with that:
+// w[i] = s[i / 16] q[i] + m in every format, as the CPU's portable twin
+// (cpu/qmatmul/portable.rs) also decodes. The f32 operations are those of
+// `quant::dequantize_row`, so the values are the host's, bit for bit.
 
 // f16 header field h of block b (common.wgsl's exact decoder, not unpack2x16float,
 // which some adapters lack).
@@ -83,89 +89,99 @@ fn qs_byte(b: u32, i: u32) -> u32 {
     return (qs[b * QW + i / 4u] >> ((i & 3u) * 8u)) & 0xffu;
 }
 
-// Q4_0: w = (q - 8) d. Q4_1: w = q d + m.
-fn dequant4_q4(b: u32, e: u32) -> vec4<f32> {
-    let q = vec4<f32>(nibbles4(qs[b * QW + (e & 15u) / 4u], (e / 16u) * 4u));
-    if FMT == Q4_0 {
-        return (q - 8.0) * head(b, 0u);
-    }
-    return q * head(b, 0u) + head(b, 1u);
+// What the 32 elements of group g of block b share.
+struct Group {
+    b: u32,
+    g: u32,
+    s: vec2<f32>, // scale of elements 0..16 and 16..32 (different only in Q6_K)
+    m: f32,       // Q4_1/Q5_1: the minimum (added); Q4_K: dmin * min (subtracted)
+    qh: u32,      // Q5_0/Q5_1: the fifth bits, bit e for element e
 }
 
-// Q5_0: w = (q - 16) d. Q5_1: w = q d + m. q = nibble | fifth bit << 4.
-fn dequant4_q5(b: u32, e: u32) -> vec4<f32> {
-    let qh = qs[b * QW];
-    let lo = nibbles4(qs[b * QW + 1u + (e & 15u) / 4u], (e / 16u) * 4u);
-    let hi = (vec4<u32>(qh) >> (vec4<u32>(e) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u);
-    let q = vec4<f32>(lo | (hi << vec4<u32>(4u)));
-    if FMT == Q5_0 {
-        return (q - 16.0) * head(b, 0u);
-    }
-    return q * head(b, 0u) + head(b, 1u);
-}
-
-// Q8_0: w = q d, q a signed byte (sign-extended by an arithmetic shift).
-fn dequant4_q8(b: u32, e: u32) -> vec4<f32> {
-    let w = qs[b * QW + e / 4u];
-    let q = bitcast<vec4<i32>>(vec4<u32>(w) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u);
-    return vec4<f32>(q) * head(b, 0u);
-}
-
-// Q4_K: sub-block j = e / 32 has a 6-bit scale sc and min mn (ggml's get_scale_min_k4);
-// w = (d sc) q - dmin mn.
-fn dequant4_q4k(b: u32, e: u32) -> vec4<f32> {
-    let j = e / 32u;
-    var sc: u32;
-    var mn: u32;
-    if j < 4u {
-        sc = qs_byte(b, j) & 63u;
-        mn = qs_byte(b, j + 4u) & 63u;
+fn group_of(b: u32, g: u32) -> Group {
+    var r = Group(b, g, vec2<f32>(0.0), 0.0, 0u);
+    if FMT == Q4_K {
+        // Sub-block g's 6-bit scale and min (ggml's get_scale_min_k4).
+        var sc: u32;
+        var mn: u32;
+        if g < 4u {
+            sc = qs_byte(b, g) & 63u;
+            mn = qs_byte(b, g + 4u) & 63u;
+        } else {
+            sc = (qs_byte(b, g + 4u) & 0xfu) | ((qs_byte(b, g - 4u) >> 6u) << 4u);
+            mn = (qs_byte(b, g + 4u) >> 4u) | ((qs_byte(b, g) >> 6u) << 4u);
+        }
+        r.s = vec2<f32>(head(b, 0u) * f32(sc));
+        r.m = head(b, 1u) * f32(mn);
+    } else if FMT == Q6_K {
+        // Group g is quarter g % 4 of half g / 4; its 16-element halves have signed 8-bit
+        // scales sc[8 h + 2 t] and sc[8 h + 2 t + 1] (after the 192 bytes of ql and qh).
+        let at = 192u + 8u * (g / 4u) + 2u * (g % 4u);
+        let sc = vec2<i32>(bitcast<i32>(qs_byte(b, at) << 24u), bitcast<i32>(qs_byte(b, at + 1u) << 24u)) >> vec2<u32>(24u);
+        r.s = head(b, 0u) * vec2<f32>(sc);
     } else {
-        sc = (qs_byte(b, j + 4u) & 0xfu) | ((qs_byte(b, j - 4u) >> 6u) << 4u);
-        mn = (qs_byte(b, j + 4u) >> 4u) | ((qs_byte(b, j) >> 6u) << 4u);
+        r.s = vec2<f32>(head(b, 0u));
+        if FMT == Q4_1 || FMT == Q5_1 {
+            r.m = head(b, 1u);
+        }
+        if FMT == Q5_0 || FMT == Q5_1 {
+            r.qh = qs[b * QW];
+        }
     }
-    // After the 3 words of scales: chunk j / 2 (8 words), low nibbles for even j.
-    let q = vec4<f32>(nibbles4(qs[b * QW + 3u + (j / 2u) * 8u + (e & 31u) / 4u], (j & 1u) * 4u));
-    return (head(b, 0u) * f32(sc)) * q - head(b, 1u) * f32(mn);
+    return r;
 }
 
-// Q6_K: element e = 128 h + 32 t + l (half h, quarter t) has its low 4 bits in the low
-// (t < 2) or high nibble of ql[64 h + 32 (t % 2) + l], its high 2 bits at 2t of
-// qh[32 h + l], and the scale sc[8 h + 2 t + l / 16]; w = (d sc) (q - 32).
-fn dequant4_q6k(b: u32, e: u32) -> vec4<f32> {
-    let h = e / 128u;
-    let t = (e / 32u) & 3u;
-    let l = e & 31u;
-    let lo = nibbles4(qs[b * QW + (64u * h + 32u * (t & 1u) + l) / 4u], (t / 2u) * 4u);
-    let hi = (bytes4(qs[b * QW + 32u + (32u * h + l) / 4u]) >> vec4<u32>(2u * t)) & vec4<u32>(3u);
-    let q = vec4<f32>(vec4<i32>(lo | (hi << vec4<u32>(4u))) - vec4<i32>(32));
-    let sc = f32(bitcast<i32>(qs_byte(b, 192u + 8u * h + 2u * t + l / 16u) << 24u) >> 24u);
-    return (head(b, 0u) * sc) * q;
-}
-
-// Elements e..e+3 of block b (e a multiple of 4). FMT is a pipeline constant: the
-// compiler keeps one branch.
-fn dequant4(b: u32, e: u32) -> vec4<f32> {
+// Elements 4i..4i+3 (i < 8) of the group. FMT is a pipeline constant: the compiler keeps
+// one branch.
+fn dequant4(gr: Group, i: u32) -> vec4<f32> {
+    let e = 4u * i;
+    let w = gr.b * QW; // the block's first qs word
     if FMT == Q4_0 || FMT == Q4_1 {
-        return dequant4_q4(b, e);
+        // Byte j holds element j (low nibble) and j + 16 (high). Q4_0: (q - 8) d; Q4_1: q d + m.
+        let q = vec4<f32>(nibbles4(qs[w + (e & 15u) / 4u], (e / 16u) * 4u));
+        if FMT == Q4_0 {
+            return (q - 8.0) * gr.s.x;
+        }
+        return q * gr.s.x + gr.m;
     } else if FMT == Q5_0 || FMT == Q5_1 {
-        return dequant4_q5(b, e);
+        // The Q4 nibbles (after the qh word) plus a fifth bit. Q5_0: (q - 16) d; Q5_1: q d + m.
+        let lo = nibbles4(qs[w + 1u + (e & 15u) / 4u], (e / 16u) * 4u);
+        let hi = (vec4<u32>(gr.qh) >> (vec4<u32>(e) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u);
+        let q = vec4<f32>(lo | (hi << vec4<u32>(4u)));
+        if FMT == Q5_0 {
+            return (q - 16.0) * gr.s.x;
+        }
+        return q * gr.s.x + gr.m;
     } else if FMT == Q8_0 {
-        return dequant4_q8(b, e);
+        // Signed bytes, sign-extended by an arithmetic shift: q d.
+        let q = bitcast<vec4<i32>>(vec4<u32>(qs[w + i]) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u);
+        return vec4<f32>(q) * gr.s.x;
     } else if FMT == Q4_K {
-        return dequant4_q4k(b, e);
+        // After the 3 words of scales, 32-byte chunk g / 2 holds group g in its low (g
+        // even) or high nibbles: (d sc) q - dmin mn.
+        let q = vec4<f32>(nibbles4(qs[w + 3u + (gr.g / 2u) * 8u + i], (gr.g & 1u) * 4u));
+        return gr.s.x * q - gr.m;
     }
-    return dequant4_q6k(b, e);
+    // Q6_K: element e of quarter t of half h has its low 4 bits in the low (t < 2) or high
+    // nibble of ql[64 h + 32 (t % 2) + e], its high 2 bits at 2t of qh[32 h + e] (byte
+    // 128 + 32 h + e): (d sc) (q - 32).
+    let h = gr.g / 4u;
+    let t = gr.g % 4u;
+    let lo = nibbles4(qs[w + (64u * h + 32u * (t & 1u) + e) / 4u], (t / 2u) * 4u);
+    let hi = (bytes4(qs[w + (128u + 32u * h + e) / 4u]) >> vec4<u32>(2u * t)) & vec4<u32>(3u);
+    let q = vec4<f32>(vec4<i32>(lo | (hi << vec4<u32>(4u))) - vec4<i32>(32));
+    return select(gr.s.x, gr.s.y, e >= 16u) * q;
 }
 
 // Weight elements (row, c..c+3), c a multiple of 4.
 fn weights4(row: u32, c: u32) -> vec4<f32> {
-    return dequant4(row * p.bpr + c / BS, c % BS);
+    let e = c % BS;
+    return dequant4(group_of(row * p.bpr + c / BS, e / 32u), (e % 32u) / 4u);
 }
 
 // ---- qdequant: one invocation per 4 elements. Dispatch: grid(ceil(rows * cols / 4 / WG)) ----
 
-override WG: u32 = 64u; // qdequant and qmatvec: invocations per workgroup (a power of two)
+override WG: u32 = 64u; // qdequant and qmatvec: invocations per workgroup (a power of two, >= NR)
 
 @compute @workgroup_size(WG)
 fn qdequant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -184,44 +200,42 @@ fn qdequant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 
 // ---- qmatvec ----
 //
-// A workgroup computes NR outputs (weight rows row0..row0+NR) of one x row (wg.z): its WG
-// invocations walk the x row four elements at a time, invocation li taking vec4s li,
-// li + WG, ..., and each loaded x vec4 meets the NR weight rows. The partial sums are then
-// added in a fixed tree, so the result does not depend on timing.
+// A workgroup computes NR outputs (weight rows row0..row0+NR) of one x row (wg.z). The
+// TPR = WG / NR invocations of output r take its 32-element groups round-robin: each
+// reads a group's scales once, then dots its 32 weights with x (eight vec4s). The TPR
+// partial sums of an output are added in a fixed tree, so results do not depend on timing.
 // Dispatch: grid(ceil(rows / NR)) in x, y; M in z.
 
-const NR: u32 = 4u;
-var<workgroup> part: array<f32, NR * WG>; // [row][invocation]
+const NR: u32 = 8u;
+var<workgroup> part: array<f32, WG>; // [output][lane]
 
 @compute @workgroup_size(WG)
 fn qmatvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
-    let row0 = (wg.x + wg.y * nwg.x) * NR;
-    let x0 = (p.x_off + wg.z * p.cols) / 4u;
-    var acc: array<f32, NR>;
-    if row0 < p.rows {
-        for (var u = li; u < p.cols / 4u; u += WG) {
-            let xv = x4[x0 + u];
-            for (var r = 0u; r < NR; r++) {
-                // Rows past the end repeat the last one; their sums are never stored.
-                acc[r] += dot(weights4(min(row0 + r, p.rows - 1u), 4u * u), xv);
+    let tpr = WG / NR;
+    let lane = li % tpr;
+    let row = (wg.x + wg.y * nwg.x) * NR + li / tpr;
+    let x0 = (p.x_off + wg.z * p.cols) / 4u; // x's row, in vec4s
+    let bpg = BS / 32u; // groups per block
+    var acc = 0.0;
+    if row < p.rows {
+        for (var gi = lane; gi < p.cols / 32u; gi += tpr) {
+            let gr = group_of(row * p.bpr + gi / bpg, gi % bpg);
+            for (var i = 0u; i < 8u; i++) {
+                acc += dot(dequant4(gr, i), x4[x0 + 8u * gi + i]);
             }
         }
     }
-    for (var r = 0u; r < NR; r++) {
-        part[r * WG + li] = acc[r];
-    }
+    part[li] = acc;
     workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s /= 2u) {
-        if li < s {
-            for (var r = 0u; r < NR; r++) {
-                part[r * WG + li] += part[r * WG + li + s];
-            }
+    for (var s = tpr / 2u; s > 0u; s /= 2u) {
+        if lane < s {
+            part[li] += part[li + s];
         }
         workgroupBarrier();
     }
-    if li < NR && row0 + li < p.rows {
-        y[wg.z * p.rows + row0 + li] = part[li * WG];
+    if lane == 0u && row < p.rows {
+        y[wg.z * p.rows + row] = part[li];
     }
 }
 

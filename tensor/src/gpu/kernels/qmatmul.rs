@@ -26,7 +26,7 @@ pub static SHADER: Shader = Shader { name: "qmatmul", source: include_str!("../.
 /// row streams the weights again); above it, the tiled kernel.
 pub const MATVEC_MAX_M: usize = 1;
 /// Weight rows per qmatvec workgroup (`NR` in the shader).
-const MATVEC_ROWS: usize = 4;
+const MATVEC_ROWS: usize = 8;
 /// Invocations per qmatvec / qdequant workgroup (`WG`).
 const WG: u32 = 64;
 
