@@ -15,10 +15,13 @@ impl Llama {
     /// major). Attention is causal within each row, so right padding never reaches a real
     /// token. `step_seed` turns on the adapters' dropout (training); `None` evaluates.
     pub fn forward_train(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
-        lamina_tensor::cpu::parallel::install(|| self.forward_train_inner(tokens, batch, step_seed))
+        lamina_tensor::cpu::parallel::install(|| {
+            Ok(self.head.forward(&self.hidden_train(tokens, batch, step_seed)?)?)
+        })
     }
 
-    fn forward_train_inner(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
+    /// The final normed hidden states (batch * seq, dim), before the output head.
+    fn hidden_train(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
         let c = &self.config;
         if batch == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
             return Err(ModelError::Invalid(format!(
@@ -42,8 +45,7 @@ impl Llama {
         for i in 0..self.blocks.len() {
             x = self.block(i, &x, (batch, seq), &rope, Pass::Train { step_seed })?;
         }
-        let x = x.rms_norm(Some(&self.out_norm), c.norm_eps)?;
-        Ok(self.head.forward(&x)?)
+        Ok(x.rms_norm(Some(&self.out_norm), c.norm_eps)?)
     }
 
     /// Mean cross-entropy over the scored positions: `labels[i]` is the id to predict at
