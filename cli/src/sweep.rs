@@ -73,7 +73,7 @@ impl Variant {
         match self {
             Variant::Quantize(t) => t.name().to_lowercase(),
             Variant::Prune(c) => match c.pattern {
-                lamina_model::prune::Pattern::Unstructured => format!("prune-{:.2}", c.sparsity),
+                lamina_model::prune::Pattern::Unstructured => format!("prune-{}", c.sparsity),
                 p => format!("prune-{}", p.to_string().replace(':', "of")),
             },
         }
@@ -153,21 +153,24 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
     let base_file = GgufFile::open(&args.base)?;
     let base_bpw = bits_per_weight(&base_file);
     let base = load(&margs(&args.base))?;
-    let tokens = base.tokenizer.encode(text, false, false)?;
-    let bos = if base.tokenizer.adds_bos() { base.tokenizer.bos_id() } else { None };
+    let tokenizer = base.tokenizer;
+    let tokens = tokenizer.encode(text, false, false)?;
+    let bos = if tokenizer.adds_bos() { tokenizer.bos_id() } else { None };
     let opts = KlOptions { n_ctx: args.chunk, max_chunks: args.chunks, bos };
     let n_chunks = lamina_model::perplexity::chunks(&tokens, args.chunk, args.chunks, bos)?.len();
     let bar_style = ProgressStyle::with_template("{prefix:>14} {bar:30} {pos}/{len} chunks  {msg}  eta {eta}")?;
 
+    // With the base logits cached the base model is no longer needed: free it.
     let need = BaseCache::bytes_needed(base.model.vocab_size(), args.chunk, n_chunks);
-    let cache = if need <= CACHE_LIMIT {
+    let (cache, base_model) = if need <= CACHE_LIMIT {
         let bar = ProgressBar::new(n_chunks as u64).with_style(bar_style.clone()).with_prefix("base");
         let c = BaseCache::compute(base.model.as_ref(), &tokens, opts, |d, _| bar.set_position(d as u64))?;
         bar.finish_and_clear();
-        Some(c)
+        drop(base.model);
+        (Some(c), None)
     } else {
         eprintln!("the base logits would take {} MiB: the base model runs next to each variant instead", need >> 20);
-        None
+        (None, Some(base.model))
     };
     println!(
         "{}: {:.2} bits/weight; {} variants, {n_chunks} chunks of {} ({} tokens scored each)",
@@ -197,11 +200,12 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
         let (bpw, bytes) = (bits_per_weight(&file), file.file_size());
         drop(file);
         let m = load(&margs(&path))?;
-        check_same_tokenizer(&base.tokenizer, &m.tokenizer)?;
+        check_same_tokenizer(&tokenizer, &m.tokenizer)?;
         let bar = ProgressBar::new(n_chunks as u64).with_style(bar_style.clone()).with_prefix(v.name());
-        let kl_base = match &cache {
-            Some(c) => Base::Cached(c),
-            None => Base::Model(base.model.as_ref()),
+        let kl_base = match (&cache, &base_model) {
+            (Some(c), _) => Base::Cached(c),
+            (None, Some(b)) => Base::Model(b.as_ref()),
+            (None, None) => unreachable!("one of the two is kept"),
         };
         let r = kl_divergence(kl_base, m.model.as_ref(), &tokens, opts, |p| {
             bar.set_position(p.done as u64);
