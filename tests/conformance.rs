@@ -5,6 +5,7 @@
 //! `LAMINA_CONFORMANCE_STATS=1 cargo test --release -p lamina-verify --test conformance -- --nocapture`
 //! prints the worst error of each (op, dtype) in units of the tolerance, to see the headroom.
 
+use lamina_tensor::quant::GgmlType;
 use lamina_tensor::{BinaryOp as B, CmpOp, DType, OpName, RopeConvention, Tensor, UnaryOp as U};
 use lamina_verify::check::{run_one, tolerance_on};
 use lamina_verify::compare::table;
@@ -133,6 +134,24 @@ fn cases() -> Vec<Problem> {
         (s(&[0, 7]), s(&[7, 5]), false, false),
     ] {
         c.push(P::Matmul { a, b, ta, tb });
+    }
+
+    // matmul_qt (x W^T, W in ggml blocks): every block format; one x row (the GPU's
+    // matrix-vector kernel), batch dims, more rows than a 64-row tile, odd weight rows,
+    // several blocks along K (32-element blocks, and 256 for Q4_K/Q6_K), an empty x.
+    for (x, rows, ty) in [
+        (s(&[1, 64]), 37, GgmlType::Q4_0),
+        (s(&[3, 5, 96]), 33, GgmlType::Q4_1),
+        (s(&[70, 64]), 67, GgmlType::Q8_0),
+        (s(&[2, 96]), 9, GgmlType::Q5_0),
+        (s(&[1, 128]), 40, GgmlType::Q5_1),
+        (s(&[5, 512]), 19, GgmlType::Q4K),
+        (s(&[1, 256]), 13, GgmlType::Q4K),
+        (s(&[66, 256]), 65, GgmlType::Q6K),
+        (s(&[1, 512]), 23, GgmlType::Q6K),
+        (s(&[0, 64]), 5, GgmlType::Q8_0),
+    ] {
+        c.push(P::MatmulQt { x, rows, ty });
     }
 
     for log in [false, true] {

@@ -6,6 +6,7 @@
 //! `backward_with` would store them), so dL/dx = J^T w checks every output's row of J.
 
 use lamina_tensor::cpu::isa::Isa;
+use lamina_tensor::quant::GgmlType;
 use lamina_tensor::{no_grad, BinaryOp as B, DType, Error, OpName, RopeConvention, Tensor, UnaryOp as U};
 use lamina_verify::compare::table;
 use lamina_verify::data::{quantize, Rng};
@@ -68,6 +69,10 @@ fn grad_cases() -> Vec<Problem> {
     c.push(P::Matmul { a: s(&[5, 7]), b: s(&[7, 3]), ta: false, tb: false });
     c.push(P::Matmul { a: s(&[2, 1, 5, 4]), b: s(&[3, 4, 6]), ta: true, tb: true }); // broadcast batch, transposed
     c.push(P::Matmul { a: s(&[2, 3, 4]), b: s(&[4, 5]), ta: false, tb: true }); // shared weight over a batch
+                                                                                // Quantized weights: the gradient to x is g W with W decoded exactly (the CPU's 8-bit
+                                                                                // activations only affect the forward value).
+    c.push(P::MatmulQt { x: s(&[3, 64]), rows: 5, ty: GgmlType::Q4_1 });
+    c.push(P::MatmulQt { x: s(&[2, 1, 256]), rows: 3, ty: GgmlType::Q6K });
     for log in [false, true] {
         c.push(P::Softmax { shape: s(&[3, 7]), dim: -1, log, values: Values::Normal(2.0) });
         c.push(P::Softmax { shape: s(&[4, 3, 5]), dim: 1, log, values: Values::Normal(2.0) });

@@ -5,8 +5,9 @@
 use lamina_tensor::cpu::gemm::{sgemm, MatRef};
 use lamina_tensor::cpu::isa::{self, Isa};
 use lamina_tensor::cpu::simd;
+use lamina_tensor::quant::GgmlType;
 use lamina_tensor::{BinaryOp, DType, Tensor, UnaryOp};
-use lamina_verify::check::{run_one, tolerance};
+use lamina_verify::check::{run_one, tolerance, tolerance_on};
 use lamina_verify::{Backend, InputLayout, Problem, Reduction, Values};
 use proptest::prelude::*;
 
@@ -190,6 +191,46 @@ fn op_problem() -> impl Strategy<Value = Problem> {
         (prop::collection::vec(1usize..12, 1..4), any::<bool>(), prop_oneof![Just(1.0f64), Just(30.0), Just(1e4)])
             .prop_map(|(shape, log, scale)| Problem::Softmax { shape, dim: -1, log, values: Values::Normal(scale) });
     prop_oneof![unary, binary, reduce, matmul, softmax]
+}
+
+/// A quantized product x (m, k) W^T: m = 1 (the GPU's matrix-vector kernel), small and
+/// odd, or past a 64-row tile; k = 1 to 3 blocks of 32 or 256; odd weight row counts
+/// (around the GPU's 8-row workgroups and 32/64-column tiles).
+fn matmul_qt_problem() -> impl Strategy<Value = Problem> {
+    let ty = prop::sample::select(vec![
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4K,
+        GgmlType::Q6K,
+    ]);
+    let m = prop_oneof![Just(1usize), (1usize..5).prop_map(|h| 2 * h + 1), 65usize..72];
+    (ty, m, 1usize..4, 0usize..40).prop_map(|(ty, m, blocks, r)| Problem::MatmulQt {
+        x: vec![m, blocks * ty.block_size()],
+        rows: 2 * r + 1,
+        ty,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// matmul_qt on the CPU (detected ISA) and the GPU when present, against the f64
+    /// product with the decoded blocks, within each backend's conformance tolerance.
+    #[test]
+    fn matmul_qt_matches_reference(p in matmul_qt_problem(), salt in any::<u64>()) {
+        let xs = p.draw(DType::F32, salt);
+        let expected = p.reference(&xs, DType::F32);
+        // Not the forced-portable CPU: the ISA switch is process-wide (the table covers it).
+        for backend in Backend::all().into_iter().filter(|b| *b != Backend::Cpu(Isa::Portable)) {
+            let cmp = run_one(backend, &p, &xs, &expected, DType::F32, InputLayout::Contiguous)
+                .map_err(TestCaseError::fail)?;
+            let tol = tolerance_on(backend, p.op(), DType::F32);
+            prop_assert!(cmp.passes(tol), "{} on {}: {cmp:?} vs {tol:?}", p.label(), backend.name());
+        }
+    }
 }
 
 proptest! {

@@ -26,7 +26,8 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 2048)]
     pub ctx: usize,
     /// Dequantize quantized GGUF weights to f32 instead of multiplying the blocks as they
-    /// are (slower; no 8-bit rounding of activations).
+    /// are (slower, four to seven times the memory; on the CPU, no 8-bit rounding of
+    /// activations).
     #[arg(long)]
     pub dequantize: bool,
     /// A LoRA adapter directory (PEFT layout: adapter_config.json +
@@ -117,8 +118,7 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
         let file = GgufFile::open(&path)?;
         let model: Box<dyn CausalLm> = match file.architecture()? {
             "llama" | "qwen2" => {
-                let opts =
-                    LoadOptions { device: args.device, keep_quantized: args.device == Device::Cpu && !args.dequantize };
+                let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
                 Box::new(with_lora(Llama::from_gguf_with(&file, opts)?, args)?)
             }
             "gpt2" if args.lora.is_some() => return Err("--lora: adapters are supported on LLaMA-family models".into()),

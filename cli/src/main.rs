@@ -1,13 +1,16 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
 //! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
 //! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
-//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `quantize`, `prune` and
-//! `sweep` make and measure smaller models; `plot` draws a fine-tuning log.
+//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on a
+//! JSONL test set by exact match; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
+//! `quantize`, `prune` and `sweep` make and measure smaller models; `plot` draws a
+//! fine-tuning log.
 
 mod bench;
 mod bench_model;
 mod chat;
 mod demo;
+mod eval;
 mod finetune;
 mod generate;
 mod info;
@@ -50,7 +53,9 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
-    /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
+    /// Exact-match accuracy on a JSONL test set (greedy answers to each example's prompt).
+    Eval(eval::EvalArgs),
+    /// Quantize a GGUF model or a Hugging Face LLaMA directory to GGUF (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, f16, ...).
     Quantize(quantize::QuantizeArgs),
     /// Zero the smallest weights of a GGUF model's linear layers (unstructured or N:M such as 2:4).
     Prune(prune::PruneArgs),
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         Command::BenchModel(args) => bench_model::run(args),
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Prune(args) => prune::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Plot(args) => plot_log::run(args),

@@ -15,8 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lamina_model::gguf::GgufFile;
 use lamina_model::kl::{check_same_tokenizer, kl_divergence, Base, BaseCache, KlOptions, KlReport};
 use lamina_model::prune::{prune_gguf, PruneConfig};
-use lamina_model::quantize::{quantize_gguf, TARGETS};
-use lamina_tensor::quant::GgmlType;
+use lamina_model::quantize::{quantize_model, Target};
 use lamina_tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -64,14 +63,14 @@ pub struct SweepArgs {
 /// One model to make and score.
 #[derive(Clone, Debug)]
 enum Variant {
-    Quantize(GgmlType),
+    Quantize(Target),
     Prune(PruneConfig),
 }
 
 impl Variant {
     fn name(&self) -> String {
         match self {
-            Variant::Quantize(t) => t.name().to_lowercase(),
+            Variant::Quantize(t) => t.name.to_lowercase(),
             Variant::Prune(c) => match c.pattern {
                 lamina_model::prune::Pattern::Unstructured => format!("prune-{}", c.sparsity),
                 p => format!("prune-{}", p.to_string().replace(':', "of")),
@@ -84,10 +83,7 @@ impl Variant {
 fn variants(args: &SweepArgs) -> CliResult<Vec<Variant>> {
     let mut v = Vec::new();
     for t in args.types.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        let ty = TARGETS.iter().copied().find(|x| x.name().eq_ignore_ascii_case(t)).ok_or_else(|| {
-            let names: Vec<String> = TARGETS.iter().map(|t| t.name().to_lowercase()).collect();
-            format!("--types: unknown type `{t}` (choose from {})", names.join(", "))
-        })?;
+        let ty = Target::parse(t).map_err(|e| format!("--types: {e}"))?;
         v.push(Variant::Quantize(ty));
     }
     let sparsities: Vec<f64> = args
@@ -188,7 +184,7 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
         let path = work.join(format!("{}.gguf", v.name()));
         let (sparsity, made) = match v {
             Variant::Quantize(ty) => {
-                let r = quantize_gguf(&base_file, &path, *ty, args.allow_requantize, |_, _| {})?;
+                let r = quantize_model(&base_file, &path, ty, args.allow_requantize, |_, _| {})?;
                 (0.0, serde_json::json!({ "quantized_tensors": r.quantized_tensors }))
             }
             Variant::Prune(cfg) => {
@@ -309,7 +305,7 @@ fn bpw_chart(results: &[(Variant, f64, f64, KlReport)], base_ppl: f64, base_bpw:
     let mut quant: Vec<(f64, f64, String)> = results
         .iter()
         .filter_map(|(v, bpw, _, r)| match v {
-            Variant::Quantize(t) => Some((*bpw, r.ppl.value, t.name().to_lowercase())),
+            Variant::Quantize(t) => Some((*bpw, r.ppl.value, t.name.to_lowercase())),
             _ => None,
         })
         .collect();

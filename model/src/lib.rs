@@ -4,12 +4,14 @@
 //! divergence of a model from a base model,
 //! `tokenizer` a character tokenizer, `bpe` the byte-level BPE tokenizer of pretrained
 //! models (GGUF or `tokenizer.json`), and `gguf`, `safetensors`, `hf` read (and write)
-//! model files.
+//! model files; `quantize` rewrites a model in ggml block formats, `convert` reads a Hugging
+//! Face LLaMA directory as GGUF for it.
 
 mod atomic;
 pub mod bpe;
 pub mod causal_lm;
 pub mod chat;
+pub mod convert;
 mod error;
 mod file_bytes;
 pub mod fixtures;

@@ -8,9 +8,8 @@ mod support;
 use lamina_model::gguf::{self, GgufFile, MetaArray, MetaValue};
 use lamina_model::kl::{check_same_tokenizer, kl_divergence, tokenize_for_both, Base, BaseCache, KlOptions};
 use lamina_model::perplexity::perplexity;
-use lamina_model::quantize::quantize_gguf;
+use lamina_model::quantize::{quantize_model, Target};
 use lamina_model::{fixtures, BpeTokenizer, CausalLm, Gpt, GptConfig, LogitsFor};
-use lamina_tensor::quant::GgmlType;
 use lamina_tensor::Device;
 
 fn tiny() -> GgufFile {
@@ -64,7 +63,7 @@ fn all_logits(m: &Gpt, chunk: &[u32]) -> Vec<f32> {
 fn a_quantized_copy_matches_an_f64_computation_from_the_full_logits() {
     let dir = support::TempDir::new("kl");
     let q4 = dir.path("q4_0.gguf");
-    quantize_gguf(&tiny(), &q4, GgmlType::Q4_0, false, |_, _| {}).unwrap();
+    quantize_model(&tiny(), &q4, &Target::parse("q4_0").unwrap(), false, |_, _| {}).unwrap();
     let base = Gpt::from_gguf(&tiny(), Device::Cpu).unwrap();
     let cand = Gpt::from_gguf(&GgufFile::open(&q4).unwrap(), Device::Cpu).unwrap();
     let r = kl_divergence(Base::Model(&base), &cand, &tokens(), OPTS, |_| {}).unwrap();

@@ -3,6 +3,7 @@
 //! equals a full pass, limits give errors, and the GPU backend agrees with the CPU.
 
 use lamina_model::gguf::GgufFile;
+use lamina_model::qnn::Proj;
 use lamina_model::{fixtures, CausalLm, Llama, LoadOptions, LogitsFor};
 use lamina_tensor::gpu::GpuDevice;
 use lamina_tensor::Device;
@@ -84,35 +85,61 @@ fn limits_and_bad_tokens_are_errors() {
     assert!(m.forward(&[1], &mut cache, LogitsFor::Last).is_err(), "the ninth token does not fit");
 }
 
-#[test]
-fn gpu_agrees_with_cpu() {
-    let Some((f, cpu)) = model() else { return };
-    let gpu = match GpuDevice::get(0) {
-        Ok(_) => Device::Gpu(0),
+/// Prompt logits, then the greedy continuation's tokens.
+fn greedy_run(m: &Llama, steps: usize) -> (Vec<f32>, Vec<u32>) {
+    let mut cache = m.new_cache(32).unwrap();
+    let first = m.forward(&PROMPT, &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap();
+    let mut logits = first.clone();
+    let mut greedy = Vec::new();
+    for _ in 0..steps {
+        let next = lamina_model::sampling::argmax(&logits);
+        greedy.push(next);
+        logits = m.forward(&[next], &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap();
+    }
+    (first, greedy)
+}
+
+fn gpu_or_skip() -> Option<Device> {
+    match GpuDevice::get(0) {
+        Ok(_) => Some(Device::Gpu(0)),
         Err(e) if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
             panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter: {e}")
         }
-        Err(e) => return eprintln!("skipping: no GPU adapter ({e})"),
-    };
-    let _g = lamina_tensor::NoGradGuard::new();
-    let on_gpu = Llama::from_gguf(f, gpu).unwrap();
-    let run = |m: &Llama| -> (Vec<f32>, Vec<u32>) {
-        let mut cache = m.new_cache(32).unwrap();
-        let first = m.forward(&PROMPT, &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap();
-        let mut logits = first.clone();
-        let mut greedy = Vec::new();
-        for _ in 0..3 {
-            let next = lamina_model::sampling::argmax(&logits);
-            greedy.push(next);
-            logits = m.forward(&[next], &mut cache, LogitsFor::Last).unwrap().to_vec_f32().unwrap();
+        Err(e) => {
+            eprintln!("skipping: no GPU adapter ({e})");
+            None
         }
-        (first, greedy)
-    };
-    // The GPU has no quantized kernels yet: compare with the CPU on the same f32 weights.
-    let (lc, gc) = run(cpu);
-    let (lg, gg) = run(&on_gpu);
+    }
+}
+
+/// Three ways to run SmolLM2 on a GPU or the CPU, against each other on a short prompt:
+/// - f32 weights on the GPU vs the CPU (the same weights): logits within 5e-3 (logits are
+///   O(10-30); f32 kernels that sum in different orders differ by ~1e-4 per layer).
+/// - Q4_1/Q8_0 blocks on the GPU (decoded in the shader, f32 activations) vs f32 weights
+///   on the GPU: the same weight values, so the same 5e-3.
+/// - Q4_1/Q8_0 blocks on the GPU vs on the CPU, whose activations are rounded to 8 bits
+///   per group of 32 (llama.cpp's scheme): within 1.0 (measured 0.33), same greedy tokens.
+#[test]
+fn gpu_agrees_with_cpu() {
+    let Some((f, cpu)) = model() else { return };
+    let Some(gpu) = gpu_or_skip() else { return };
+    let _g = lamina_tensor::NoGradGuard::new();
+    let gpu_f32 = Llama::from_gguf_with(f, LoadOptions { device: gpu, keep_quantized: false }).unwrap();
+    let gpu_q = Llama::from_gguf(f, gpu).unwrap();
+    assert!(matches!(gpu_q.blocks[0].q, Proj::Quant(_)), "LoadOptions::on(gpu) keeps the blocks");
+    let cpu_q = Llama::from_gguf(f, Device::Cpu).unwrap();
+    let (lc, gc) = greedy_run(cpu, 3);
+    let (lg, gg) = greedy_run(&gpu_f32, 3);
+    let (lgq, ggq) = greedy_run(&gpu_q, 3);
+    let (lcq, gcq) = greedy_run(&cpu_q, 3);
     let d = max_abs_diff(&lc, &lg);
-    // Logits are O(10-30); f32 kernels that sum in different orders differ by ~1e-4 per layer.
-    assert!(d < 5e-3, "CPU and GPU logits differ by {d}");
-    assert_eq!(gc, gg, "greedy tokens differ between CPU and GPU");
+    assert!(d < 5e-3, "CPU and GPU logits (f32 weights) differ by {d}");
+    assert_eq!(gc, gg, "greedy tokens differ between CPU and GPU (f32 weights)");
+    let d = max_abs_diff(&lgq, &lg);
+    eprintln!("GPU quantized vs GPU f32: {d}; vs CPU quantized: {}", max_abs_diff(&lgq, &lcq));
+    assert!(d < 5e-3, "GPU logits with quantized and f32 weights differ by {d}");
+    assert_eq!(ggq, gg, "greedy tokens differ between quantized and f32 weights on the GPU");
+    let d = max_abs_diff(&lgq, &lcq);
+    assert!(d < 1.0, "quantized GPU and CPU logits differ by {d}");
+    assert_eq!(ggq, gcq, "greedy tokens differ between the quantized GPU and CPU paths");
 }

@@ -7,7 +7,7 @@ mod support;
 
 use lamina_model::gguf::{self, GgufFile, GgufTensor, MetaValue};
 use lamina_model::prune::{prune_gguf, OutType, Pattern, PruneConfig, Scope};
-use lamina_model::quantize::quantize_gguf;
+use lamina_model::quantize::{quantize_model, Target};
 use lamina_model::{fixtures, CausalLm, Gpt, LogitsFor};
 use lamina_tensor::quant::{dequantize, GgmlType};
 use lamina_tensor::Device;
@@ -198,7 +198,7 @@ fn requantized_zeros_are_measured_not_assumed() {
     let dir = TempDir::new("prune-q");
     for (ty, keeps) in [(GgmlType::Q8_0, true), (GgmlType::Q4_1, false)] {
         let q = dir.path(&format!("{ty}.gguf"));
-        quantize_gguf(&synthetic(), &q, ty, false, |_, _| {}).unwrap();
+        quantize_model(&synthetic(), &q, &Target::parse(ty.name()).unwrap(), false, |_, _| {}).unwrap();
         let input = GgufFile::open(&q).unwrap();
         let out = dir.path(&format!("{ty}-pruned.gguf"));
         let c = PruneConfig::new(Some(0.5), Pattern::Unstructured, None, OutType::Same).unwrap();

@@ -2,15 +2,17 @@
 //! same shapes: SmolLM2-135M's projections and its output head, decode (m = 1) and
 //! prefill (m = 64).
 //!
-//!     cargo run --release -p lamina-tensor --example qmatvec [-- portable] [-- quick]
+//!     cargo run --release -p lamina-tensor --example qmatvec [-- portable] [-- quick] [-- gpu]
 //!
+//! `gpu` runs on GPU 0 instead (each call timed up to a device sync).
 //! Prints time per call (best and median of repeats), and from the best time GB/s of
 //! weight bytes streamed and GFLOP/s (2 m rows cols per call). Threads: LAMINA_THREADS
 //! (default: all cores).
 
 use lamina_tensor::cpu::isa::{self, Isa};
+use lamina_tensor::gpu::GpuDevice;
 use lamina_tensor::quant::{GgmlType, QMatrix};
-use lamina_tensor::{no_grad, threads, DType, Tensor};
+use lamina_tensor::{no_grad, threads, DType, Device, Tensor};
 use std::time::{Duration, Instant};
 
 /// (best, median) seconds per call of `f`, repeated for about `budget` after a warm-up.
@@ -33,7 +35,15 @@ fn main() -> lamina_tensor::Result<()> {
         isa::force(Some(Isa::Portable));
     }
     let budget = Duration::from_millis(if args.iter().any(|a| a == "quick") { 150 } else { 600 });
-    println!("isa {}, {} threads", isa::active().name(), threads());
+    let (device, gpu) = if args.iter().any(|a| a == "gpu") {
+        let dev = GpuDevice::get(0)?;
+        println!("gpu:0 {}", dev.summary());
+        (Device::Gpu(0), Some(dev))
+    } else {
+        println!("isa {}, {} threads", isa::active().name(), threads());
+        (Device::Cpu, None)
+    };
+    let sync = || gpu.as_ref().map_or(Ok(()), |d| d.sync());
     println!(
         "{:>11} {:>3} {:>5} {:>7} {:>9} {:>9} {:>7} {:>8}",
         "rows x cols", "m", "type", "MB", "best us", "median us", "GB/s", "GFLOP/s"
@@ -41,7 +51,7 @@ fn main() -> lamina_tensor::Result<()> {
     for (rows, cols) in [(1536, 576), (576, 1536), (49152, 576)] {
         let w = Tensor::randn(&[rows, cols], 0.0, 0.05, 1, DType::F32)?;
         for m in [1, 64] {
-            let x = Tensor::randn(&[m, cols], 0.0, 1.0, 2, DType::F32)?;
+            let x = Tensor::randn(&[m, cols], 0.0, 1.0, 2, DType::F32)?.to_device(device)?;
             let flops = 2.0 * (m * rows * cols) as f64;
             let report = |name: &str, bytes: usize, (best, median): (f64, f64)| {
                 println!(
@@ -55,12 +65,12 @@ fn main() -> lamina_tensor::Result<()> {
                 )
             };
             for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4_0] {
-                let q = QMatrix::from_tensor(&w, ty)?;
-                let secs = no_grad(|| time(budget, || drop(x.matmul_qt(&q).unwrap())));
+                let q = QMatrix::from_tensor(&w, ty)?.to_device(device)?;
+                let secs = no_grad(|| time(budget, || drop((x.matmul_qt(&q).unwrap(), sync().unwrap()))));
                 report(ty.name(), q.n_bytes(), secs);
             }
-            let wt = w.t()?;
-            let secs = no_grad(|| time(budget, || drop(x.matmul(&wt).unwrap())));
+            let wt = w.to_device(device)?.t()?;
+            let secs = no_grad(|| time(budget, || drop((x.matmul(&wt).unwrap(), sync().unwrap()))));
             report("f32", rows * cols * 4, secs);
         }
     }

@@ -7,7 +7,7 @@ mod lora;
 mod rope_layout;
 mod train;
 
-pub use config::{hf_name, LlamaConfig};
+pub use config::{gguf_name, hf_name, LlamaConfig};
 pub use rope_layout::{gguf_rows_from_hf, hf_rows_from_gguf};
 
 use crate::causal_lm::{CausalLm, LogitsFor};
@@ -66,16 +66,16 @@ impl LlamaBlock {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
     pub device: Device,
-    /// Keep quantized GGUF matrices in their blocks and multiply them as they are (CPU),
-    /// as llama.cpp does; otherwise dequantize everything to f32.
+    /// Keep quantized GGUF matrices in their blocks and multiply them as they are, as
+    /// llama.cpp does (on a GPU the blocks are uploaded once and decoded in the shader);
+    /// otherwise dequantize everything to f32.
     pub keep_quantized: bool,
 }
 
 impl LoadOptions {
-    /// Quantized weights stay quantized on the CPU (the fast path); the GPU backend has
-    /// no quantized kernels yet and gets f32.
+    /// Quantized weights stay quantized, on the CPU and on a GPU.
     pub fn on(device: Device) -> LoadOptions {
-        LoadOptions { device, keep_quantized: device == Device::Cpu }
+        LoadOptions { device, keep_quantized: true }
     }
 }
 
@@ -97,7 +97,7 @@ pub struct Llama {
 }
 
 impl Llama {
-    /// Load from a GGUF file onto `device` (quantized weights kept as they are on the CPU).
+    /// Load from a GGUF file onto `device` (quantized weights kept in their blocks).
     pub fn from_gguf(f: &GgufFile, device: Device) -> Result<Llama> {
         Self::from_gguf_with(f, LoadOptions::on(device))
     }
@@ -189,7 +189,9 @@ impl Llama {
             let bias = if bias { Some(float(&format!("{name}.bias"), &[out])?) } else { None };
             Ok(match get(&format!("{name}.weight"), &[out, inp])? {
                 Weight::Float(t) => Proj::Float(Linear { weight: t.to_device(device)?, bias }),
-                Weight::Quant(q) => Proj::Quant(QLinear { weight: q, bias }),
+                // Uploaded now (a no-op on the CPU), so a GPU's limits fail the load, not
+                // the first token.
+                Weight::Quant(q) => Proj::Quant(QLinear { weight: q.to_device(device)?, bias }),
             })
         };
         let embed = match get("token_embd.weight", &[c.vocab_size, c.dim])? {
@@ -219,7 +221,14 @@ impl Llama {
             None => None,
         };
         let tied = head.is_none();
-        let head = head.unwrap_or_else(|| embed.as_proj());
+        // A tied head multiplies by the embedding's blocks (its lookups stay on the host).
+        let head = match head {
+            Some(h) => h,
+            None => match embed.as_proj() {
+                Proj::Quant(q) => Proj::Quant(QLinear { weight: q.weight.to_device(device)?, bias: None }),
+                float => float,
+            },
+        };
         Ok(Llama { config: c, embed, blocks, out_norm, head, tied, device })
     }
 

@@ -15,7 +15,9 @@ impl Llama {
     /// major). Attention is causal within each row, so right padding never reaches a real
     /// token. `step_seed` turns on the adapters' dropout (training); `None` evaluates.
     pub fn forward_train(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
-        lamina_tensor::cpu::parallel::install(|| Ok(self.head.forward(&self.hidden_train(tokens, batch, step_seed)?)?))
+        lamina_tensor::cpu::parallel::install(|| {
+            Ok(self.head.forward(&self.hidden_train(tokens, batch, step_seed)?)?)
+        })
     }
 
     /// The final normed hidden states (batch * seq, dim), before the output head.

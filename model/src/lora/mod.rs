@@ -58,10 +58,11 @@ impl LoraLayer {
             Some(seed) if self.dropout > 0.0 => x.dropout(self.dropout, seed)?,
             _ => x.clone(),
         };
-        // (N, in) A^T -> (N, r), then B^T -> (N, out): two thin GEMMs, never the (out, in)
-        // product B A.
-        let h = x.matmul(&self.a.t()?)?;
-        Ok(h.matmul(&self.b.t()?)?.scale(self.scale)?)
+        // (N, in) A^T -> (N, r), scaled there (r wide, not out wide: the tape keeps one
+        // small tensor instead of another (N, out) one), then B^T -> (N, out): two thin
+        // GEMMs, never the (out, in) product B A.
+        let h = x.matmul(&self.a.t()?)?.scale(self.scale)?;
+        Ok(h.matmul(&self.b.t()?)?)
     }
 
     /// s B A as an (out, in) f32 tensor on the CPU: what merging adds to the base weight.

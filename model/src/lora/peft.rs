@@ -5,6 +5,8 @@
 //! `...lora_B.weight` (out, r). `PeftModel.from_pretrained(base, dir)` loads what `save`
 //! writes, and `load` reads what PEFT writes (plain LoRA: no bias, no modules_to_save,
 //! no per-module rank patterns; anything else is a clear error, not a silent skip).
+//! `layers_to_transform` is honoured as it is in PEFT: the file holds fewer tensors.
+//! tests/fixtures/peft/ holds an adapter saved by PEFT itself (model/tests/peft_interop.rs).
 
 use super::{BlockAdapters, LoraConfig, LoraLayer, Target};
 use crate::atomic::{io_err, write_atomic};
@@ -92,6 +94,7 @@ pub fn load(
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| ModelError::Invalid(format!("{}: not valid JSON: {e}", cfg_path.display())))?;
     let config = parse_config(&v).map_err(|m| ModelError::Invalid(format!("{}: {m}", cfg_path.display())))?;
+    let only_layers = parse_layers(&v).map_err(|m| ModelError::Invalid(format!("{}: {m}", cfg_path.display())))?;
     let base_model = v.get("base_model_name_or_path").and_then(Value::as_str).map(str::to_string);
 
     let weights_path = dir.join(WEIGHTS_FILE);
@@ -108,6 +111,13 @@ pub fn load(
         if layer >= n_layers {
             return Err(ModelError::Invalid(format!(
                 "{}: `{}` is for layer {layer}, the model has {n_layers}",
+                weights_path.display(),
+                info.name
+            )));
+        }
+        if only_layers.as_ref().is_some_and(|l| !l.contains(&layer)) {
+            return Err(ModelError::Invalid(format!(
+                "{}: `{}` is for layer {layer}, which `layers_to_transform` in {CONFIG_FILE} leaves out",
                 weights_path.display(),
                 info.name
             )));
@@ -162,6 +172,30 @@ fn parse_config(v: &Value) -> std::result::Result<LoraConfig, String> {
     unsupported("modules_to_save", &|x| x.is_null() || x.as_array().is_some_and(|a| a.is_empty()))?;
     unsupported("rank_pattern", &|x| x.as_object().is_some_and(|m| m.is_empty()))?;
     unsupported("alpha_pattern", &|x| x.as_object().is_some_and(|m| m.is_empty()))?;
+    // Newer PEFT versions write these keys in every config; each, when set, changes what
+    // the adapter computes or which weights it needs (a bias on B, adapters that act only
+    // after invocation tokens, replicated layers, extra embedding rows, block-diagonal or
+    // routed factors, a rewritten base weight), none of which is implemented here.
+    for key in [
+        "lora_bias",
+        "use_qalora",
+        "alora_invocation_tokens",
+        "layer_replication",
+        "trainable_token_indices",
+        "target_parameters",
+        "use_bdlora",
+        "arrow_config",
+        "kasa_config",
+        "monteclora_config",
+    ] {
+        unsupported(key, &is_unset)?;
+    }
+    // PiSSA, OLoRA, CorDA and LoftQ start by rewriting the base weights; an adapter saved
+    // that way only works on the rewritten base (PEFT converts it to plain LoRA when saved
+    // with `path_initial_model_for_weight_conversion`, which writes `true` here).
+    unsupported("init_lora_weights", &|x| {
+        x.as_str().is_none_or(|s| !["pissa", "olora", "corda", "loftq"].iter().any(|p| s.starts_with(p)))
+    })?;
     let targets = match v.get("target_modules") {
         Some(Value::Array(a)) => {
             let names: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
@@ -174,6 +208,35 @@ fn parse_config(v: &Value) -> std::result::Result<LoraConfig, String> {
     let cfg = LoraConfig { rank, alpha, dropout, rslora, targets };
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(cfg)
+}
+
+/// Null, false, or an empty list, map or string: PEFT's "not used" for an optional key.
+fn is_unset(x: &Value) -> bool {
+    match x {
+        Value::Null | Value::Bool(false) => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        Value::String(s) => s.is_empty(),
+        Value::Number(_) | Value::Bool(true) => false,
+    }
+}
+
+/// PEFT's `layers_to_transform` (an index or a list of them; absent or null for every
+/// layer). The adapter then simply holds tensors for those layers only; `load` checks
+/// that it holds none for the others.
+fn parse_layers(v: &Value) -> std::result::Result<Option<Vec<usize>>, String> {
+    let index = |x: &Value| x.as_u64().map(|i| i as usize);
+    match v.get("layers_to_transform") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| index(x).ok_or_else(|| format!("`layers_to_transform` holds {x}, not a layer index")))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map(Some),
+        Some(x) => index(x)
+            .map(|i| Some(vec![i]))
+            .ok_or_else(|| format!("`layers_to_transform` = {x} is not a layer index or a list of them")),
+    }
 }
 
 /// `(layer, target, 'A' | 'B')` from a PEFT tensor name; accepts the adapter-name infix
@@ -230,10 +293,42 @@ mod tests {
             ("rank_pattern", json!({"q_proj": 2})),
             ("target_modules", json!(".*proj")),
             ("r", json!(0)),
+            ("lora_bias", json!(true)),
+            ("alora_invocation_tokens", json!([1, 2])),
+            ("layer_replication", json!([[0, 4], [2, 5]])),
+            ("trainable_token_indices", json!([7])),
+            ("target_parameters", json!(["mlp.experts.down_proj"])),
+            ("init_lora_weights", json!("pissa_niter_4")),
+            ("init_lora_weights", json!("loftq")),
         ] {
             let mut v = v.clone();
             v[key] = bad;
             assert!(parse_config(&v).is_err(), "{key}");
         }
+        // What PEFT 0.21 writes when these features are off, and init schemes that leave
+        // the base weights alone, load.
+        let mut v = v.clone();
+        for (key, unset) in [
+            ("lora_bias", json!(false)),
+            ("alora_invocation_tokens", json!(null)),
+            ("trainable_token_indices", json!(null)),
+            ("loftq_config", json!({})),
+            ("init_lora_weights", json!("gaussian")),
+            ("use_bdlora", json!(null)),
+        ] {
+            v[key] = unset;
+        }
+        assert_eq!(parse_config(&v).unwrap(), cfg);
+    }
+
+    #[test]
+    fn layers_to_transform_is_an_index_or_a_list() {
+        let parse = |x: Value| parse_layers(&json!({ "layers_to_transform": x }));
+        assert_eq!(parse(json!(null)).unwrap(), None);
+        assert_eq!(parse(json!(3)).unwrap(), Some(vec![3]));
+        assert_eq!(parse(json!([0, 1, 2])).unwrap(), Some(vec![0, 1, 2]));
+        assert!(parse(json!([0, -1])).is_err());
+        assert!(parse(json!("0-2")).is_err());
+        assert_eq!(parse_layers(&json!({})).unwrap(), None);
     }
 }

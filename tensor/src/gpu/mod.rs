@@ -9,6 +9,8 @@
 //! - `pipeline`: `Shader` sources, the `KernelKey` trait (typed variant keys) and the cache.
 //! - `dispatch`: batched command recording, per-dispatch uniform parameters, flush/sync.
 //! - `strided`: `StridedParams`, how kernels receive (shape, strides, offset) views.
+//! - `qweights`: quantized weight matrices (`QMatrix`) uploaded once, blocks re-laid for
+//!   word loads (`GpuQMatrix`).
 //! - `kernels`: host code per op family, mirroring `crate::cpu`'s signatures.
 //!
 //! Storage convention shared by every shader (see `shaders/common.wgsl`): each tensor
@@ -21,6 +23,7 @@ mod device;
 mod dispatch;
 pub mod kernels;
 mod pipeline;
+pub(crate) mod qweights;
 mod storage;
 mod strided;
 
@@ -31,5 +34,6 @@ pub use buffer::GpuBuffer;
 pub use device::{adapters, AdapterSummary, GpuDevice};
 pub use kernels::{binary, cast, cmp, copy_contiguous, reduce, unary, where_cond};
 pub use pipeline::{KernelKey, Shader};
+pub use qweights::GpuQMatrix;
 pub use storage::GpuStorage;
 pub use strided::{StridedParams, MAX_RANK};

@@ -85,3 +85,22 @@ pub(crate) fn storage_tol(dtype: DType) -> f32 {
         d => 2.0 * d.epsilon() as f32,
     }
 }
+
+/// A (rows, cols) matrix of random `ty` blocks: random quantized bytes (every bit used)
+/// and f16 header fields of either sign between 1e-3 and 5e-2, where the format has them.
+pub(crate) fn random_qmatrix(ty: crate::quant::GgmlType, rows: usize, cols: usize, seed: u64) -> crate::quant::QMatrix {
+    let layout = super::qweights::block_layout(ty).expect("a block format");
+    let n_blocks = rows * cols / ty.block_size();
+    let bytes = data(n_blocks * ty.type_size(), seed, 0.0, 256.0);
+    let mut bytes: Vec<u8> = bytes.iter().map(|&v| v as u8).collect();
+    let heads = data(n_blocks * layout.heads_per_block(), seed ^ 0x5eed, -1.0, 1.0);
+    let mut heads = heads.into_iter();
+    for block in bytes.chunks_exact_mut(ty.type_size()) {
+        for at in layout.heads.clone().step_by(2) {
+            let u = heads.next().expect("one value per header field");
+            let v = u.signum() * (1e-3 + 4.9e-2 * u.abs());
+            block[at..at + 2].copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
+        }
+    }
+    crate::quant::QMatrix::new(ty, rows, cols, bytes).expect("whole blocks")
+}

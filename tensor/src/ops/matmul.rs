@@ -8,7 +8,7 @@ use crate::layout::broadcast_shapes;
 use crate::quant::QMatrix;
 use crate::storage::{CpuStorage, Storage};
 use crate::{cpu, gpu};
-use crate::{DType, Device, Tensor};
+use crate::{DType, Tensor};
 
 impl Tensor {
     /// (..., m, k) @ (..., k, n) -> (..., m, n). Batch dims broadcast; transposed views
@@ -43,18 +43,21 @@ impl Tensor {
 
 impl Tensor {
     /// x (..., cols) @ W^T -> (..., rows) with a quantized weight `w` (rows, cols): a
-    /// linear layer on GGUF weights. Activations are rounded to 8 bits per group of 32 for
-    /// the integer kernels (llama.cpp's scheme); float weights are used exactly. f16/bf16
-    /// `x` is computed in f32 and rounded back. Gradients flow to `x` (W is frozen). CPU
-    /// only: `w` lives in host memory.
+    /// linear layer on GGUF weights. On the CPU, activations are rounded to 8 bits per
+    /// group of 32 for the integer kernels (llama.cpp's scheme); on a GPU the blocks are
+    /// dequantized in the shader and x stays f32 (the weights are uploaded to x's GPU on
+    /// first use: `QMatrix::to_device`). Float weights are used exactly. f16/bf16 `x` is
+    /// computed in f32 and rounded back. Gradients flow to `x` (W is frozen).
     pub fn matmul_qt(&self, w: &QMatrix) -> Result<Tensor> {
         let (x, m) = self.quant_operand("matmul_qt", w, w.cols())?;
         let y = match &*x.storage() {
-            Storage::Cpu(s) => cpu::qmatmul::qmatmul_t(isa::active(), w, &s.f32_view(x.layout()), m)?,
-            Storage::Gpu(_) => unreachable!("quant_operand checked the device"),
+            Storage::Cpu(s) => {
+                Storage::Cpu(CpuStorage::F32(cpu::qmatmul::qmatmul_t(isa::active(), w, &s.f32_view(x.layout()), m)?))
+            }
+            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::qmatmul_t(&*w.gpu_copy(s.device())?, s, x.layout(), m)?),
         };
         let op = || Op::MatmulQt { x: x.clone(), w: w.clone() };
-        let y = Tensor::from_kernel(Storage::Cpu(CpuStorage::F32(y)), &with_last(x.shape(), w.rows()), op, &[&x]);
+        let y = Tensor::from_kernel(y, &with_last(x.shape(), w.rows()), op, &[&x]);
         y.to_dtype(self.dtype())
     }
 
@@ -64,11 +67,13 @@ impl Tensor {
     pub fn matmul_q(&self, w: &QMatrix) -> Result<Tensor> {
         let (x, m) = self.quant_operand("matmul_q", w, w.rows())?;
         let y = match &*x.storage() {
-            Storage::Cpu(s) => cpu::qmatmul::qmatmul_n(isa::active(), w, &s.f32_view(x.layout()), m)?,
-            Storage::Gpu(_) => unreachable!("quant_operand checked the device"),
+            Storage::Cpu(s) => {
+                Storage::Cpu(CpuStorage::F32(cpu::qmatmul::qmatmul_n(isa::active(), w, &s.f32_view(x.layout()), m)?))
+            }
+            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::qmatmul_n(&*w.gpu_copy(s.device())?, s, x.layout(), m)?),
         };
         let op = || Op::MatmulQ { x: x.clone(), w: w.clone() };
-        let y = Tensor::from_kernel(Storage::Cpu(CpuStorage::F32(y)), &with_last(x.shape(), w.cols()), op, &[&x]);
+        let y = Tensor::from_kernel(y, &with_last(x.shape(), w.cols()), op, &[&x]);
         y.to_dtype(self.dtype())
     }
 
@@ -78,9 +83,6 @@ impl Tensor {
         self.check_float(op)?;
         if self.shape().last() != Some(&k) {
             return Err(Error::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: w.shape().to_vec() });
-        }
-        if self.device() != Device::Cpu {
-            return Err(Error::DeviceMismatch { op, lhs: self.device(), rhs: Device::Cpu });
         }
         let m = self.shape()[..self.rank() - 1].iter().product();
         Ok((self.to_dtype(DType::F32)?, m))

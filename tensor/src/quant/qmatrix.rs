@@ -6,18 +6,25 @@
 
 use super::{dequantize_row, quantize_row, GgmlType};
 use crate::error::{invalid, Error, Result};
+use crate::gpu::qweights::{GpuCopies, GpuQMatrix};
+use crate::gpu::GpuDevice;
 use crate::storage::filled;
-use crate::Tensor;
+use crate::{Device, Tensor};
 use rayon::prelude::*;
 use std::sync::Arc;
 
 /// A quantized (rows, cols) matrix in ggml's row-major block layout. Clone is O(1).
+///
+/// The blocks live in host memory; a product with a GPU tensor uploads them to that GPU
+/// once (re-laid for word loads, still quantized: `gpu/qweights.rs`) and keeps the copy
+/// for the matrix and its clones.
 #[derive(Clone)]
 pub struct QMatrix {
     ty: GgmlType,
     rows: usize,
     cols: usize,
     data: Blocks,
+    gpu: Arc<GpuCopies>,
 }
 
 /// Bytes a caller shares with the matrix (a memory-mapped model file).
@@ -79,7 +86,7 @@ impl QMatrix {
                 format!("a {rows}x{cols} {ty} matrix takes {want} bytes ({row_bytes} per row), got {}", data.len()),
             ));
         }
-        Ok(QMatrix { ty, rows, cols, data })
+        Ok(QMatrix { ty, rows, cols, data, gpu: Arc::default() })
     }
 
     /// Quantize a 2-D float tensor (rows, cols) to `ty`, rows in parallel, rounding as
@@ -119,6 +126,27 @@ impl QMatrix {
             });
         }
         dequantize_row(self.ty, self.row(i), out)
+    }
+
+    /// This matrix with its blocks also on `device` (uploaded now, unless they already
+    /// are), so the first product there does not pay for the upload. The host blocks stay:
+    /// the CPU kernels and embedding lookups read them. A no-op for the CPU.
+    pub fn to_device(&self, device: Device) -> Result<QMatrix> {
+        if let Device::Gpu(n) = device {
+            self.gpu_copy(&GpuDevice::get(n)?)?;
+        }
+        Ok(self.clone())
+    }
+
+    /// The copy of the blocks on `device`, uploaded on first use.
+    pub(crate) fn gpu_copy(&self, device: &Arc<GpuDevice>) -> Result<Arc<GpuQMatrix>> {
+        self.gpu.get(self, device)
+    }
+
+    /// Bytes the matrix takes on GPU `ordinal`, or `None` when it has not been uploaded
+    /// there. Block formats take their file size (`n_bytes`), rounded up to a word.
+    pub fn gpu_bytes(&self, ordinal: usize) -> Option<u64> {
+        self.gpu.find(ordinal).map(|c| c.bytes())
     }
 
     pub fn ggml_type(&self) -> GgmlType {

@@ -3,6 +3,7 @@
 use super::{Problem, Reduction};
 use crate::reference as r;
 use crate::tensor::RefTensor;
+use lamina_tensor::quant::QMatrix;
 use lamina_tensor::{scaled_dot_product_attention, DType, Result, Tensor};
 
 impl Problem {
@@ -22,6 +23,11 @@ impl Problem {
                 let a = if *ta { r::transpose_last(&xs[0]) } else { xs[0].clone() };
                 let b = if *tb { r::transpose_last(&xs[1]) } else { xs[1].clone() };
                 r::matmul(&a, &b)
+            }
+            P::MatmulQt { .. } => {
+                let (ty, rows, cols, bytes) = self.quant_weight().expect("a matmul_qt problem");
+                let w = RefTensor::new(&[rows, cols], r::quant::dequantize(ty, &bytes, rows, cols));
+                r::matmul(&xs[0], &r::transpose_last(&w))
             }
             P::Softmax { dim, log: false, .. } => r::softmax(&xs[0], *dim),
             P::Softmax { dim, log: true, .. } => r::log_softmax(&xs[0], *dim),
@@ -81,6 +87,10 @@ impl Problem {
                 let a = if *ta { x.t()? } else { x.clone() };
                 let b = if *tb { xs[1].t()? } else { xs[1].clone() };
                 a.matmul(&b)
+            }
+            P::MatmulQt { .. } => {
+                let (ty, rows, cols, bytes) = self.quant_weight().expect("a matmul_qt problem");
+                x.matmul_qt(&QMatrix::new(ty, rows, cols, bytes)?)
             }
             P::Softmax { dim, log: false, .. } => x.softmax(*dim),
             P::Softmax { dim, log: true, .. } => x.log_softmax(*dim),

@@ -7,6 +7,7 @@ mod eval;
 
 use crate::data::Values;
 pub use crate::reference::Reduction;
+use lamina_tensor::quant::GgmlType;
 use lamina_tensor::{BinaryOp, CmpOp, DType, OpName, RopeConvention, UnaryOp};
 
 /// One input of a problem.
@@ -84,6 +85,14 @@ pub enum Problem {
         b: Vec<usize>,
         ta: bool,
         tb: bool,
+    },
+    /// x (..., cols) @ W^T with W (rows, cols) in ggml blocks of `ty` (cols = x's last dim,
+    /// whole blocks). W is random blocks drawn from the label (`quant_weight`), so the
+    /// engine and the reference (which decodes them in f64) see the same bytes.
+    MatmulQt {
+        x: Vec<usize>,
+        rows: usize,
+        ty: GgmlType,
     },
     /// `values`: e.g. `AdditiveMask { neg_inf: true }` for -inf logits (never a whole row;
     /// needs dim = last), or logits past exp's f32 range to test the max subtraction.
@@ -241,6 +250,7 @@ impl Problem {
                 Reduction::Min => OpName::Min,
             },
             P::Matmul { .. } => OpName::Matmul,
+            P::MatmulQt { .. } => OpName::MatmulQt,
             P::Softmax { log: false, .. } => OpName::Softmax,
             P::Softmax { log: true, .. } => OpName::LogSoftmax,
             P::LayerNorm { .. } => OpName::LayerNorm,
@@ -281,6 +291,7 @@ impl Problem {
             P::Matmul { a, b, ta, tb } => {
                 format!("matmul {}{} {}{}", s(a), if *ta { "ᵀ" } else { "" }, s(b), if *tb { "ᵀ" } else { "" })
             }
+            P::MatmulQt { x, rows, ty } => format!("matmul_qt {} W[{rows},{}] {ty}", s(x), x.last().unwrap_or(&0)),
             P::Softmax { shape, dim, log, values } => {
                 format!("{} {} dim={dim} {values:?}", if *log { "log_softmax" } else { "softmax" }, s(shape))
             }
@@ -371,6 +382,7 @@ impl Problem {
                 };
                 vec![f(&stored(a, *ta), V::Normal(1.0), true), f(&stored(b, *tb), V::Normal(1.0), true)]
             }
+            P::MatmulQt { x, .. } => vec![f(x, V::Normal(1.0), true)],
             P::Softmax { shape, values, .. } => vec![f(shape, values.clone(), true)],
             P::LayerNorm { shape, weight, bias, offset, .. } => {
                 let d = *shape.last().unwrap();
@@ -458,6 +470,14 @@ impl Problem {
 }
 
 impl Problem {
+    /// The ggml blocks of a `MatmulQt` weight (rows, cols), drawn from the label.
+    pub fn quant_weight(&self) -> Option<(GgmlType, usize, usize, Vec<u8>)> {
+        let Problem::MatmulQt { x, rows, ty } = self else { return None };
+        let cols = *x.last().expect("x has a last dim");
+        let mut rng = crate::data::Rng::for_label(&self.label(), 0x9e1);
+        Some((*ty, *rows, cols, crate::reference::quant::random_blocks(*ty, *rows, cols, &mut rng)))
+    }
+
     /// Draw the inputs: the stream depends only on the label, `salt` and the input's
     /// position, so a case's data is the same in every run and every dtype (floats are
     /// then quantised to `dt`, so the reference sees exactly what the engine holds).

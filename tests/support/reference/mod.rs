@@ -7,11 +7,13 @@
 //! - `linalg`: batched broadcasting matmul and scaled-dot-product attention.
 //! - `nn`: layer/RMS norm, cross-entropy, RoPE (and its tables), dropout.
 //! - `index`: embedding, index_select, gather, index_add, scatter_add, views, concat.
+//! - `quant`: ggml block formats decoded in f64 (for `matmul_qt`), and random blocks.
 
 mod elementwise;
 mod index;
 mod linalg;
 mod nn;
+pub mod quant;
 mod reduce;
 
 pub use elementwise::{binary, cast, cmp, erf, masked_fill, round_to, unary, where_cond};

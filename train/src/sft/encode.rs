@@ -6,8 +6,10 @@
 //! says where each assistant turn starts and ends in the whole. Each piece is tokenized on
 //! its own, which is exactly how inference sees it: the prompt is tokenized alone and the
 //! answer is generated after it. Tokenizing the whole text at once can differ only where
-//! BPE would merge across a boundary; the report counts those examples (with ChatML every
-//! boundary sits next to a control token, so there are none).
+//! the pre-tokenizer or BPE would join text across a boundary; the report counts those
+//! examples. With ChatML a turn ends at `<|im_end|>`, a control token split out before BPE,
+//! and starts after the header's newline, which stays a token of its own unless the answer
+//! starts with whitespace (the shipped dataset has none: every example matches).
 //!
 //! Labels follow PyTorch's `ignore_index` convention, shifted for you: `labels[i]` is the
 //! token the model should predict at position `i` (that is, `tokens[i + 1]`) when that token

@@ -10,12 +10,15 @@ use lamina_model::{fixtures, BpeTokenizer};
 use lamina_train::sft::{Encoded, IGNORE};
 use std::path::PathBuf;
 
-/// A directory under the system temp dir, removed on drop.
+/// A directory under the system temp dir, removed on drop; unique per call (tests run in
+/// parallel threads of one process).
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("lamina-sft-{tag}-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("lamina-sft-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -44,10 +47,8 @@ pub fn tiny_tokenizer() -> BpeTokenizer {
         byte_to_char().iter().enumerate().map(|(i, c)| (c.to_string(), i.into())).collect();
     let mut vocab = vocab;
     let merges = ["b c", "Ġ t", "t h", "Ġt h"];
-    let mut next = 259;
-    for m in merges {
-        vocab.insert(m.replace(' ', ""), next.into());
-        next += 1;
+    for (id, m) in (259u32..).zip(merges) {
+        vocab.insert(m.replace(' ', ""), id.into());
     }
     let added: Vec<serde_json::Value> =
         [(ENDOFTEXT, "<|endoftext|>"), (IM_START, "<|im_start|>"), (IM_END, "<|im_end|>")]

@@ -28,6 +28,7 @@ pub mod index;
 pub mod matmul;
 pub mod norm;
 pub mod optim;
+pub mod qmatmul;
 pub mod rope;
 
 pub use copy::{cast, copy_contiguous};
@@ -41,6 +42,7 @@ pub use index::{concat, gather, index_add, index_select, scatter_add};
 pub use matmul::matmul;
 pub use norm::{layer_norm, layer_norm_backward, rms_norm, rms_norm_backward, softmax_last, softmax_last_backward};
 pub use optim::adamw_step;
+pub use qmatmul::{qmatmul_n, qmatmul_t};
 pub use rope::rope;
 
 use super::device::GpuDevice;
@@ -66,6 +68,7 @@ pub fn all_variants() -> Vec<Variant> {
     v.extend(variants::<rope::RopeKey>());
     v.extend(variants::<index::IndexKey>());
     v.extend(variants::<optim::AdamWKey>());
+    v.extend(variants::<qmatmul::QMatmulKey>());
     v
 }
 
