@@ -36,10 +36,12 @@ fn bad_requests_are_clear_errors() {
         (vec!["prune", &t, &t, "--sparsity", "0.5"], "different file"),
         (vec!["prune", "/nonexistent.gguf", o, "--sparsity", "0.5"], "nonexistent"),
         (vec!["perplexity", "-m", &t, "--kl-base", "/nonexistent.gguf"], "nonexistent"),
-        (vec!["sweep", &t, "--types", "q3_x"], "unknown type"),
+        (vec!["sweep", &t, "--types", "q3_x"], "unknown quantization type"),
         (vec!["sweep", &t, "--types", "", "--sparsity", "2"], "0 to 1"),
         (vec!["sweep", &t, "--types", "", "--pattern", ""], "nothing to sweep"),
         (vec!["plot", "/nonexistent.jsonl", "-o", o], "nonexistent"),
+        (vec!["sweep"], "required"),
+        (vec!["sweep", "--replot", "/nonexistent.json"], "nonexistent"),
     ] {
         let (ok, _, err) = lamina(&args);
         assert!(!ok, "{args:?} should fail");
