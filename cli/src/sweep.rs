@@ -13,7 +13,7 @@ use crate::plot::{self, Chart, Mark, Scale, Series};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lamina_model::gguf::GgufFile;
-use lamina_model::kl::{check_same_tokenizer, kl_divergence, Base, BaseCache, KlOptions, KlReport};
+use lamina_model::kl::{check_same_tokenizer, kl_divergence, Base, BaseCache, KlOptions};
 use lamina_model::prune::{prune_gguf, PruneConfig};
 use lamina_model::quantize::{quantize_model, Target};
 use lamina_tensor::Device;
@@ -24,9 +24,13 @@ const CACHE_LIMIT: u64 = 1 << 30;
 #[derive(Args, Debug)]
 pub struct SweepArgs {
     /// The base model: an F16/F32 GGUF (a quantized one needs --allow-requantize).
-    pub base: PathBuf,
+    #[arg(required_unless_present = "replot")]
+    pub base: Option<PathBuf>,
+    /// Only redraw the plots into --out from a sweep.json written earlier (no models run).
+    #[arg(long, value_name = "SWEEP_JSON", conflicts_with = "base")]
+    pub replot: Option<PathBuf>,
     /// Quantization types, comma-separated (any `quantize --type`; empty for none).
-    #[arg(long, value_delimiter = ',', default_value = "q8_0,q5_1,q5_0,q4_1,q4_0")]
+    #[arg(long, value_delimiter = ',', default_value = "q8_0,q6_k,q5_k_m,q5_1,q5_0,q4_k_m,q4_1,q4_0")]
     pub types: Vec<String>,
     /// Sparsities of unstructured pruning, comma-separated fractions (empty for none).
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.3,0.5", allow_negative_numbers = true)]
@@ -72,9 +76,22 @@ impl Variant {
         match self {
             Variant::Quantize(t) => t.name.to_lowercase(),
             Variant::Prune(c) => match c.pattern {
-                lamina_model::prune::Pattern::Unstructured => format!("prune-{:.2}", c.sparsity),
+                lamina_model::prune::Pattern::Unstructured => format!("prune-{}", c.sparsity),
                 p => format!("prune-{}", p.to_string().replace(':', "of")),
             },
+        }
+    }
+}
+
+impl Variant {
+    /// The line a pruned variant belongs to in the sparsity plot.
+    fn group(&self) -> Option<String> {
+        match self {
+            Variant::Quantize(_) => None,
+            Variant::Prune(c) => Some(match c.pattern {
+                lamina_model::prune::Pattern::Unstructured => format!("unstructured, per {:?}", c.scope).to_lowercase(),
+                p => p.to_string(),
+            }),
         }
     }
 }
@@ -116,6 +133,9 @@ fn bits_per_weight(f: &GgufFile) -> f64 {
 }
 
 pub fn run(args: SweepArgs) -> CliResult {
+    if let Some(json) = &args.replot {
+        return replot(json, &args.out);
+    }
     let variants = variants(&args)?;
     if args.chunk < 4 {
         return Err("--chunk must be at least 4 tokens".into());
@@ -139,6 +159,7 @@ pub fn run(args: SweepArgs) -> CliResult {
 }
 
 fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> CliResult {
+    let base_path = args.base.as_deref().expect("clap requires the base unless --replot");
     let margs = |p: &Path| ModelArgs {
         model: Some(p.to_path_buf()),
         device: args.device,
@@ -146,28 +167,31 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
         dequantize: false,
         lora: None,
     };
-    let base_file = GgufFile::open(&args.base)?;
+    let base_file = GgufFile::open(base_path)?;
     let base_bpw = bits_per_weight(&base_file);
-    let base = load(&margs(&args.base))?;
-    let tokens = base.tokenizer.encode(text, false, false)?;
-    let bos = if base.tokenizer.adds_bos() { base.tokenizer.bos_id() } else { None };
+    let base = load(&margs(base_path))?;
+    let tokenizer = base.tokenizer;
+    let tokens = tokenizer.encode(text, false, false)?;
+    let bos = if tokenizer.adds_bos() { tokenizer.bos_id() } else { None };
     let opts = KlOptions { n_ctx: args.chunk, max_chunks: args.chunks, bos };
     let n_chunks = lamina_model::perplexity::chunks(&tokens, args.chunk, args.chunks, bos)?.len();
     let bar_style = ProgressStyle::with_template("{prefix:>14} {bar:30} {pos}/{len} chunks  {msg}  eta {eta}")?;
 
+    // With the base logits cached the base model is no longer needed: free it.
     let need = BaseCache::bytes_needed(base.model.vocab_size(), args.chunk, n_chunks);
-    let cache = if need <= CACHE_LIMIT {
+    let (cache, base_model) = if need <= CACHE_LIMIT {
         let bar = ProgressBar::new(n_chunks as u64).with_style(bar_style.clone()).with_prefix("base");
         let c = BaseCache::compute(base.model.as_ref(), &tokens, opts, |d, _| bar.set_position(d as u64))?;
         bar.finish_and_clear();
-        Some(c)
+        drop(base.model);
+        (Some(c), None)
     } else {
         eprintln!("the base logits would take {} MiB: the base model runs next to each variant instead", need >> 20);
-        None
+        (None, Some(base.model))
     };
     println!(
         "{}: {:.2} bits/weight; {} variants, {n_chunks} chunks of {} ({} tokens scored each)",
-        args.base.display(),
+        base_path.display(),
         base_bpw,
         variants.len(),
         args.chunk,
@@ -175,7 +199,8 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
     );
 
     let mut rows = Vec::new();
-    let mut results: Vec<(Variant, f64, f64, KlReport)> = Vec::new();
+    let mut scored: Vec<Scored> = Vec::new();
+    let mut base_ppl = None;
     for (i, v) in variants.iter().enumerate() {
         let start = std::time::Instant::now();
         let path = work.join(format!("{}.gguf", v.name()));
@@ -186,18 +211,19 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
             }
             Variant::Prune(cfg) => {
                 let r = prune_gguf(&base_file, &path, cfg, |_, _| {})?;
-                (r.sparsity(), crate::prune::report_json(&r, &args.base, &path, 0.0))
+                (r.sparsity(), crate::prune::report_json(&r, base_path, &path, 0.0))
             }
         };
         let file = GgufFile::open(&path)?;
         let (bpw, bytes) = (bits_per_weight(&file), file.file_size());
         drop(file);
         let m = load(&margs(&path))?;
-        check_same_tokenizer(&base.tokenizer, &m.tokenizer)?;
+        check_same_tokenizer(&tokenizer, &m.tokenizer)?;
         let bar = ProgressBar::new(n_chunks as u64).with_style(bar_style.clone()).with_prefix(v.name());
-        let kl_base = match &cache {
-            Some(c) => Base::Cached(c),
-            None => Base::Model(base.model.as_ref()),
+        let kl_base = match (&cache, &base_model) {
+            (Some(c), _) => Base::Cached(c),
+            (None, Some(b)) => Base::Model(b.as_ref()),
+            (None, None) => unreachable!("one of the two is kept"),
         };
         let r = kl_divergence(kl_base, m.model.as_ref(), &tokens, opts, |p| {
             bar.set_position(p.done as u64);
@@ -223,29 +249,30 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
             r.kld.mean.err,
             100.0 * r.same_top.value
         );
+        let group = v.group();
         rows.push(serde_json::json!({
             "name": v.name(),
             "kind": if matches!(v, Variant::Quantize(_)) { "quantize" } else { "prune" },
+            "group": group,
             "bits_per_weight": bpw, "file_bytes": bytes, "sparsity": sparsity,
             "ppl": r.ppl.value, "ppl_err": r.ppl.err, "ppl_ratio": r.ppl_ratio.value,
             "mean_kld": r.kld.mean.value, "mean_kld_err": r.kld.mean.err, "same_top": r.same_top.value,
             "made": made, "kl": kl_report::to_json(&r), "seconds": secs,
         }));
-        results.push((v.clone(), bpw, sparsity, r));
+        scored.push(Scored { name: v.name(), group, bpw, sparsity, ppl: r.ppl.value });
+        base_ppl = Some(r.ppl_base);
     }
 
-    let base_ppl = results[0].3.ppl_base;
+    let base_ppl = base_ppl.expect("at least one variant");
     let json = serde_json::json!({
-        "base": { "path": args.base.display().to_string(), "bits_per_weight": base_bpw,
+        "base": { "path": base_path.display().to_string(), "bits_per_weight": base_bpw,
                   "ppl": base_ppl.value, "ppl_err": base_ppl.err },
         "n_ctx": args.chunk, "chunks": n_chunks, "tokens_in_text": tokens.len(),
         "variants": rows,
     });
     let json_path = args.out.join("sweep.json");
     plot::save(&json_path, &serde_json::to_string_pretty(&json)?)?;
-    let (a, b) = (args.out.join("ppl_vs_sparsity.svg"), args.out.join("ppl_vs_bpw.svg"));
-    plot::save(&a, &sparsity_chart(&results, base_ppl.value).to_svg())?;
-    plot::save(&b, &bpw_chart(&results, base_ppl.value, base_bpw).to_svg())?;
+    let (a, b) = write_plots(&scored, base_ppl.value, base_bpw, &args.out)?;
     println!(
         "base perplexity {:.3} ± {:.3}; wrote {}, {}, {}",
         base_ppl.value,
@@ -257,62 +284,126 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
     Ok(())
 }
 
+/// What the plots need of one scored variant.
+#[derive(Clone, Debug, PartialEq)]
+struct Scored {
+    name: String,
+    /// The pruning pattern's label (one line per pattern); None for quantized variants.
+    group: Option<String>,
+    bpw: f64,
+    sparsity: f64,
+    ppl: f64,
+}
+
+fn write_plots(scored: &[Scored], base_ppl: f64, base_bpw: f64, out: &Path) -> CliResult<(PathBuf, PathBuf)> {
+    let (a, b) = (out.join("ppl_vs_sparsity.svg"), out.join("ppl_vs_bpw.svg"));
+    plot::save(&a, &sparsity_chart(scored, base_ppl).to_svg())?;
+    plot::save(&b, &bpw_chart(scored, base_ppl, base_bpw).to_svg())?;
+    Ok((a, b))
+}
+
+/// Read back what the plots need from a sweep.json.
+fn read_scored(json: &serde_json::Value) -> Result<(Vec<Scored>, f64, f64), String> {
+    let num =
+        |v: &serde_json::Value, key: &str| v[key].as_f64().ok_or_else(|| format!("`{key}` is missing or not a number"));
+    let (base_ppl, base_bpw) = (num(&json["base"], "ppl")?, num(&json["base"], "bits_per_weight")?);
+    let rows = json["variants"].as_array().ok_or("`variants` is missing")?;
+    let scored = rows
+        .iter()
+        .map(|r| {
+            Ok(Scored {
+                name: r["name"].as_str().ok_or("a variant has no `name`")?.to_string(),
+                group: r["group"].as_str().map(String::from),
+                bpw: num(r, "bits_per_weight")?,
+                sparsity: num(r, "sparsity")?,
+                ppl: num(r, "ppl")?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((scored, base_ppl, base_bpw))
+}
+
+fn replot(json_path: &Path, out: &Path) -> CliResult {
+    let text = std::fs::read_to_string(json_path).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON ({e})", json_path.display()))?;
+    let (scored, base_ppl, base_bpw) = read_scored(&json).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    std::fs::create_dir_all(out).map_err(|e| format!("--out {}: {e}", out.display()))?;
+    let (a, b) = write_plots(&scored, base_ppl, base_bpw, out)?;
+    println!("{} variants from {}; wrote {}, {}", scored.len(), json_path.display(), a.display(), b.display());
+    Ok(())
+}
+
 /// Perplexity against achieved sparsity, one line per pruning pattern, from the base at 0.
-fn sparsity_chart(results: &[(Variant, f64, f64, KlReport)], base_ppl: f64) -> Chart {
+fn sparsity_chart(scored: &[Scored], base_ppl: f64) -> Chart {
     let mut chart = Chart::new("perplexity vs sparsity (magnitude pruning)")
         .x_axis("sparsity of the linear layers", Scale::Linear)
         .y_axis("perplexity", Scale::Log)
         .hline(base_ppl, format!("base {base_ppl:.2}"), "#555");
-    let mut patterns: Vec<String> = Vec::new();
-    for (v, _, _, _) in results {
-        if let Variant::Prune(c) = v {
-            let name = match c.pattern {
-                lamina_model::prune::Pattern::Unstructured => format!("unstructured, per {:?}", c.scope).to_lowercase(),
-                p => p.to_string(),
-            };
-            if !patterns.contains(&name) {
-                patterns.push(name);
-            }
+    let mut groups: Vec<&str> = Vec::new();
+    for g in scored.iter().filter_map(|s| s.group.as_deref()) {
+        if !groups.contains(&g) {
+            groups.push(g);
         }
     }
-    for name in patterns {
+    for g in groups {
         let mut pts = vec![(0.0, base_ppl)];
-        for (v, _, s, r) in results {
-            if let Variant::Prune(c) = v {
-                let this = match c.pattern {
-                    lamina_model::prune::Pattern::Unstructured => {
-                        format!("unstructured, per {:?}", c.scope).to_lowercase()
-                    }
-                    p => p.to_string(),
-                };
-                if this == name {
-                    pts.push((*s, r.ppl.value));
-                }
-            }
-        }
+        pts.extend(scored.iter().filter(|s| s.group.as_deref() == Some(g)).map(|s| (s.sparsity, s.ppl)));
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart = chart.series(Series::line(name, pts).mark(Mark::LineAndPoints));
+        chart = chart.series(Series::line(g, pts).mark(Mark::LineAndPoints));
     }
     chart
 }
 
-/// Perplexity against bits per weight for the quantization types, and the base.
-fn bpw_chart(results: &[(Variant, f64, f64, KlReport)], base_ppl: f64, base_bpw: f64) -> Chart {
-    let mut quant: Vec<(f64, f64, String)> = results
-        .iter()
-        .filter_map(|(v, bpw, _, r)| match v {
-            Variant::Quantize(t) => Some((*bpw, r.ppl.value, t.name.to_lowercase())),
-            _ => None,
-        })
-        .collect();
-    quant.sort_by(|a, b| a.0.total_cmp(&b.0));
+/// Perplexity against bits per weight of the quantized variants (points, not a line: the
+/// types are of different families) and the base.
+fn bpw_chart(scored: &[Scored], base_ppl: f64, base_bpw: f64) -> Chart {
+    let quant: Vec<&Scored> = scored.iter().filter(|s| s.group.is_none()).collect();
     Chart::new("perplexity vs bits per weight (quantization)")
         .x_axis("bits per weight (all tensors)", Scale::Linear)
         .y_axis("perplexity", Scale::Log)
         .series(
-            Series::line("quantized", quant.iter().map(|q| (q.0, q.1)).collect())
-                .mark(Mark::LineAndPoints)
-                .labels(quant.iter().map(|q| q.2.clone()).collect()),
+            Series::scatter("quantized", quant.iter().map(|q| (q.bpw, q.ppl)).collect())
+                .labels(quant.iter().map(|q| q.name.clone()).collect()),
         )
         .series(Series::scatter("base", vec![(base_bpw, base_ppl)]).color("#555").labels(vec!["base".into()]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plots_are_redrawn_from_the_json_a_sweep_wrote() {
+        let json = serde_json::json!({
+            "base": { "ppl": 40.0, "bits_per_weight": 16.0 },
+            "variants": [
+                { "name": "q8_0", "group": null, "bits_per_weight": 8.5, "sparsity": 0.0, "ppl": 41.0 },
+                { "name": "q4_0", "group": null, "bits_per_weight": 4.5, "sparsity": 0.0, "ppl": 66.0 },
+                { "name": "prune-0.5", "group": "unstructured, per row", "bits_per_weight": 16.0, "sparsity": 0.5, "ppl": 500.0 },
+                { "name": "prune-0.1", "group": "unstructured, per row", "bits_per_weight": 16.0, "sparsity": 0.1, "ppl": 42.0 },
+                { "name": "prune-2of4", "group": "2:4", "bits_per_weight": 16.0, "sparsity": 0.5, "ppl": 1700.0 },
+            ],
+        });
+        let (scored, base_ppl, base_bpw) = read_scored(&json).unwrap();
+        assert_eq!((scored.len(), base_ppl, base_bpw), (5, 40.0, 16.0));
+        let s = sparsity_chart(&scored, base_ppl);
+        assert_eq!(s.series.len(), 2, "one line per pattern");
+        assert_eq!(s.series[0].points, [(0.0, 40.0), (0.1, 42.0), (0.5, 500.0)], "from the base, by sparsity");
+        let b = bpw_chart(&scored, base_ppl, base_bpw);
+        assert_eq!(b.series[0].labels, ["q8_0", "q4_0"]);
+
+        let dir = std::env::temp_dir().join(format!("lamina-replot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sweep.json");
+        std::fs::write(&path, json.to_string()).unwrap();
+        replot(&path, &dir).unwrap();
+        let svg = std::fs::read_to_string(dir.join("ppl_vs_bpw.svg")).unwrap();
+        assert!(svg.contains(">q4_0<") && svg.contains(">base<"));
+        assert!(std::fs::read_to_string(dir.join("ppl_vs_sparsity.svg")).unwrap().contains("2:4"));
+        std::fs::write(&path, r#"{"base": {"ppl": 1}}"#).unwrap();
+        let e = replot(&path, &dir).unwrap_err().to_string();
+        assert!(e.contains("bits_per_weight"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -40,6 +40,8 @@ fn bad_requests_are_clear_errors() {
         (vec!["sweep", &t, "--types", "", "--sparsity", "2"], "0 to 1"),
         (vec!["sweep", &t, "--types", "", "--pattern", ""], "nothing to sweep"),
         (vec!["plot", "/nonexistent.jsonl", "-o", o], "nonexistent"),
+        (vec!["sweep"], "required"),
+        (vec!["sweep", "--replot", "/nonexistent.json"], "nonexistent"),
     ] {
         let (ok, _, err) = lamina(&args);
         assert!(!ok, "{args:?} should fail");

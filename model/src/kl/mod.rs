@@ -197,12 +197,9 @@ pub fn tokenize_for_both(base: &Tokenizer, model: &Tokenizer, text: &str) -> Res
     check_same_tokenizer(base, model)?;
     let ids = model.encode(text, false, false)?;
     let base_ids = base.encode(text, false, false)?;
-    if let Some(i) = ids
-        .iter()
-        .zip(&base_ids)
-        .position(|(a, b)| a != b)
-        .or((ids.len() != base_ids.len()).then_some(ids.len().min(base_ids.len())))
-    {
+    if ids != base_ids {
+        // The first difference (or the end of the shorter list).
+        let i = ids.iter().zip(&base_ids).take_while(|(a, b)| a == b).count();
         return Err(ModelError::Invalid(format!(
             "the tokenizers split the text differently (first at token {i}): they have the same vocabulary but not the same merges"
         )));
