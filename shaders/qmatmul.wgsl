@@ -1,6 +1,6 @@
 // qmatmul.wgsl: products with a quantized weight W (rows, cols) whose ggml blocks are
 // dequantized inside the shader; activations and sums stay f32 (no 8-bit activations).
-//   qmatvec:   y (M, rows) = x (M, cols) W^T  one workgroup per NR weight rows (decode)
+//   qmatvec:   y (M, rows) = x (M, cols) W^T  a few x rows (decode, M <= 8)
 //   qmatmul_t: y (M, rows) = x (M, cols) W^T  workgroup-memory tiles (prefill)
 //   qmatmul_n: y (M, cols) = g (M, rows) W    tiles; the gradient of qmatmul_t to x
 //   qdequant:  y (rows, cols) = W             (checks, and float copies)
@@ -200,14 +200,18 @@ fn qdequant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 
 // ---- qmatvec ----
 //
-// A workgroup computes NR outputs (weight rows row0..row0+NR) of one x row (wg.z). The
-// TPR = WG / NR invocations of output r take its 32-element groups round-robin: each
-// reads a group's scales once, then dots its 32 weights with x (eight vec4s). The TPR
-// partial sums of an output are added in a fixed tree, so results do not depend on timing.
-// Dispatch: grid(ceil(rows / NR)) in x, y; M in z.
+// A workgroup computes NR outputs (weight rows) for MC rows of x (wg.z * MC..): decode
+// (M = 1) takes MC = 1, a few rows at once (M <= 8) MC = 4, so each weight is decoded once
+// for MC dot products. The TPR = WG / NR invocations of one output take its 32-element
+// groups round-robin: each reads a group's scales once, decodes its 32 weights (eight
+// vec4s) and dots them with the x rows. The TPR partial sums of an output are then added
+// in a fixed tree, so results do not depend on timing.
+// Dispatch: grid(ceil(rows / NR)) in x, y; ceil(M / MC) in z.
 
 const NR: u32 = 8u;
-var<workgroup> part: array<f32, WG>; // [output][lane]
+const MAX_MC: u32 = 4u;
+override MC: u32 = 1u; // x rows per workgroup, <= MAX_MC
+var<workgroup> part: array<f32, MC * WG>; // [x row][output][lane]
 
 @compute @workgroup_size(WG)
 fn qmatvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -215,27 +219,43 @@ fn qmatvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     let tpr = WG / NR;
     let lane = li % tpr;
     let row = (wg.x + wg.y * nwg.x) * NR + li / tpr;
-    let x0 = (p.x_off + wg.z * p.cols) / 4u; // x's row, in vec4s
     let bpg = BS / 32u; // groups per block
-    var acc = 0.0;
+    // x's rows for this workgroup, in vec4s; rows past M repeat the last (never stored).
+    var xs: array<u32, MAX_MC>;
+    for (var c = 0u; c < MC; c++) {
+        xs[c] = (p.x_off + min(wg.z * MC + c, p.m - 1u) * p.cols) / 4u;
+    }
+    var acc: array<f32, MAX_MC>;
     if row < p.rows {
         for (var gi = lane; gi < p.cols / 32u; gi += tpr) {
             let gr = group_of(row * p.bpr + gi / bpg, gi % bpg);
             for (var i = 0u; i < 8u; i++) {
-                acc += dot(dequant4(gr, i), x4[x0 + 8u * gi + i]);
+                let w = dequant4(gr, i);
+                for (var c = 0u; c < MC; c++) {
+                    acc[c] += dot(w, x4[xs[c] + 8u * gi + i]);
+                }
             }
         }
     }
-    part[li] = acc;
+    for (var c = 0u; c < MC; c++) {
+        part[c * WG + li] = acc[c];
+    }
     workgroupBarrier();
     for (var s = tpr / 2u; s > 0u; s /= 2u) {
         if lane < s {
-            part[li] += part[li + s];
+            for (var c = 0u; c < MC; c++) {
+                part[c * WG + li] += part[c * WG + li + s];
+            }
         }
         workgroupBarrier();
     }
     if lane == 0u && row < p.rows {
-        y[wg.z * p.rows + row] = part[li];
+        for (var c = 0u; c < MC; c++) {
+            let m = wg.z * MC + c;
+            if m < p.m {
+                y[m * p.rows + row] = part[c * WG + li];
+            }
+        }
     }
 }
 

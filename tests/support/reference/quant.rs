@@ -96,12 +96,12 @@ pub fn dequantize_block(ty: GgmlType, b: &[u8]) -> Vec<f64> {
         // 16-element sub-blocks, d. Element 128h + 32t + l: ql[64h + 32(t%2) + l] nibble t/2,
         // qh[32h + l] bits 2t..2t+2, scale 8h + 2t + l/16; value d * scale * (q - 32).
         GgmlType::Q6K => {
-            for i in 0..256 {
+            for (i, y) in y.iter_mut().enumerate() {
                 let (h, t, l) = (i / 128, (i / 32) % 4, i % 32);
                 let ql = b[64 * h + 32 * (t % 2) + l] >> (4 * (t / 2)) & 15;
                 let qh = (b[128 + 32 * h + l] >> (2 * t)) & 3;
                 let q = (ql | qh << 4) as i32 - 32;
-                y[i] = d * (b[192 + 8 * h + 2 * t + l / 16] as i8) as f64 * q as f64;
+                *y = d * (b[192 + 8 * h + 2 * t + l / 16] as i8) as f64 * q as f64;
             }
         }
         other => panic!("no reference decoder for {other}"),
