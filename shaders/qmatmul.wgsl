@@ -15,7 +15,7 @@
 // block `row * bpr + j` holds elements j*BS .. (j+1)*BS of weight row `row`. The GPU copy
 // is exactly as large as the file's blocks.
 //
-//   format  BS   hd (f16)   qs words (little-endian bytes of the ggml block after/before hd)
+//   format  BS   hd (f16)   qs words (the block's other bytes, in order)
 //   Q4_0    32   d          4: byte j = element j (low nibble), element j+16 (high)
 //   Q4_1    32   d, m       4: as Q4_0
 //   Q5_0    32   d          5: u32 of fifth bits (bit e = element e), then as Q4_0

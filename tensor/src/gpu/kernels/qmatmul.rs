@@ -153,7 +153,7 @@ fn params(op: &'static str, w: &GpuQMatrix, l: &GpuBlockLayout, m: usize, x_off:
     })
 }
 
-/// `x` viewed by `l` as f32 rows of `k`: (storage, offset of its first element),
+/// `x` viewed by `l` as f32 rows (..., k): (storage, offset of its first element),
 /// copied to a fresh contiguous buffer unless it already is one whose offset is a
 /// multiple of 4 (the matrix-vector kernel loads x four elements at a time).
 fn f32_rows(op: &'static str, x: &GpuStorage, l: &Layout) -> Result<(GpuStorage, usize)> {
