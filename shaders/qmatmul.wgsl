@@ -23,6 +23,8 @@
 //   Q8_0    32   d          8: element e = signed byte e
 //   Q4_K   256   d, dmin   35: 12 bytes of 6-bit (scale, min) pairs, then 128 bytes of
 //                              nibbles: 32-byte chunk c holds sub-blocks 2c (low), 2c+1 (high)
+//   Q5_K   256   d, dmin   43: as Q4_K with 32 bytes of fifth bits between (bit j of byte l:
+//                              element l of sub-block j)
 //   Q6_K   256   d         52: ql (128 bytes of low nibbles), qh (64 bytes of 2-bit highs),
 //                              16 signed 8-bit scales of 16-element sub-blocks
 //
@@ -52,7 +54,8 @@ const Q5_0: u32 = 2u;
 const Q5_1: u32 = 3u;
 const Q8_0: u32 = 4u;
 const Q4_K: u32 = 5u;
-const Q6_K: u32 = 6u;
+const Q5_K: u32 = 6u;
+const Q6_K: u32 = 7u;
 override FMT: u32 = 0u;
 override BS: u32 = 32u; // elements per block
 override QW: u32 = 4u;  // words of qs per block
@@ -60,7 +63,7 @@ override NH: u32 = 1u;  // f16 header fields per block
 
 // ---- decoding ----
 //
-// Every format decodes per 32-element group (a Q4_K / Q6_K block holds 8 groups) in two
+// Every format decodes per 32-element group (a K-quant block holds 8 groups) in two
 // steps: `group_of` reads what the whole group shares (its scales, its minimum, Q5's
 // fifth bits), then `dequant4` turns four of its quantized elements into f32 with that:
 // w[i] = s[i / 16] q[i] + m in every format, as the CPU's portable twin
@@ -94,13 +97,13 @@ struct Group {
     b: u32,
     g: u32,
     s: vec2<f32>, // scale of elements 0..16 and 16..32 (different only in Q6_K)
-    m: f32,       // Q4_1/Q5_1: the minimum (added); Q4_K: dmin * min (subtracted)
+    m: f32,       // Q4_1/Q5_1: the minimum (added); Q4_K/Q5_K: dmin * min (subtracted)
     qh: u32,      // Q5_0/Q5_1: the fifth bits, bit e for element e
 }
 
 fn group_of(b: u32, g: u32) -> Group {
     var r = Group(b, g, vec2<f32>(0.0), 0.0, 0u);
-    if FMT == Q4_K {
+    if FMT == Q4_K || FMT == Q5_K {
         // Sub-block g's 6-bit scale and min (ggml's get_scale_min_k4).
         var sc: u32;
         var mn: u32;
@@ -161,6 +164,12 @@ fn dequant4(gr: Group, i: u32) -> vec4<f32> {
         // even) or high nibbles: (d sc) q - dmin mn.
         let q = vec4<f32>(nibbles4(qs[w + 3u + (gr.g / 2u) * 8u + i], (gr.g & 1u) * 4u));
         return gr.s.x * q - gr.m;
+    } else if FMT == Q5_K {
+        // As Q4_K with the nibbles after 8 words of fifth bits: bit g of byte e is element
+        // e's fifth bit.
+        let lo = nibbles4(qs[w + 11u + (gr.g / 2u) * 8u + i], (gr.g & 1u) * 4u);
+        let hi = (bytes4(qs[w + 3u + i]) >> vec4<u32>(gr.g)) & vec4<u32>(1u);
+        return gr.s.x * vec4<f32>(lo | (hi << vec4<u32>(4u))) - gr.m;
     }
     // Q6_K: element e of quarter t of half h has its low 4 bits in the low (t < 2) or high
     // nibble of ql[64 h + 32 (t % 2) + e], its high 2 bits at 2t of qh[32 h + e] (byte

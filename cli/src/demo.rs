@@ -112,7 +112,7 @@ pub fn run(args: TrainDemoArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     if let Some(path) = &args.save_plot {
         let svg = crate::plot::loss_curve_svg(&report.losses, report.unigram_entropy as f32, report.val_loss);
-        std::fs::write(path, svg).map_err(|e| format!("--save-plot {}: {e}", path.display()))?;
+        crate::plot::save(path, &svg).map_err(|e| format!("--save-plot {e}"))?;
         println!("loss curve written to {}", path.display());
     }
     Ok(())

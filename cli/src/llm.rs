@@ -30,6 +30,10 @@ pub struct ModelArgs {
     /// activations).
     #[arg(long)]
     pub dequantize: bool,
+    /// A LoRA adapter directory (PEFT layout: adapter_config.json +
+    /// adapter_model.safetensors) applied over the model's weights.
+    #[arg(long, value_name = "DIR")]
+    pub lora: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -107,7 +111,7 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
     let (model, tokenizer, template_source): (Box<dyn CausalLm>, BpeTokenizer, Option<String>) = if path.is_dir() {
         // A Hugging Face directory: config.json, safetensors, tokenizer.json.
         let hf = HfModel::open(&path)?;
-        let model: Box<dyn CausalLm> = Box::new(Llama::from_hf(&hf, args.device)?);
+        let model: Box<dyn CausalLm> = Box::new(with_lora(Llama::from_hf(&hf, args.device)?, args)?);
         let tj = hf.tokenizer_json.clone().ok_or_else(|| format!("{}: no tokenizer.json", path.display()))?;
         (model, BpeTokenizer::from_file(tj)?, hf.chat_template.clone())
     } else {
@@ -115,18 +119,38 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
         let model: Box<dyn CausalLm> = match file.architecture()? {
             "llama" | "qwen2" => {
                 let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
-                Box::new(Llama::from_gguf_with(&file, opts)?)
+                Box::new(with_lora(Llama::from_gguf_with(&file, opts)?, args)?)
             }
+            "gpt2" if args.lora.is_some() => return Err("--lora: adapters are supported on LLaMA-family models".into()),
             "gpt2" => Box::new(Gpt::from_gguf(&file, args.device)?),
             other => return Err(ModelError::Unsupported(format!("architecture `{other}`")).into()),
         };
         let template = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
         (model, BpeTokenizer::from_gguf(&file)?, template)
     };
-    let token = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or("").to_string();
-    let source = template_source.as_deref().unwrap_or(CHATML);
-    let template = ChatTemplate::new(source, &token(tokenizer.bos_id()), &token(tokenizer.eos_id()))?;
+    let template = chat_template(&tokenizer, template_source.as_deref())?;
     Ok(Loaded { path, model, tokenizer, template, load_secs: start.elapsed().as_secs_f64() })
+}
+
+/// The model's chat template (`source`, or ChatML when it has none) with its BOS/EOS.
+pub fn chat_template(tokenizer: &BpeTokenizer, source: Option<&str>) -> CliResult<ChatTemplate> {
+    let token = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or("").to_string();
+    Ok(ChatTemplate::new(source.unwrap_or(CHATML), &token(tokenizer.bos_id()), &token(tokenizer.eos_id()))?)
+}
+
+/// `model` with the adapter of `--lora` loaded onto it (frozen), if one was given.
+fn with_lora(mut model: Llama, args: &ModelArgs) -> CliResult<Llama> {
+    if let Some(dir) = &args.lora {
+        let cfg = model.load_lora(dir, false).map_err(|e| format!("--lora {}: {e}", dir.display()))?;
+        eprintln!(
+            "LoRA adapter {}: rank {}, alpha {}, on {}",
+            dir.display(),
+            cfg.rank,
+            cfg.alpha,
+            cfg.targets.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(model)
 }
 
 /// Peak resident memory of this process (Linux: VmHWM), in MiB.

@@ -1,18 +1,28 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
 //! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
 //! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
-//! `chat`, `perplexity` and `bench-model` run pretrained LLMs.
+//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on a
+//! JSONL test set by exact match; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
+//! `quantize`, `prune` and `sweep` make and measure smaller models; `plot` draws a
+//! fine-tuning log.
 
 mod bench;
 mod bench_model;
 mod chat;
 mod demo;
+mod eval;
+mod finetune;
 mod generate;
 mod info;
+mod kl_report;
 mod llm;
+mod merge;
 mod perplexity;
 mod plot;
+mod plot_log;
+mod prune;
 mod quantize;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,8 +53,20 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
-    /// Rewrite a GGUF model with its weight matrices quantized (q8_0, q4_0, q4_1, q5_0, q5_1, f16).
+    /// Exact-match accuracy on a JSONL test set (greedy answers to each example's prompt).
+    Eval(eval::EvalArgs),
+    /// Quantize a GGUF model or a Hugging Face LLaMA directory to GGUF (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, f16, ...).
     Quantize(quantize::QuantizeArgs),
+    /// Zero the smallest weights of a GGUF model's linear layers (unstructured or N:M such as 2:4).
+    Prune(prune::PruneArgs),
+    /// Quantize and prune a model at several settings; perplexity and KL divergence of each, as JSON and SVG plots.
+    Sweep(sweep::SweepArgs),
+    /// Plot a fine-tuning log (JSON lines: step, loss, val_loss, lr) as an SVG.
+    Plot(plot_log::PlotArgs),
+    /// Fine-tune a LLaMA-family model on JSONL data: LoRA, QLoRA or every weight.
+    Finetune(finetune::FinetuneArgs),
+    /// Fold a LoRA adapter into its base model and write a GGUF.
+    Merge(merge::MergeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
@@ -65,6 +87,12 @@ fn main() -> ExitCode {
         Command::BenchModel(args) => bench_model::run(args),
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Prune(args) => prune::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Plot(args) => plot_log::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Finetune(args) => finetune::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! `lamina perplexity`: llama-perplexity's measurement (chunks of --ctx tokens, the second
-//! half of each scored) on the corpus the binary ships, or on a file.
+//! half of each scored) on the corpus the binary ships, or on a file. With `--kl-base`,
+//! the KL divergence from a base model as well (`kl_report`).
 
 use crate::llm::{load, CliResult, ModelArgs};
 use clap::Args;
@@ -20,6 +21,10 @@ pub struct PerplexityArgs {
     /// Score at most this many chunks.
     #[arg(long)]
     pub chunks: Option<usize>,
+    /// Compare with this base model (e.g. the F16 original of a quantized or pruned model):
+    /// both perplexities, KL divergence, same top token, as llama-perplexity --kl-divergence.
+    #[arg(long, value_name = "BASE")]
+    pub kl_base: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -32,6 +37,9 @@ pub fn run(args: PerplexityArgs) -> CliResult {
     };
     let mut margs = args.model.clone();
     margs.ctx = args.chunk;
+    if let Some(base) = &args.kl_base {
+        return crate::kl_report::run(&margs, base, &text, args.chunks, args.json);
+    }
     let m = load(&margs)?;
     let tokens = m.tokenizer.encode(&text, false, false)?;
     let bos = if m.tokenizer.adds_bos() { m.tokenizer.bos_id() } else { None };

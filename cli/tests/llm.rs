@@ -57,12 +57,31 @@ fn chat_remembers_the_conversation() {
 }
 
 #[test]
+fn quantize_writes_a_k_mix() {
+    // The tiny GPT-2's rows (32 and 128 wide) are not 256-blocks: every matrix takes
+    // llama.cpp's fallback, the tied embedding Q8_0.
+    let src = lamina_model::fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf");
+    let out = std::env::temp_dir().join(format!("lamina-cli-q4km-{}.gguf", std::process::id()));
+    let (ok, stdout, err) =
+        lamina(&["quantize", src.to_str().unwrap(), out.to_str().unwrap(), "--type", "q4_k_m", "--json"], "");
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["file_type"], 15);
+    // Q8_0: the embedding, and attn_qkv / ffn_down of the last layer ("use more bits").
+    assert_eq!(report["tensor_types"]["Q8_0"], 3, "{report}");
+    let f = lamina_model::gguf::GgufFile::open(&out).unwrap();
+    assert_eq!(f.tensor_info("position_embd.weight").unwrap().ty.name(), "F32");
+    std::fs::remove_file(&out).unwrap();
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     for (args, stdin, want) in [
         (vec!["generate", "-m", "/nonexistent.gguf", "hi"], "", "nonexistent"),
         (vec!["generate", "-m", "/nonexistent.gguf"], "", "empty"),
         (vec!["generate", "-m", "/nonexistent.gguf", "--top-p", "0", "hi"], "", "top-p"),
-        (vec!["quantize", "a.gguf", "b.gguf", "--type", "q3_x"], "", "unknown --type"),
+        (vec!["quantize", "a.gguf", "b.gguf", "--type", "q3_x"], "", "unknown quantization type `q3_x`"),
+        (vec!["quantize", "/nonexistent-dir/", "b.gguf", "--type", "q4_k_m"], "", "nonexistent"),
         (vec!["perplexity", "-m", "/nonexistent.gguf", "--chunk", "2"], "", "nonexistent"),
     ] {
         let (ok, _, err) = lamina(&args, stdin);

@@ -1,14 +1,17 @@
 //! Lamina's models. `nn` holds the layers (Linear, Embedding, LayerNorm), `gpt` a
 //! GPT-2-style transformer (trainable, and GPT-2 checkpoints from GGUF), `llama` the
-//! LLaMA family, `generation`/`sampling`/`chat` inference, `perplexity` evaluation,
+//! LLaMA family, `generation`/`sampling`/`chat` inference, `perplexity` evaluation and `kl` the
+//! divergence of a model from a base model,
 //! `tokenizer` a character tokenizer, `bpe` the byte-level BPE tokenizer of pretrained
 //! models (GGUF or `tokenizer.json`), and `gguf`, `safetensors`, `hf` read (and write)
-//! model files.
+//! model files; `quantize` rewrites a model in ggml block formats, `convert` reads a Hugging
+//! Face LLaMA directory as GGUF for it.
 
 mod atomic;
 pub mod bpe;
 pub mod causal_lm;
 pub mod chat;
+pub mod convert;
 mod error;
 mod file_bytes;
 pub mod fixtures;
@@ -18,10 +21,13 @@ pub mod gguf;
 pub mod gpt;
 mod gpt_gguf;
 pub mod hf;
+pub mod kl;
 pub mod kv_cache;
 pub mod llama;
+pub mod lora;
 pub mod nn;
 pub mod perplexity;
+pub mod prune;
 pub mod qnn;
 pub mod quantize;
 pub mod safetensors;

@@ -27,28 +27,15 @@ pub fn perplexity(
     bos: Option<u32>,
     mut progress: impl FnMut(usize, usize, f64),
 ) -> Result<PerplexityReport> {
-    if n_ctx < 4 {
-        return Err(ModelError::Invalid(format!("the chunk size must be at least 4 tokens, got {n_ctx}")));
-    }
-    let available = tokens.len() / n_ctx;
-    let n_chunks = max_chunks.map_or(available, |m| m.min(available));
-    if n_chunks == 0 {
-        return Err(ModelError::Invalid(format!(
-            "the text has {} tokens, fewer than one chunk of {n_ctx}",
-            tokens.len()
-        )));
-    }
+    let chunks = chunks(tokens, n_ctx, max_chunks, bos)?;
+    let n_chunks = chunks.len();
     let _no_grad = lamina_tensor::NoGradGuard::new();
-    let first = n_ctx / 2;
+    let first = first_scored(n_ctx);
     let (mut total, mut count) = (0f64, 0usize);
     let mut chunk_nll = Vec::with_capacity(n_chunks);
-    for i in 0..n_chunks {
-        let mut chunk = tokens[i * n_ctx..(i + 1) * n_ctx].to_vec();
-        if let Some(b) = bos {
-            chunk[0] = b;
-        }
+    for (i, chunk) in chunks.iter().enumerate() {
         let mut cache = model.new_cache(n_ctx)?;
-        let logits = model.forward(&chunk, &mut cache, LogitsFor::All)?.to_vec_f32()?;
+        let logits = model.forward(chunk, &mut cache, LogitsFor::All)?.to_vec_f32()?;
         let vocab = model.vocab_size();
         let mut nll = 0f64;
         for j in first..n_ctx - 1 {
@@ -62,6 +49,39 @@ pub fn perplexity(
     }
     let mean_nll = total / count as f64;
     Ok(PerplexityReport { n_ctx, chunk_nll, tokens_scored: count, mean_nll, perplexity: mean_nll.exp() })
+}
+
+/// The chunks llama-perplexity evaluates: consecutive windows of `n_ctx` tokens (at most
+/// `max_chunks`), each with its first token replaced by `bos` when given.
+pub fn chunks(tokens: &[u32], n_ctx: usize, max_chunks: Option<usize>, bos: Option<u32>) -> Result<Vec<Vec<u32>>> {
+    if n_ctx < 4 {
+        return Err(ModelError::Invalid(format!("the chunk size must be at least 4 tokens, got {n_ctx}")));
+    }
+    let available = tokens.len() / n_ctx;
+    let n_chunks = max_chunks.map_or(available, |m| m.min(available));
+    if n_chunks == 0 {
+        return Err(ModelError::Invalid(format!(
+            "the text has {} tokens, fewer than one chunk of {n_ctx}",
+            tokens.len()
+        )));
+    }
+    Ok(tokens
+        .chunks_exact(n_ctx)
+        .take(n_chunks)
+        .map(|c| {
+            let mut chunk = c.to_vec();
+            if let Some(b) = bos {
+                chunk[0] = b;
+            }
+            chunk
+        })
+        .collect())
+}
+
+/// The first position whose prediction is scored: every scored token has at least
+/// `n_ctx / 2` tokens of context. Positions `first..n_ctx - 1` predict tokens `first + 1..`.
+pub fn first_scored(n_ctx: usize) -> usize {
+    n_ctx / 2
 }
 
 /// log softmax(row)[target], in f64.

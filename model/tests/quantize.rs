@@ -1,10 +1,10 @@
-//! `quantize_gguf` on the tiny GPT-2 fixture (F16 matrices, F32 vectors): the output is a
+//! `quantize_model` on the tiny GPT-2 fixture (F16 matrices, F32 vectors): the output is a
 //! valid GGUF with the matrices in the target format and everything else F32, the same
 //! metadata apart from the file type, and a model that still computes nearly the same
 //! logits. Requantizing is refused unless asked for.
 
 use lamina_model::gguf::GgufFile;
-use lamina_model::quantize::quantize_gguf;
+use lamina_model::quantize::{quantize_model, Target};
 use lamina_model::{fixtures, CausalLm, Gpt, LogitsFor};
 use lamina_tensor::quant::GgmlType;
 use lamina_tensor::Device;
@@ -44,7 +44,7 @@ fn quantized_models_keep_their_logits_within_each_formats_budget() {
     {
         let path = tmp(ty.name());
         let mut calls = 0;
-        let report = quantize_gguf(&input, &path, ty, false, |done, total| {
+        let report = quantize_model(&input, &path, &Target::uniform(ty).unwrap(), false, |done, total| {
             calls += 1;
             assert!(done <= total);
         })
@@ -83,16 +83,17 @@ fn lamina_file_type(t: GgmlType) -> u32 {
 fn requantizing_is_refused_unless_asked_and_bad_targets_are_errors() {
     let input = fixture();
     let q8 = tmp("q8-src");
-    quantize_gguf(&input, &q8, GgmlType::Q8_0, false, |_, _| {}).unwrap();
+    quantize_model(&input, &q8, &Target::parse("q8_0").unwrap(), false, |_, _| {}).unwrap();
     let q8_file = GgufFile::open(&q8).unwrap();
     let out = tmp("q4-from-q8");
-    let err = quantize_gguf(&q8_file, &out, GgmlType::Q4_0, false, |_, _| {}).unwrap_err().to_string();
+    let q4_0 = Target::parse("Q4_0").unwrap();
+    let err = quantize_model(&q8_file, &out, &q4_0, false, |_, _| {}).unwrap_err().to_string();
     assert!(err.contains("allow-requantize"), "{err}");
     assert!(!out.exists(), "a refused run must not leave a file");
-    quantize_gguf(&q8_file, &out, GgmlType::Q4_0, true, |_, _| {}).unwrap();
+    quantize_model(&q8_file, &out, &q4_0, true, |_, _| {}).unwrap();
     assert!(GgufFile::open(&out).is_ok());
-    let err = quantize_gguf(&input, &tmp("k"), GgmlType::Q4K, false, |_, _| {}).unwrap_err().to_string();
-    assert!(err.contains("Q4_K"), "{err}");
+    let err = Target::parse("q3_k").unwrap_err();
+    assert!(err.contains("q4_k_m"), "{err}");
     std::fs::remove_file(&q8).unwrap();
     std::fs::remove_file(&out).unwrap();
 }

@@ -2,8 +2,9 @@
 //! activations (2-D or more), none on biases, LayerNorm parameters or embedding tables.
 //! The arithmetic is the engine's fused in-place `adamw_step`; this file keeps the state.
 
-use lamina_tensor::optim::{adamw_step, AdamWStep};
-use lamina_tensor::{Result, Tensor};
+use lamina_tensor::optim::{adamw_step, sgd_step, AdamWStep};
+use lamina_tensor::{Error, Result, Tensor};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug)]
 pub struct AdamWConfig {
@@ -94,6 +95,111 @@ impl AdamW {
     pub fn zero_grad(&self) {
         self.slots.iter().for_each(|s| s.param.zero_grad());
     }
+
+    /// The moments, named `{param}.exp_avg` / `{param}.exp_avg_sq` (PyTorch's names), for
+    /// a checkpoint.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::with_capacity(2 * self.slots.len());
+        for s in &self.slots {
+            out.push((format!("{}.exp_avg", s.name), s.m.clone()));
+            out.push((format!("{}.exp_avg_sq", s.name), s.v.clone()));
+        }
+        out
+    }
+
+    /// Restore moments and the step count saved by [`AdamW::state`].
+    pub fn load_state(&mut self, state: &BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
+        for s in &self.slots {
+            s.m.assign(state_entry(state, &format!("{}.exp_avg", s.name))?)?;
+            s.v.assign(state_entry(state, &format!("{}.exp_avg_sq", s.name))?)?;
+        }
+        self.step = steps;
+        Ok(())
+    }
+}
+
+fn state_entry<'a>(state: &'a BTreeMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
+    state.get(name).ok_or_else(|| Error::InvalidArgument { op: "optimizer state", msg: format!("`{name}` is missing") })
+}
+
+/// SGD with momentum (PyTorch's form: v = mu v + g + wd p; p -= lr v). CPU tensors.
+pub struct Sgd {
+    slots: Vec<(String, Tensor, Tensor)>, // name, parameter, velocity
+    momentum: f32,
+    weight_decay: f32,
+    step: u64,
+}
+
+impl Sgd {
+    pub fn new(params: Vec<(String, Tensor)>, momentum: f32, weight_decay: f32) -> Result<Sgd> {
+        let slots = params.into_iter().map(|(n, p)| Ok((n, p.clone(), p.zeros_like()?))).collect::<Result<Vec<_>>>()?;
+        Ok(Sgd { slots, momentum, weight_decay, step: 0 })
+    }
+
+    pub fn step(&mut self, lr: f32, grad_scale: f32) -> Result<()> {
+        self.step += 1;
+        for (_, p, vel) in &self.slots {
+            let Some(g) = p.grad() else { continue };
+            let g = if grad_scale == 1.0 { g } else { g.scale(grad_scale)? };
+            sgd_step(p, &g, vel, lr, self.momentum, self.weight_decay)?;
+            p.zero_grad();
+        }
+        Ok(())
+    }
+}
+
+/// The optimizers a fine-tuning run can use, behind one interface.
+pub enum Optimizer {
+    AdamW(AdamW),
+    Sgd(Sgd),
+}
+
+impl Optimizer {
+    pub fn step(&mut self, lr: f32, grad_scale: f32) -> Result<()> {
+        match self {
+            Optimizer::AdamW(o) => o.step(lr, grad_scale),
+            Optimizer::Sgd(o) => o.step(lr, grad_scale),
+        }
+    }
+
+    pub fn params(&self) -> Vec<Tensor> {
+        match self {
+            Optimizer::AdamW(o) => o.params(),
+            Optimizer::Sgd(o) => o.slots.iter().map(|(_, p, _)| p.clone()).collect(),
+        }
+    }
+
+    pub fn zero_grad(&self) {
+        self.params().iter().for_each(|p| p.zero_grad());
+    }
+
+    pub fn steps_taken(&self) -> u64 {
+        match self {
+            Optimizer::AdamW(o) => o.step,
+            Optimizer::Sgd(o) => o.step,
+        }
+    }
+
+    /// Named state tensors for a checkpoint.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        match self {
+            Optimizer::AdamW(o) => o.state(),
+            Optimizer::Sgd(o) => o.slots.iter().map(|(n, _, v)| (format!("{n}.momentum_buffer"), v.clone())).collect(),
+        }
+    }
+
+    pub fn load_state(&mut self, state: &BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
+        match self {
+            Optimizer::AdamW(o) => o.load_state(state, steps),
+            Optimizer::Sgd(o) => {
+                for (n, _, v) in &o.slots {
+                    v.assign(state_entry(state, &format!("{n}.momentum_buffer"))?)?;
+                }
+                o.step = steps;
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -122,5 +228,40 @@ mod tests {
         }
         let v = x.to_vec::<f32>().unwrap();
         assert!(v.iter().all(|a| a.abs() < 0.05), "{v:?}");
+    }
+
+    #[test]
+    fn sgd_with_momentum_matches_pytorch_by_hand() {
+        // PyTorch: v1 = g1 = 2x0; x1 = x0 - lr v1; v2 = mu v1 + 2x1; x2 = x1 - lr v2.
+        let x = Tensor::from_vec(vec![1f32], &[1]).unwrap().requires_grad_();
+        let mut opt = Optimizer::Sgd(Sgd::new(vec![("x".into(), x.clone())], 0.9, 0.0).unwrap());
+        for _ in 0..2 {
+            x.square().unwrap().sum_all().unwrap().backward().unwrap();
+            opt.step(0.1, 1.0).unwrap();
+        }
+        let (x1, v1) = (1.0 - 0.1 * 2.0, 2.0);
+        let v2 = 0.9 * v1 + 2.0 * x1;
+        let want = x1 - 0.1 * v2;
+        assert!((x.to_vec::<f32>().unwrap()[0] - want).abs() < 1e-6);
+        let state: BTreeMap<_, _> = opt.state().into_iter().collect();
+        assert!((state["x.momentum_buffer"].to_vec::<f32>().unwrap()[0] - v2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adamw_state_round_trips() {
+        let x = Tensor::from_vec(vec![3f32, -2.0], &[2]).unwrap().requires_grad_();
+        let mut a = AdamW::new(vec![("x".into(), x.clone())], AdamWConfig::default()).unwrap();
+        x.square().unwrap().sum_all().unwrap().backward().unwrap();
+        a.step(0.1, 1.0).unwrap();
+        let state: BTreeMap<_, _> = a.state().into_iter().map(|(n, t)| (n, t.contiguous().unwrap())).collect();
+        let y = Tensor::from_vec(x.to_vec::<f32>().unwrap(), &[2]).unwrap().requires_grad_();
+        let mut b = AdamW::new(vec![("x".into(), y.clone())], AdamWConfig::default()).unwrap();
+        b.load_state(&state, 1).unwrap();
+        for (p, o) in [(&x, &mut a), (&y, &mut b)] {
+            p.square().unwrap().sum_all().unwrap().backward().unwrap();
+            o.step(0.1, 1.0).unwrap();
+        }
+        assert_eq!(x.to_vec::<f32>().unwrap(), y.to_vec::<f32>().unwrap());
+        assert!(b.load_state(&BTreeMap::new(), 1).is_err());
     }
 }

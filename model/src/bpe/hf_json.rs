@@ -103,7 +103,7 @@ fn read_json(path: &Path) -> Result<Value> {
 }
 
 /// `"ByteLevel"`, alone or inside a `"Sequence"`.
-fn is_byte_level(decoder: Option<&Value>) -> bool {
+pub(crate) fn is_byte_level(decoder: Option<&Value>) -> bool {
     let Some(d) = decoder else { return false };
     match d.get("type").and_then(Value::as_str) {
         Some("ByteLevel") => true,

@@ -10,6 +10,7 @@
 
 pub mod byte_level;
 mod hf_json;
+pub(crate) use hf_json::is_byte_level;
 pub mod pretokenize;
 pub mod special;
 mod stream;

@@ -6,6 +6,7 @@
 //! an allocation larger than (a small multiple of) the file.
 
 mod parse;
+mod rewrite;
 mod value;
 mod write;
 
@@ -18,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use parse::{parse, Header};
+pub use rewrite::write_with_replacements;
 pub use value::{MetaArray, MetaValue};
 pub use write::{to_bytes, write_gguf, GgufTensor, GgufWriter};
 

@@ -149,29 +149,68 @@ impl LlamaConfig {
     }
 }
 
+/// GGUF and Hugging Face (`transformers`) names of the modules of a LLaMA layer.
+const LAYER_MODULES: [(&str, &str); 9] = [
+    ("attn_norm", "input_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_norm", "post_attention_layernorm"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
+
+/// The tensors outside the layers, (GGUF, Hugging Face).
+const GLOBAL_TENSORS: [(&str, &str); 3] = [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+];
+
 /// The Hugging Face name of a weight given its GGUF name (`blk.3.attn_q.weight` ->
 /// `model.layers.3.self_attn.q_proj.weight`).
 pub fn hf_name(gguf: &str) -> String {
-    match gguf {
-        "token_embd.weight" => return "model.embed_tokens.weight".into(),
-        "output_norm.weight" => return "model.norm.weight".into(),
-        "output.weight" => return "lm_head.weight".into(),
-        _ => {}
+    if let Some((_, hf)) = GLOBAL_TENSORS.iter().find(|(g, _)| *g == gguf) {
+        return hf.to_string();
     }
     let Some(rest) = gguf.strip_prefix("blk.") else { return gguf.to_string() };
     let Some((layer, part)) = rest.split_once('.') else { return gguf.to_string() };
     let (module, suffix) = part.split_once('.').unwrap_or((part, ""));
-    let hf = match module {
-        "attn_norm" => "input_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_norm" => "post_attention_layernorm",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        other => other,
-    };
+    let hf = LAYER_MODULES.iter().find(|(g, _)| *g == module).map_or(module, |(_, h)| h);
     format!("model.layers.{layer}.{hf}.{suffix}")
+}
+
+/// The GGUF name of a Hugging Face LLaMA weight (the inverse of [`hf_name`]), or `None`
+/// for a name that is not one.
+pub fn gguf_name(hf: &str) -> Option<String> {
+    if let Some((g, _)) = GLOBAL_TENSORS.iter().find(|(_, h)| *h == hf) {
+        return Some(g.to_string());
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    LAYER_MODULES.iter().find_map(|(g, h)| {
+        let suffix = part.strip_prefix(h)?.strip_prefix('.')?;
+        matches!(suffix, "weight" | "bias").then(|| format!("blk.{layer}.{g}.{suffix}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_both_ways() {
+        for g in
+            ["token_embd.weight", "output.weight", "blk.0.attn_q.weight", "blk.29.ffn_down.weight", "blk.3.attn_k.bias"]
+        {
+            assert_eq!(gguf_name(&hf_name(g)).as_deref(), Some(g), "{g}");
+        }
+        assert_eq!(hf_name("blk.7.ffn_norm.weight"), "model.layers.7.post_attention_layernorm.weight");
+        for bad in ["model.layers.0.self_attn.rotary_emb.inv_freq", "model.layers.x.mlp.up_proj.weight", "lm_head"] {
+            assert_eq!(gguf_name(bad), None, "{bad}");
+        }
+    }
 }

@@ -3,14 +3,19 @@
 //! implementation for both backends and every weight dtype the loader produces.
 
 mod config;
+mod lora;
+mod rope_layout;
+mod train;
 
-pub use config::{hf_name, LlamaConfig};
+pub use config::{gguf_name, hf_name, LlamaConfig};
+pub use rope_layout::{gguf_rows_from_hf, hf_rows_from_gguf};
 
 use crate::causal_lm::{CausalLm, LogitsFor};
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
 use crate::hf::HfModel;
 use crate::kv_cache::KvCache;
+use crate::lora::{dropout_seed, BlockAdapters, Target};
 use crate::nn::Linear;
 use crate::qnn::{Proj, QLinear, Table};
 use lamina_tensor::quant::{GgmlType, QMatrix};
@@ -27,6 +32,34 @@ pub struct LlamaBlock {
     pub gate: Proj,
     pub up: Proj,
     pub down: Proj,
+    /// LoRA adapters over the projections (none unless attached or loaded).
+    pub lora: BlockAdapters,
+}
+
+impl LlamaBlock {
+    pub fn proj(&self, t: Target) -> &Proj {
+        match t {
+            Target::Q => &self.q,
+            Target::K => &self.k,
+            Target::V => &self.v,
+            Target::O => &self.o,
+            Target::Gate => &self.gate,
+            Target::Up => &self.up,
+            Target::Down => &self.down,
+        }
+    }
+
+    pub fn proj_mut(&mut self, t: Target) -> &mut Proj {
+        match t {
+            Target::Q => &mut self.q,
+            Target::K => &mut self.k,
+            Target::V => &mut self.v,
+            Target::O => &mut self.o,
+            Target::Gate => &mut self.gate,
+            Target::Up => &mut self.up,
+            Target::Down => &mut self.down,
+        }
+    }
 }
 
 /// How to load weights.
@@ -95,6 +128,40 @@ impl Llama {
         })
     }
 
+    /// A model with random weights (normal with standard deviation `std`; norm weights
+    /// 1 + normal(0, std)), for tests and experiments that need a LLaMA without a
+    /// checkpoint. `tied` shares the embedding as the output head.
+    pub fn random(config: LlamaConfig, tied: bool, std: f32, seed: u64, device: Device) -> Result<Llama> {
+        let c = config.clone();
+        let kv = c.n_kv_heads * c.head_dim;
+        let shape_of = |name: &str| -> Option<Vec<usize>> {
+            let module = name.strip_prefix("blk.").and_then(|r| r.split_once('.')).map_or(name, |(_, m)| m);
+            Some(match module {
+                "token_embd.weight" | "output.weight" => vec![c.vocab_size, c.dim],
+                "output_norm.weight" | "attn_norm.weight" | "ffn_norm.weight" | "attn_output.bias" => vec![c.dim],
+                "attn_q.weight" | "attn_output.weight" => vec![c.dim, c.dim],
+                "attn_q.bias" => vec![c.dim],
+                "attn_k.weight" | "attn_v.weight" => vec![kv, c.dim],
+                "attn_k.bias" | "attn_v.bias" => vec![kv],
+                "ffn_gate.weight" | "ffn_up.weight" => vec![c.ffn_dim, c.dim],
+                "ffn_down.weight" => vec![c.dim, c.ffn_dim],
+                _ => return None,
+            })
+        };
+        Self::from_weights(config, device, |name| {
+            if name == "output.weight" && tied {
+                return Ok(None);
+            }
+            let Some(shape) = shape_of(name) else { return Ok(None) };
+            let seed = crate::nn::splitmix(
+                seed ^ crate::nn::splitmix(name.bytes().fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64))),
+            );
+            let mean = if name.contains("norm") { 1.0 } else { 0.0 };
+            let t = Tensor::randn(&shape, mean, std, seed, DType::F32)?;
+            Ok(Some((shape, Weight::Float(t))))
+        })
+    }
+
     /// Build from a source of weights named as in GGUF (`blk.0.attn_q.weight`); `fetch`
     /// gives a tensor's shape and values, or `None` when the checkpoint lacks it.
     fn from_weights(
@@ -144,6 +211,7 @@ impl Llama {
                     gate: proj(&p("ffn_gate"), c.ffn_dim, c.dim, false)?,
                     up: proj(&p("ffn_up"), c.ffn_dim, c.dim, false)?,
                     down: proj(&p("ffn_down"), c.dim, c.ffn_dim, false)?,
+                    lora: BlockAdapters::default(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -183,30 +251,63 @@ impl Llama {
         embed + blocks + t(&self.out_norm) + if self.tied { 0 } else { self.head.weight_bytes() }
     }
 
+    /// One decoder block over x (batch * seq, dim). With a cache (inference, batch 1) the
+    /// new keys and values extend it and attention covers the cached prefix; without one
+    /// (training) attention is causal within each sequence. `step_seed` is `Some` while
+    /// training: it seeds the adapters' dropout.
     fn block(
         &self,
-        b: &LlamaBlock,
         layer: usize,
         x: &Tensor,
+        shape: (usize, usize),
         rope: &(Tensor, Tensor),
-        cache: &KvCache,
+        pass: Pass,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let t = x.shape()[0];
-        // (T, heads * hd) -> (1, heads, T, hd)
-        let heads =
-            |y: Tensor, n: usize| -> Result<Tensor> { Ok(y.reshape(&[1, t, n, c.head_dim])?.permute(&[0, 2, 1, 3])?) };
+        let b = &self.blocks[layer];
+        let (batch, t) = shape;
+        let project = |target: Target, h: &Tensor| -> Result<Tensor> {
+            let y = b.proj(target).forward(h)?;
+            match b.lora.get(target) {
+                Some(l) => Ok(y.add(&l.delta(h, pass.step_seed().map(|s| dropout_seed(s, layer, target)))?)?),
+                None => Ok(y),
+            }
+        };
+        // (B*T, heads * hd) -> (B, heads, T, hd)
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape(&[batch, t, n, c.head_dim])?.permute(&[0, 2, 1, 3])?)
+        };
         let h = x.rms_norm(Some(&b.attn_norm), c.norm_eps)?;
-        let q = heads(b.q.forward(&h)?, c.n_heads)?.rope(&rope.0, &rope.1, c.rope_convention)?;
-        let k = heads(b.k.forward(&h)?, c.n_kv_heads)?.rope(&rope.0, &rope.1, c.rope_convention)?;
-        let v = heads(b.v.forward(&h)?, c.n_kv_heads)?;
-        let (k_all, v_all) = cache.append(layer, &k, &v)?;
+        let q = heads(project(Target::Q, &h)?, c.n_heads)?.rope(&rope.0, &rope.1, c.rope_convention)?;
+        let k = heads(project(Target::K, &h)?, c.n_kv_heads)?.rope(&rope.0, &rope.1, c.rope_convention)?;
+        let v = heads(project(Target::V, &h)?, c.n_kv_heads)?;
+        let (k_all, v_all) = match pass {
+            Pass::Cached(cache) => cache.append(layer, &k, &v)?,
+            Pass::Train { .. } => (k, v),
+        };
         let a = scaled_dot_product_attention(&q, &k_all, &v_all, None, true, None)?;
-        let a = a.permute(&[0, 2, 1, 3])?.reshape(&[t, c.dim])?;
-        let x = x.add(&b.o.forward(&a)?)?;
+        let a = a.permute(&[0, 2, 1, 3])?.reshape(&[batch * t, c.dim])?;
+        let x = x.add(&project(Target::O, &a)?)?;
         let h = x.rms_norm(Some(&b.ffn_norm), c.norm_eps)?;
-        let gated = b.gate.forward(&h)?.silu()?.mul(&b.up.forward(&h)?)?;
-        Ok(x.add(&b.down.forward(&gated)?)?)
+        let gated = project(Target::Gate, &h)?.silu()?.mul(&project(Target::Up, &h)?)?;
+        Ok(x.add(&project(Target::Down, &gated)?)?)
+    }
+}
+
+/// How a forward pass runs: extending a KV cache (inference) or over whole sequences
+/// with gradients (training).
+#[derive(Clone, Copy)]
+enum Pass<'c> {
+    Cached(&'c KvCache),
+    Train { step_seed: Option<u64> },
+}
+
+impl Pass<'_> {
+    fn step_seed(&self) -> Option<u64> {
+        match self {
+            Pass::Cached(_) => None,
+            Pass::Train { step_seed } => *step_seed,
+        }
     }
 }
 
@@ -250,8 +351,8 @@ impl Llama {
         let mut x = self.embed.lookup(tokens, self.device)?;
         let (cos, sin) = rope_tables(cache.len(), t, c.head_dim, c.rope_base, DType::F32)?;
         let rope = (cos.to_device(self.device)?, sin.to_device(self.device)?);
-        for (i, b) in self.blocks.iter().enumerate() {
-            x = self.block(b, i, &x, &rope, cache)?;
+        for i in 0..self.blocks.len() {
+            x = self.block(i, &x, (1, t), &rope, Pass::Cached(cache))?;
         }
         cache.advance(t);
         if which == LogitsFor::Last {

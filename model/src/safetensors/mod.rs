@@ -192,4 +192,11 @@ impl SafeTensorsSet {
         let &i = self.by_name.get(name).ok_or_else(|| missing(name))?;
         self.shards[i].load(name, dtype)
     }
+
+    /// A tensor's header entry and raw little-endian bytes, from whichever shard holds it.
+    pub fn tensor_bytes(&self, name: &str) -> Option<(&SafeTensorInfo, &[u8])> {
+        let shard = &self.shards[*self.by_name.get(name)?];
+        let info = shard.tensor_info(name)?;
+        Some((info, shard.tensor_bytes(info)))
+    }
 }

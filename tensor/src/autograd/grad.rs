@@ -33,10 +33,17 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
             };
             vec![(x.clone(), gx)]
         }
+        // A frozen operand (a pretrained weight under LoRA) gets no product at all: its
+        // gradient would cost as much as the forward GEMM and a weight-sized buffer.
         Op::Matmul { a, b } => {
-            let ga = g.matmul(&b.t()?)?.sum_to_shape(a.shape())?;
-            let gb = a.t()?.matmul(g)?.sum_to_shape(b.shape())?;
-            vec![(a.clone(), ga), (b.clone(), gb)]
+            let mut out = Vec::with_capacity(2);
+            if a.tracks_grad() {
+                out.push((a.clone(), g.matmul(&b.t()?)?.sum_to_shape(a.shape())?));
+            }
+            if b.tracks_grad() {
+                out.push((b.clone(), a.t()?.matmul(g)?.sum_to_shape(b.shape())?));
+            }
+            out
         }
         // y = x W^T and y = x W are each other's backward (W frozen: no gradient).
         Op::MatmulQt { x, w } => vec![(x.clone(), g.matmul_q(w)?)],
@@ -174,19 +181,34 @@ pub(crate) fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Res
 }
 
 fn binary_grads(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) -> Result<Grads> {
-    let (ga, gb) = match op {
-        BinaryOp::Add => (g.clone(), g.clone()),
-        BinaryOp::Sub => (g.clone(), g.neg()?),
-        BinaryOp::Mul => (g.mul(b)?, g.mul(a)?),
-        BinaryOp::Div => (g.div(b)?, g.mul(y)?.div(b)?.neg()?),
-        // Ties send the gradient to `a`, like PyTorch.
-        BinaryOp::Maximum | BinaryOp::Minimum => {
-            let cmp = if op == BinaryOp::Maximum { CmpOp::Ge } else { CmpOp::Le };
-            let mask = a.cmp(b, cmp)?;
-            (g.mul(&mask)?, g.mul(&mask.affine(-1.0, 1.0)?)?)
-        }
+    // Only for the operands that need one: a frozen side (a pretrained bias or scale)
+    // costs nothing.
+    let mut out = Vec::with_capacity(2);
+    let mask = |a: &Tensor, b: &Tensor| {
+        let cmp = if op == BinaryOp::Maximum { CmpOp::Ge } else { CmpOp::Le };
+        a.cmp(b, cmp)
     };
-    Ok(vec![(a.clone(), ga), (b.clone(), gb)])
+    if a.tracks_grad() {
+        let ga = match op {
+            BinaryOp::Add | BinaryOp::Sub => g.clone(),
+            BinaryOp::Mul => g.mul(b)?,
+            BinaryOp::Div => g.div(b)?,
+            // Ties send the gradient to `a`, like PyTorch.
+            BinaryOp::Maximum | BinaryOp::Minimum => g.mul(&mask(a, b)?)?,
+        };
+        out.push((a.clone(), ga));
+    }
+    if b.tracks_grad() {
+        let gb = match op {
+            BinaryOp::Add => g.clone(),
+            BinaryOp::Sub => g.neg()?,
+            BinaryOp::Mul => g.mul(a)?,
+            BinaryOp::Div => g.mul(y)?.div(b)?.neg()?,
+            BinaryOp::Maximum | BinaryOp::Minimum => g.mul(&mask(a, b)?.affine(-1.0, 1.0)?)?,
+        };
+        out.push((b.clone(), gb));
+    }
+    Ok(out)
 }
 
 /// Backward of softmax(q k^T * scale + mask) v, recomputing the probabilities.

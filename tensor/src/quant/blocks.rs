@@ -1,12 +1,11 @@
 //! ggml's block layouts, element for element. Rounding in `quantize_row` follows ggml's
 //! reference quantizers (`quantize_row_*_ref`) so that files we write match llama.cpp's.
 
-use super::GgmlType;
+use super::{kquants, GgmlType};
 use crate::error::{invalid, Result};
 use half::{bf16, f16};
 
 const QK: usize = 32;
-const QK_K: usize = 256;
 
 fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
@@ -61,61 +60,12 @@ pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()>
                 y[j + QK / 2] = (((qs[j] >> 4) as u32 | h1) as f32 + bias) * d + m;
             }
         }),
-        GgmlType::Q4K => blocks.for_each(|(b, y)| dequantize_q4_k(b, y)),
-        GgmlType::Q6K => blocks.for_each(|(b, y)| dequantize_q6_k(b, y)),
+        GgmlType::Q4K => blocks.for_each(|(b, y)| kquants::dequantize_q4_k(b, y)),
+        GgmlType::Q5K => blocks.for_each(|(b, y)| kquants::dequantize_q5_k(b, y)),
+        GgmlType::Q6K => blocks.for_each(|(b, y)| kquants::dequantize_q6_k(b, y)),
         _ => return Err(invalid("dequantize", format!("type {ty} cannot be dequantized by this build"))),
     }
     Ok(())
-}
-
-/// The 6-bit scale and minimum of sub-block `j` of a Q4_K/Q5_K block.
-pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
-    if j < 4 {
-        (q[j] & 63, q[j + 4] & 63)
-    } else {
-        ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
-    }
-}
-
-/// Q4_K: d, dmin (f16), 12 bytes of packed 6-bit scales/mins, 128 bytes of nibbles; eight
-/// sub-blocks of 32, each `d*sc*q - dmin*m`.
-fn dequantize_q4_k(b: &[u8], y: &mut [f32]) {
-    let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
-    let scales = &b[4..16];
-    let qs = &b[16..16 + QK_K / 2];
-    for (chunk, (q, y)) in qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
-        let (sc1, m1) = scale_min_k4(2 * chunk, scales);
-        let (sc2, m2) = scale_min_k4(2 * chunk + 1, scales);
-        let (d1, m1) = (d * sc1 as f32, dmin * m1 as f32);
-        let (d2, m2) = (d * sc2 as f32, dmin * m2 as f32);
-        for l in 0..32 {
-            y[l] = d1 * (q[l] & 0x0F) as f32 - m1;
-            y[l + 32] = d2 * (q[l] >> 4) as f32 - m2;
-        }
-    }
-}
-
-/// Q6_K: 128 bytes of low nibbles, 64 bytes of high 2-bit pairs, 16 signed 8-bit scales,
-/// then d (f16); sixteen sub-blocks of 16, each `d*sc*(q-32)`.
-fn dequantize_q6_k(b: &[u8], y: &mut [f32]) {
-    let d = f16_at(b, 208);
-    for half in 0..2 {
-        let ql = &b[half * 64..half * 64 + 64];
-        let qh = &b[128 + half * 32..128 + half * 32 + 32];
-        let sc = &b[192 + half * 8..192 + half * 8 + 8];
-        let y = &mut y[half * 128..half * 128 + 128];
-        for l in 0..32 {
-            let is = l / 16;
-            let q1 = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) as i32 - 32;
-            let q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
-            y[l] = d * (sc[is] as i8) as f32 * q1 as f32;
-            y[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
-            y[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;
-            y[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
-        }
-    }
 }
 
 /// Encode `x` (a whole number of blocks) as `ty` into `out`, rounding as ggml does.
@@ -156,6 +106,9 @@ pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<()> {
             let q = |v: f32| (((v - min) * id + 0.5) as i8).min(top) as u8;
             pack_nibbles(ty == GgmlType::Q5_1, x, &mut b[4..], q);
         }),
+        GgmlType::Q4K => blocks.for_each(|(x, b)| kquants::quantize_q4_k(x, b)),
+        GgmlType::Q5K => blocks.for_each(|(x, b)| kquants::quantize_q5_k(x, b)),
+        GgmlType::Q6K => blocks.for_each(|(x, b)| kquants::quantize_q6_k(x, b)),
         _ => return Err(invalid("quantize", format!("quantizing to {ty} is not supported by this build"))),
     }
     Ok(())
@@ -224,6 +177,7 @@ mod tests {
     fn wrong_sizes_are_errors() {
         let mut y = vec![0f32; 31];
         assert!(dequantize_row(GgmlType::Q8_0, &[0u8; 34], &mut y).is_err());
-        assert!(quantize_row(GgmlType::Q4K, &[0f32; 256], &mut [0u8; 144]).is_err());
+        assert!(quantize_row(GgmlType::Q4K, &[0f32; 256], &mut [0u8; 143]).is_err());
+        assert!(quantize_row(GgmlType::Q2K, &[0f32; 256], &mut [0u8; 84]).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! bit-exact with ggml's, so a GGUF file's bytes are read as they are.
 
 mod blocks;
+mod kquants;
 mod qmatrix;
 #[cfg(test)]
 mod tests;
@@ -10,8 +11,8 @@ mod tests;
 use crate::error::{invalid, Result};
 use rayon::prelude::*;
 
-pub(crate) use blocks::scale_min_k4;
 pub use blocks::{dequantize_row, quantize_row};
+pub(crate) use kquants::scale_min_k4;
 pub use qmatrix::{QMatrix, SharedBytes};
 
 /// A ggml tensor type, numbered as in GGUF's tensor info (`ggml_type`).
@@ -166,7 +167,12 @@ impl GgmlType {
     /// Whether `dequantize_row` can read this type.
     pub fn can_dequantize(self) -> bool {
         use GgmlType::*;
-        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q6K)
+        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q5K | Q6K)
+    }
+
+    /// Whether `quantize_row` can write this type.
+    pub fn can_quantize(self) -> bool {
+        self.can_dequantize()
     }
 
     /// Bits per weight, scales included.

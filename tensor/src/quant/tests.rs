@@ -25,7 +25,7 @@ fn qmatrix_checks_sizes_and_types() {
     assert!(QMatrix::new(GgmlType::Q8_1, 1, 32, vec![0u8; 36]).is_err()); // no decoder
     assert!(QMatrix::from_tensor(&randn(&[2, 3, 32], 1), GgmlType::Q8_0).is_err());
     assert!(QMatrix::from_tensor(&randn(&[2, 40], 1), GgmlType::Q8_0).is_err());
-    assert!(QMatrix::from_tensor(&randn(&[2, 256], 1), GgmlType::Q4K).is_err()); // no quantizer
+    assert!(QMatrix::from_tensor(&randn(&[2, 256], 1), GgmlType::Q3K).is_err()); // no quantizer
     let ints = Tensor::from_vec(vec![1i32; 64], &[2, 32]).unwrap();
     assert!(matches!(QMatrix::from_tensor(&ints, GgmlType::Q8_0), Err(Error::UnsupportedDType { .. })));
 }

@@ -38,6 +38,7 @@ pub(super) unsafe fn dot_tile(ty: GgmlType, rows: &[&[u8]], acts: &[Q8Row], out:
             GgmlType::Q5_1 => tile_dispatch::<Q5_1>(rows, acts, out),
             GgmlType::Q8_0 => tile_dispatch::<Q8_0>(rows, acts, out),
             GgmlType::Q4K => tile_dispatch::<Q4K>(rows, acts, out),
+            GgmlType::Q5K => tile_dispatch::<Q5K>(rows, acts, out),
             GgmlType::Q6K => tile_dispatch::<Q6K>(rows, acts, out),
             _ => unreachable!("qmatmul: {ty} has no integer kernel"),
         }
@@ -194,6 +195,7 @@ struct Q5_0;
 struct Q5_1;
 struct Q8_0;
 struct Q4K;
+struct Q5K;
 struct Q6K;
 
 impl Block for Q8_0 {
@@ -297,6 +299,28 @@ impl Block for Q4K {
             let v = _mm256_loadu_si256(b.add(16 + 32 * (j / 2)) as *const __m256i);
             let q =
                 _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(4 * (j % 2) as i32)), _mm256_set1_epi8(0x0F));
+            Group { q, d: _mm256_set1_ps(d * sc as f32), m: _mm_setr_ps(0.0, -dmin * mn as f32, 0.0, 0.0) }
+        }
+    }
+}
+
+impl Block for Q5K {
+    const SIGNED: bool = false;
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load(row: *const u8, g: usize) -> Group {
+        // SAFETY: caller; 176-byte super-block of 8 groups (layout in portable.rs): the
+        // Q4_K nibbles at 48.., plus bit j of the 32 bytes at 16.. as bit 4 of the code.
+        unsafe {
+            let (b, j) = (row.add((g / 8) * 176), g % 8);
+            let (d, dmin) = f16_2(b);
+            let (sc, mn) = scale_min_k4(j, std::slice::from_raw_parts(b.add(4), 12));
+            let v = _mm256_loadu_si256(b.add(48 + 32 * (j / 2)) as *const __m256i);
+            let lo =
+                _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(4 * (j % 2) as i32)), _mm256_set1_epi8(0x0F));
+            let qh = _mm256_loadu_si256(b.add(16) as *const __m256i);
+            let hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j as i32)), _mm256_set1_epi8(1));
+            let q = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(hi));
             Group { q, d: _mm256_set1_ps(d * sc as f32), m: _mm_setr_ps(0.0, -dmin * mn as f32, 0.0, 0.0) }
         }
     }

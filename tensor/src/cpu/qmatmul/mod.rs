@@ -4,7 +4,7 @@
 //! 8-bit groups of 32 (`act.rs`), then every output is a sum of integer dot products per
 //! group, scaled in f32 (`avx2.rs`, with the portable twin `portable.rs`, which also
 //! documents how each block type decodes). The integer kernels cover Q4_0, Q4_1, Q5_0,
-//! Q5_1, Q8_0, Q4_K and Q6_K; F32/F16/BF16 weights are dequantized a slab of rows at a
+//! Q5_1, Q8_0, Q4_K, Q5_K and Q6_K; F32/F16/BF16 weights are dequantized a slab of rows at a
 //! time and go through the f32 GEMM (no activation rounding for them).
 //!
 //! Work split: output columns (= weight rows) in contiguous ranges, a few per thread.
@@ -51,7 +51,7 @@ const DEQUANT_ROWS: usize = 256;
 /// Whether the weight type has an integer kernel (otherwise: dequantize + f32 GEMM).
 fn has_int_kernel(ty: GgmlType) -> bool {
     use GgmlType::*;
-    matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q6K)
+    matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q5K | Q6K)
 }
 
 /// True when `isa` asks for AVX2+FMA and this CPU has it, plus F16C for the block scales

@@ -3,7 +3,7 @@
 //! Each group of a weight row decodes to small integers and scales,
 //! `w[i] = d[i / 16] * q[i] + m`, which covers all the block formats: Q8_0 (q signed,
 //! m = 0), Q4_0/Q5_0 (q = the unsigned code, m = -8d / -16d), Q4_1/Q5_1 (m = the block
-//! minimum), Q4_K (each 32-element sub-block has its own 6-bit scale and minimum) and
+//! minimum), Q4_K/Q5_K (each 32-element sub-block has its own 6-bit scale and minimum) and
 //! Q6_K (16-element sub-blocks, so the two halves of a group have separate scales: hence
 //! two `d`s). The dot with a Q8 activation group is then exact integer sums per half and
 //! three multiplies: `da * (d0 * isum0 + d1 * isum1) + m * sa`.
@@ -68,6 +68,21 @@ pub(super) fn decode(ty: GgmlType, row: &[u8], g: usize) -> WGroup {
             let shift = 4 * (j % 2);
             for (qi, &v) in q.iter_mut().zip(qs) {
                 *qi = ((v >> shift) & 0x0F) as i8;
+            }
+            let d = f16_at(b, 0) * sc as f32;
+            WGroup { q, d: [d; 2], m: -f16_at(b, 2) * mn as f32 }
+        }
+        GgmlType::Q5K => {
+            // 176-byte super-block: as Q4_K, with 32 bytes of fifth bits between the
+            // scales and the nibbles; bit j of qh[l] belongs to element l of sub-block j.
+            let b = &row[(g / 8) * 176..(g / 8 + 1) * 176];
+            let j = g % 8;
+            let (sc, mn) = scale_min_k4(j, &b[4..16]);
+            let qh = &b[16..48];
+            let qs = &b[48 + 32 * (j / 2)..48 + 32 * (j / 2) + 32];
+            let shift = 4 * (j % 2);
+            for ((qi, &v), &h) in q.iter_mut().zip(qs).zip(qh) {
+                *qi = (((v >> shift) & 0x0F) | (((h >> j) & 1) << 4)) as i8;
             }
             let d = f16_at(b, 0) * sc as f32;
             WGroup { q, d: [d; 2], m: -f16_at(b, 2) * mn as f32 }

@@ -38,19 +38,28 @@ fn fill(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-const INT_TYPES: [GgmlType; 7] =
-    [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K];
+const INT_TYPES: [GgmlType; 8] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+];
 const FLOAT_TYPES: [GgmlType; 3] = [GgmlType::F32, GgmlType::F16, GgmlType::BF16];
 
-/// A (rows, cols) matrix of type `ty`. Q4_K/Q6_K have no quantizer here, so their blocks
-/// are random bytes with sane (small, finite) f16 scales written over the scale fields.
+/// A (rows, cols) matrix of type `ty`. For the K-quants, odd seeds give random bytes with
+/// sane (small, finite) f16 scales written over the scale fields: every code and 6-bit
+/// scale occurs, which the quantizer alone would seldom produce (Q6_K's -32, say).
 fn weights(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> QMatrix {
     let w = fill(rows * cols, seed);
     match ty {
-        GgmlType::Q4K | GgmlType::Q6K => {
+        GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K if seed % 2 == 1 => {
             let n = rows * cols / 256 * ty.type_size();
             let mut b: Vec<u8> = fill(n, seed ^ 0x55).iter().map(|v| (v * 127.0 + 128.0) as u8).collect();
-            let scale_at: &[usize] = if ty == GgmlType::Q4K { &[0, 2] } else { &[208] };
+            let scale_at: &[usize] = if ty == GgmlType::Q6K { &[208] } else { &[0, 2] };
             for (k, blk) in b.chunks_exact_mut(ty.type_size()).enumerate() {
                 for &at in scale_at {
                     let v = half::f16::from_f32(0.001 + 0.0005 * (k % 7) as f32);
@@ -142,6 +151,7 @@ fn large_shapes_cross_task_and_slab_boundaries() {
     check(GgmlType::Q8_0, 300, 2048, 6, 3);
     check(GgmlType::Q4_1, 1000, 576, 1, 4);
     check(GgmlType::Q4K, 130, 1024, 5, 5);
+    check(GgmlType::Q5K, 130, 1024, 5, 6);
 }
 
 #[test]
@@ -187,8 +197,8 @@ fn nan_activations_give_nan_outputs() {
 #[test]
 fn transposed_product_matches_the_reference() {
     // qmatmul_n: y (m, cols) = g (m, rows) W, exact up to f32 summation.
-    for ty in [GgmlType::Q4_1, GgmlType::Q6K, GgmlType::F16] {
-        let cols = if ty == GgmlType::Q6K { 256 } else { 96 };
+    for ty in [GgmlType::Q4_1, GgmlType::Q5K, GgmlType::Q6K, GgmlType::F16] {
+        let cols = if ty.block_size() == 256 { 256 } else { 96 };
         for &(rows, m) in &[(1, 1), (5, 3), (300, 2), (70, 17)] {
             let w = weights(ty, rows, cols, rows as u64);
             let wd = w.dequantize().unwrap().to_vec_f32().unwrap();

@@ -73,8 +73,16 @@ impl QTile {
 }
 
 /// The block formats the shader decodes, with their `FMT` codes.
-pub const FORMATS: [GgmlType; 7] =
-    [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K];
+pub const FORMATS: [GgmlType; 8] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+];
 
 fn format_code(ty: GgmlType) -> f64 {
     FORMATS.iter().position(|&t| t == ty).expect("a block format the shader decodes") as f64

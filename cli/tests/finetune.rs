@@ -1,0 +1,135 @@
+//! Fine-tuning through the binary on the real model: a short LoRA run writes a PEFT
+//! adapter, metrics and a checkpoint; `--resume` continues it; the adapter is used by
+//! `generate --lora` and folded in by `merge`; bad data and settings are clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lamina(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lamina")).args(args).output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+fn model() -> Option<String> {
+    lamina_model::fixtures::smollm2_for_test().map(|p| p.to_str().unwrap().to_string())
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamina-cli-ft-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write_data(dir: &Path, lines: &[&str]) -> String {
+    let p = dir.join("data.jsonl");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const CHATS: [&str; 6] = [
+    r#"{"messages": [{"role": "user", "content": "Write 7 March 2020 as YYYY-MM-DD."}, {"role": "assistant", "content": "2020-03-07"}]}"#,
+    r#"{"messages": [{"role": "user", "content": "Write 1 May 1999 as YYYY-MM-DD."}, {"role": "assistant", "content": "1999-05-01"}]}"#,
+    r#"{"prompt": "Write 12 June 2001 as YYYY-MM-DD.", "completion": "2001-06-12"}"#,
+    r#"{"prompt": "Write 30 July 1987 as YYYY-MM-DD.", "completion": "1987-07-30"}"#,
+    r#"{"text": "The date 2 August 2012 is 2012-08-02."}"#,
+    r#"{"messages": [{"role": "system", "content": "Answer with a date."}, {"role": "user", "content": "Write 9 October 2015 as YYYY-MM-DD."}, {"role": "assistant", "content": "2015-10-09"}]}"#,
+];
+
+fn loss_steps(run: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("loss").is_some())
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn lora_run_resume_generate_and_merge() {
+    let Some(m) = model() else { return };
+    let dir = tmp("run");
+    let data = write_data(&dir, &CHATS);
+    let run = dir.join("run");
+    let run_s = run.to_str().unwrap();
+    let common = ["finetune", "-m", &m, "--data", &data, "--out", run_s, "--batch", "2", "--max-len", "64"];
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        common.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()
+    };
+    let a = args(&["--steps", "2", "--val-fraction", "0.34", "--eval-every", "1", "--lr", "1e-3", "--rank", "4"]);
+    let (ok, out, err) = lamina(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(out.contains("trained 2 steps") && out.contains("peak memory"), "{out}");
+    assert!(err.contains("kept 6"), "data report: {err}");
+    assert!(run.join("final/adapter_config.json").exists() && run.join("final/adapter_model.safetensors").exists());
+    assert!(run.join("best/adapter_config.json").exists());
+    assert!(run.join("checkpoint-2/trainer_state.json").exists());
+    assert_eq!(loss_steps(&run), vec![1, 2]);
+
+    let a = args(&[
+        "--steps",
+        "3",
+        "--val-fraction",
+        "0.34",
+        "--eval-every",
+        "1",
+        "--lr",
+        "1e-3",
+        "--rank",
+        "4",
+        "--resume",
+    ]);
+    let (ok, out, err) = lamina(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(out.contains("trained 3 steps (resumed at 2)"), "{out}");
+    assert_eq!(loss_steps(&run), vec![1, 2, 3]);
+
+    let adapter = run.join("final");
+    let adapter = adapter.to_str().unwrap();
+    let (ok, out, err) = lamina(&["generate", "-m", &m, "--lora", adapter, "--greedy", "-n", "4", "The date"]);
+    assert!(ok && !out.trim().is_empty(), "{err}");
+    assert!(err.contains("LoRA adapter") && err.contains("rank 4"), "{err}");
+
+    let merged = dir.join("merged.gguf");
+    let (ok, out, err) = lamina(&["merge", "-m", &m, "--lora", adapter, merged.to_str().unwrap(), "--type", "q8_0"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("merged 210 adapters"), "{out}");
+    let (ok, _, err) = lamina(&["info", merged.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_data_and_settings_are_clear_errors() {
+    let Some(m) = model() else { return };
+    let dir = tmp("bad");
+    let out_dir = dir.join("run");
+    let run = out_dir.to_str().unwrap();
+    let data =
+        write_data(&dir, &["{not json", r#"{"text": ""}"#, r#"{"messages": [{"role": "user", "content": "hi"}]}"#]);
+    let (ok, _, err) = lamina(&["finetune", "-m", &m, "--data", &data, "--out", run, "--steps", "1"]);
+    assert!(!ok && err.contains("no usable training example"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let mut lines = CHATS.to_vec();
+    lines.insert(2, "{not json");
+    let data = write_data(&dir, &lines);
+    let (ok, _, err) = lamina(&["finetune", "-m", &m, "--data", &data, "--out", run, "--steps", "1", "--strict"]);
+    assert!(!ok && err.contains("line 3"), "{err}");
+
+    for (flag, value, word) in [
+        ("--targets", "q,lm_head", "lm_head"),
+        ("--optimizer", "adam", "adamw"),
+        ("--schedule", "step", "cosine"),
+        ("--rank", "0", "rank"),
+    ] {
+        let data = write_data(&dir, &CHATS);
+        let (ok, _, err) = lamina(&["finetune", "-m", &m, "--data", &data, "--out", run, "--steps", "1", flag, value]);
+        assert!(!ok && err.contains(word), "{flag} {value}: {err}");
+    }
+    let (ok, _, err) = lamina(&["finetune", "-m", &m, "--data", &data, "--out", run, "--steps", "1", "--resume"]);
+    assert!(!ok && err.contains("no checkpoint"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

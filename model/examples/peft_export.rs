@@ -1,0 +1,63 @@
+//! Writes an adapter saved by Lamina, for checking by hand that Hugging Face PEFT loads it
+//! and computes what Lamina computes (the Lamina -> PEFT direction of
+//! scripts/reference/peft_reference.py, which needs PyTorch and so is not a test):
+//!
+//!     cargo run --release -p lamina-model --example peft_export -- /tmp/lamina-adapter
+//!     python3 scripts/reference/peft_reference.py \
+//!         --model models/SmolLM2-135M-Instruct.Q4_1.gguf --check-lamina /tmp/lamina-adapter
+//!
+//! The adapter (rank 4, alpha 8, every projection of every layer, B random so that it
+//! changes the outputs) goes on SmolLM2 with f32 weights, is saved with `Llama::save_lora`
+//! and loaded back with `Llama::load_lora` (the `--lora` path of the CLI); the reloaded
+//! model's top-5 logits and 16 greedy tokens for a prompt go to `lamina_logits.json` in
+//! the same directory.
+
+use lamina_model::causal_lm::{CausalLm, LogitsFor};
+use lamina_model::gguf::GgufFile;
+use lamina_model::lora::{LoraConfig, LoraLayer, Target};
+use lamina_model::sampling::argmax;
+use lamina_model::{fixtures, BpeTokenizer, Llama, LoadOptions};
+use lamina_tensor::{DType, Device, Tensor};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// The ChatML turn "What is the capital of France?" (tests/fixtures/smollm2).
+const PROMPT: [u32; 16] = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198];
+const GREEDY: usize = 16;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: peft_export OUT_DIR")?);
+    let f = GgufFile::open(fixtures::smollm2_path())?;
+    let load = || Llama::from_gguf_with(&f, LoadOptions { device: Device::Cpu, keep_quantized: false });
+    let mut m = load()?;
+    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: Target::ALL.to_vec() };
+    m.attach_lora(&cfg, 7)?;
+    for (i, b) in m.blocks.iter_mut().enumerate() {
+        for t in Target::ALL {
+            let l = b.lora.get(t).ok_or("attach_lora left a target out")?.clone();
+            let seed = 1000 + 8 * i as u64 + t as u64;
+            b.lora.set(t, Some(LoraLayer { b: Tensor::randn(l.b.shape(), 0.0, 0.02, seed, DType::F32)?, ..l }));
+        }
+    }
+    m.save_lora(&dir, &cfg, "HuggingFaceTB/SmolLM2-135M-Instruct")?;
+
+    let mut m = load()?;
+    m.load_lora(&dir, false)?;
+    let _g = lamina_tensor::NoGradGuard::new();
+    let mut cache = m.new_cache(PROMPT.len() + GREEDY)?;
+    let mut logits = m.forward(&PROMPT, &mut cache, LogitsFor::Last)?.to_vec_f32()?;
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    let top5: Vec<_> = order[..5].iter().map(|&i| json!([i, logits[i]])).collect();
+    let mut greedy = Vec::new();
+    for _ in 0..GREEDY {
+        let next = argmax(&logits);
+        greedy.push(next);
+        logits = m.forward(&[next], &mut cache, LogitsFor::Last)?.to_vec_f32()?;
+    }
+    let text = BpeTokenizer::from_gguf(&f)?.decode(&greedy, false)?;
+    println!("top-5 {top5:?}\ngreedy {text:?}");
+    let out = json!({ "cases": [{ "name": "chatml", "ids": PROMPT, "top5": top5, "greedy": greedy, "text": text }] });
+    std::fs::write(dir.join("lamina_logits.json"), serde_json::to_string_pretty(&out)?)?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The training forward pass: whole sequences at once, no KV cache, with autograd
+//! through whatever requires gradients (LoRA adapters, or every float weight for full
+//! fine-tuning). Frozen weights, float or quantized, contribute only the gradient with
+//! respect to their input.
+
+use super::{Llama, Pass};
+use crate::error::{ModelError, Result};
+use lamina_tensor::{rope_tables, DType, Tensor};
+
+/// PyTorch's `ignore_index`: labels with this value are not scored.
+pub const IGNORE: i32 = -100;
+
+impl Llama {
+    /// Logits (batch * seq, vocab) for `tokens` (batch rows of `seq` = len / batch ids, row
+    /// major). Attention is causal within each row, so right padding never reaches a real
+    /// token. `step_seed` turns on the adapters' dropout (training); `None` evaluates.
+    pub fn forward_train(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
+        lamina_tensor::cpu::parallel::install(|| {
+            Ok(self.head.forward(&self.hidden_train(tokens, batch, step_seed)?)?)
+        })
+    }
+
+    /// The final normed hidden states (batch * seq, dim), before the output head.
+    fn hidden_train(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
+        let c = &self.config;
+        if batch == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
+            return Err(ModelError::Invalid(format!(
+                "a training batch needs batch * seq tokens, got {} tokens for batch {batch}",
+                tokens.len()
+            )));
+        }
+        let seq = tokens.len() / batch;
+        if seq > c.context_length {
+            return Err(ModelError::Invalid(format!(
+                "sequence length {seq} exceeds the model's context of {}",
+                c.context_length
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(ModelError::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
+        }
+        let mut x = self.embed.lookup(tokens, self.device)?; // (B*T, dim)
+        let (cos, sin) = rope_tables(0, seq, c.head_dim, c.rope_base, DType::F32)?;
+        let rope = (cos.to_device(self.device)?, sin.to_device(self.device)?);
+        for i in 0..self.blocks.len() {
+            x = self.block(i, &x, (batch, seq), &rope, Pass::Train { step_seed })?;
+        }
+        Ok(x.rms_norm(Some(&self.out_norm), c.norm_eps)?)
+    }
+
+    /// Mean cross-entropy over the scored positions: `labels[i]` is the id to predict at
+    /// position i, or [`IGNORE`]. Returns the 0-d loss tensor (backward-ready) and the
+    /// number of scored positions.
+    pub fn loss(
+        &self,
+        tokens: &[u32],
+        labels: &[i32],
+        batch: usize,
+        step_seed: Option<u64>,
+    ) -> Result<(Tensor, usize)> {
+        if labels.len() != tokens.len() {
+            return Err(ModelError::Invalid(format!("{} labels for {} tokens", labels.len(), tokens.len())));
+        }
+        let vocab = self.config.vocab_size as i32;
+        if let Some(&bad) = labels.iter().find(|&&l| l != IGNORE && !(0..vocab).contains(&l)) {
+            return Err(ModelError::Invalid(format!("label {bad} is outside the vocabulary of {vocab}")));
+        }
+        let scored = labels.iter().filter(|&&l| l != IGNORE).count();
+        if scored == 0 {
+            return Err(ModelError::Invalid("the batch has no scored tokens".into()));
+        }
+        let logits = self.forward_train(tokens, batch, step_seed)?;
+        // Targets stay on the host: the loss kernels read them as indices, not as data.
+        let targets = Tensor::from_slice(labels, &[labels.len()])?;
+        let loss = lamina_tensor::cpu::parallel::install(|| logits.cross_entropy(&targets, IGNORE as i64))?;
+        Ok((loss, scored))
+    }
+}

@@ -1,0 +1,75 @@
+//! LLaMA-family models as things a fine-tuning run trains: LoRA adapters (over float or
+//! quantized base weights: QLoRA is LoRA over a `Proj::Quant` base) exported in PEFT's
+//! layout, or every weight (full fine-tuning) exported as a GGUF next to the source's
+//! metadata.
+
+use super::{TrainBatch, Trainee};
+use crate::TrainError;
+use lamina_model::gguf::{write_with_replacements, GgufFile};
+use lamina_model::lora::LoraConfig;
+use lamina_model::Llama;
+use lamina_tensor::quant::GgmlType;
+use lamina_tensor::Tensor;
+use std::path::Path;
+
+fn model_err(e: lamina_model::ModelError) -> TrainError {
+    TrainError::Config(e.to_string())
+}
+
+fn loss_of(model: &Llama, b: &TrainBatch, seed: Option<u64>) -> Result<(Tensor, usize), TrainError> {
+    model.loss(&b.tokens, &b.labels, b.batch, seed).map_err(model_err)
+}
+
+/// LoRA (or QLoRA) on a LLaMA model that has adapters attached.
+pub struct LlamaLora<'a> {
+    pub model: &'a Llama,
+    pub config: LoraConfig,
+    /// `base_model_name_or_path` in the adapter's config.
+    pub base_name: String,
+}
+
+impl Trainee for LlamaLora<'_> {
+    fn loss(&self, b: &TrainBatch, seed: Option<u64>) -> Result<(Tensor, usize), TrainError> {
+        loss_of(self.model, b, seed)
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        self.model.lora_parameters()
+    }
+
+    fn export(&self, dir: &Path) -> Result<(), TrainError> {
+        self.model.save_lora(dir, &self.config, &self.base_name).map_err(model_err)
+    }
+}
+
+/// Every weight of a LLaMA model (float weights, made trainable by `make_trainable`).
+pub struct LlamaFull<'a> {
+    pub model: &'a Llama,
+    pub params: Vec<(String, Tensor)>,
+    /// The GGUF the model came from: its metadata and layout are kept on export.
+    pub source: &'a GgufFile,
+}
+
+impl Trainee for LlamaFull<'_> {
+    fn loss(&self, b: &TrainBatch, seed: Option<u64>) -> Result<(Tensor, usize), TrainError> {
+        loss_of(self.model, b, seed)
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        self.params.clone()
+    }
+
+    /// `model.gguf`: matrices in F16, vectors in F32 (llama.cpp needs F32 norms).
+    fn export(&self, dir: &Path) -> Result<(), TrainError> {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::Config(format!("{}: {e}", dir.display())))?;
+        let replace = self.params.iter().map(|(n, t)| (n.clone(), t.detach())).collect();
+        write_with_replacements(
+            self.source,
+            &dir.join("model.gguf"),
+            &replace,
+            |info| if info.ne.len() == 2 { GgmlType::F16 } else { GgmlType::F32 },
+            |_, _| {},
+        )
+        .map_err(model_err)
+    }
+}
