@@ -1,6 +1,6 @@
 // qmatmul.wgsl: products with a quantized weight W (rows, cols) whose ggml blocks are
 // dequantized inside the shader; activations and sums stay f32 (no 8-bit activations).
-//   qmatvec:   y (M, rows) = x (M, cols) W^T  one workgroup per NR weight rows (decode)
+//   qmatvec:   y (M, rows) = x (M, cols) W^T  a few x rows (decode, M <= 8)
 //   qmatmul_t: y (M, rows) = x (M, cols) W^T  workgroup-memory tiles (prefill)
 //   qmatmul_n: y (M, cols) = g (M, rows) W    tiles; the gradient of qmatmul_t to x
 //   qdequant:  y (rows, cols) = W             (checks, and float copies)
@@ -15,7 +15,7 @@
 // block `row * bpr + j` holds elements j*BS .. (j+1)*BS of weight row `row`. The GPU copy
 // is exactly as large as the file's blocks.
 //
-//   format  BS   hd (f16)   qs words (little-endian bytes of the ggml block after/before hd)
+//   format  BS   hd (f16)   qs words (the block's other bytes, in order)
 //   Q4_0    32   d          4: byte j = element j (low nibble), element j+16 (high)
 //   Q4_1    32   d, m       4: as Q4_0
 //   Q5_0    32   d          5: u32 of fifth bits (bit e = element e), then as Q4_0
@@ -23,6 +23,8 @@
 //   Q8_0    32   d          8: element e = signed byte e
 //   Q4_K   256   d, dmin   35: 12 bytes of 6-bit (scale, min) pairs, then 128 bytes of
 //                              nibbles: 32-byte chunk c holds sub-blocks 2c (low), 2c+1 (high)
+//   Q5_K   256   d, dmin   43: as Q4_K with 32 bytes of fifth bits between (bit j of byte l:
+//                              element l of sub-block j)
 //   Q6_K   256   d         52: ql (128 bytes of low nibbles), qh (64 bytes of 2-bit highs),
 //                              16 signed 8-bit scales of 16-element sub-blocks
 //
@@ -52,7 +54,8 @@ const Q5_0: u32 = 2u;
 const Q5_1: u32 = 3u;
 const Q8_0: u32 = 4u;
 const Q4_K: u32 = 5u;
-const Q6_K: u32 = 6u;
+const Q5_K: u32 = 6u;
+const Q6_K: u32 = 7u;
 override FMT: u32 = 0u;
 override BS: u32 = 32u; // elements per block
 override QW: u32 = 4u;  // words of qs per block
@@ -60,7 +63,7 @@ override NH: u32 = 1u;  // f16 header fields per block
 
 // ---- decoding ----
 //
-// Every format decodes per 32-element group (a Q4_K / Q6_K block holds 8 groups) in two
+// Every format decodes per 32-element group (a K-quant block holds 8 groups) in two
 // steps: `group_of` reads what the whole group shares (its scales, its minimum, Q5's
 // fifth bits), then `dequant4` turns four of its quantized elements into f32 with that:
 // w[i] = s[i / 16] q[i] + m in every format, as the CPU's portable twin
@@ -94,13 +97,13 @@ struct Group {
     b: u32,
     g: u32,
     s: vec2<f32>, // scale of elements 0..16 and 16..32 (different only in Q6_K)
-    m: f32,       // Q4_1/Q5_1: the minimum (added); Q4_K: dmin * min (subtracted)
+    m: f32,       // Q4_1/Q5_1: the minimum (added); Q4_K/Q5_K: dmin * min (subtracted)
     qh: u32,      // Q5_0/Q5_1: the fifth bits, bit e for element e
 }
 
 fn group_of(b: u32, g: u32) -> Group {
     var r = Group(b, g, vec2<f32>(0.0), 0.0, 0u);
-    if FMT == Q4_K {
+    if FMT == Q4_K || FMT == Q5_K {
         // Sub-block g's 6-bit scale and min (ggml's get_scale_min_k4).
         var sc: u32;
         var mn: u32;
@@ -161,6 +164,12 @@ fn dequant4(gr: Group, i: u32) -> vec4<f32> {
         // even) or high nibbles: (d sc) q - dmin mn.
         let q = vec4<f32>(nibbles4(qs[w + 3u + (gr.g / 2u) * 8u + i], (gr.g & 1u) * 4u));
         return gr.s.x * q - gr.m;
+    } else if FMT == Q5_K {
+        // As Q4_K with the nibbles after 8 words of fifth bits: bit g of byte e is element
+        // e's fifth bit.
+        let lo = nibbles4(qs[w + 11u + (gr.g / 2u) * 8u + i], (gr.g & 1u) * 4u);
+        let hi = (bytes4(qs[w + 3u + i]) >> vec4<u32>(gr.g)) & vec4<u32>(1u);
+        return gr.s.x * vec4<f32>(lo | (hi << vec4<u32>(4u))) - gr.m;
     }
     // Q6_K: element e of quarter t of half h has its low 4 bits in the low (t < 2) or high
     // nibble of ql[64 h + 32 (t % 2) + e], its high 2 bits at 2t of qh[32 h + e] (byte
@@ -200,14 +209,18 @@ fn qdequant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 
 // ---- qmatvec ----
 //
-// A workgroup computes NR outputs (weight rows row0..row0+NR) of one x row (wg.z). The
-// TPR = WG / NR invocations of output r take its 32-element groups round-robin: each
-// reads a group's scales once, then dots its 32 weights with x (eight vec4s). The TPR
-// partial sums of an output are added in a fixed tree, so results do not depend on timing.
-// Dispatch: grid(ceil(rows / NR)) in x, y; M in z.
+// A workgroup computes NR outputs (weight rows) for MC rows of x (wg.z * MC..): decode
+// (M = 1) takes MC = 1, a few rows at once (M <= 8) MC = 4, so each weight is decoded once
+// for MC dot products. The TPR = WG / NR invocations of one output take its 32-element
+// groups round-robin: each reads a group's scales once, decodes its 32 weights (eight
+// vec4s) and dots them with the x rows. The TPR partial sums of an output are then added
+// in a fixed tree, so results do not depend on timing.
+// Dispatch: grid(ceil(rows / NR)) in x, y; ceil(M / MC) in z.
 
 const NR: u32 = 8u;
-var<workgroup> part: array<f32, WG>; // [output][lane]
+const MAX_MC: u32 = 4u;
+override MC: u32 = 1u; // x rows per workgroup, <= MAX_MC
+var<workgroup> part: array<f32, MC * WG>; // [x row][output][lane]
 
 @compute @workgroup_size(WG)
 fn qmatvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -215,27 +228,43 @@ fn qmatvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     let tpr = WG / NR;
     let lane = li % tpr;
     let row = (wg.x + wg.y * nwg.x) * NR + li / tpr;
-    let x0 = (p.x_off + wg.z * p.cols) / 4u; // x's row, in vec4s
     let bpg = BS / 32u; // groups per block
-    var acc = 0.0;
+    // x's rows for this workgroup, in vec4s; rows past M repeat the last (never stored).
+    var xs: array<u32, MAX_MC>;
+    for (var c = 0u; c < MC; c++) {
+        xs[c] = (p.x_off + min(wg.z * MC + c, p.m - 1u) * p.cols) / 4u;
+    }
+    var acc: array<f32, MAX_MC>;
     if row < p.rows {
         for (var gi = lane; gi < p.cols / 32u; gi += tpr) {
             let gr = group_of(row * p.bpr + gi / bpg, gi % bpg);
             for (var i = 0u; i < 8u; i++) {
-                acc += dot(dequant4(gr, i), x4[x0 + 8u * gi + i]);
+                let w = dequant4(gr, i);
+                for (var c = 0u; c < MC; c++) {
+                    acc[c] += dot(w, x4[xs[c] + 8u * gi + i]);
+                }
             }
         }
     }
-    part[li] = acc;
+    for (var c = 0u; c < MC; c++) {
+        part[c * WG + li] = acc[c];
+    }
     workgroupBarrier();
     for (var s = tpr / 2u; s > 0u; s /= 2u) {
         if lane < s {
-            part[li] += part[li + s];
+            for (var c = 0u; c < MC; c++) {
+                part[c * WG + li] += part[c * WG + li + s];
+            }
         }
         workgroupBarrier();
     }
     if lane == 0u && row < p.rows {
-        y[wg.z * p.rows + row] = part[li];
+        for (var c = 0u; c < MC; c++) {
+            let m = wg.z * MC + c;
+            if m < p.m {
+                y[m * p.rows + row] = part[c * WG + li];
+            }
+        }
     }
 }
 

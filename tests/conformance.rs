@@ -138,7 +138,7 @@ fn cases() -> Vec<Problem> {
 
     // matmul_qt (x W^T, W in ggml blocks): every block format; one x row (the GPU's
     // matrix-vector kernel), batch dims, more rows than a 64-row tile, odd weight rows,
-    // several blocks along K (32-element blocks, and 256 for Q4_K/Q6_K), an empty x.
+    // several blocks along K (32-element blocks, and 256 for the K-quants), an empty x.
     for (x, rows, ty) in [
         (s(&[1, 64]), 37, GgmlType::Q4_0),
         (s(&[3, 5, 96]), 33, GgmlType::Q4_1),
@@ -147,6 +147,7 @@ fn cases() -> Vec<Problem> {
         (s(&[1, 128]), 40, GgmlType::Q5_1),
         (s(&[5, 512]), 19, GgmlType::Q4K),
         (s(&[1, 256]), 13, GgmlType::Q4K),
+        (s(&[3, 512]), 21, GgmlType::Q5K),
         (s(&[66, 256]), 65, GgmlType::Q6K),
         (s(&[1, 512]), 23, GgmlType::Q6K),
         (s(&[0, 64]), 5, GgmlType::Q8_0),

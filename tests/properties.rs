@@ -204,6 +204,7 @@ fn matmul_qt_problem() -> impl Strategy<Value = Problem> {
         GgmlType::Q5_1,
         GgmlType::Q8_0,
         GgmlType::Q4K,
+        GgmlType::Q5K,
         GgmlType::Q6K,
     ]);
     let m = prop_oneof![Just(1usize), (1usize..5).prop_map(|h| 2 * h + 1), 65usize..72];

@@ -1,9 +1,10 @@
 //! `lamina bench`: time the engine's ops and rate each against the machine's peak.
 //!
-//! Compute-bound ops (matmul, attention) are rated in GFLOP/s against the FMA peak
-//! (clock x FMA pipes x f32 lanes x 2 flop x threads, derived and printed at the top);
-//! memory-bound ops (norms, softmax, elementwise) in GB/s of the bytes they must read and
-//! write once, against a bandwidth peak measured first with a STREAM-like copy and triad.
+//! Compute-bound ops (matmul, attention, matmul_qt with several rows) are rated in GFLOP/s
+//! against the FMA peak (clock x FMA pipes x f32 lanes x 2 flop x threads, derived and
+//! printed at the top); memory-bound ops (norms, softmax, elementwise, matmul_qt with one
+//! row: GB/s of weight blocks) in GB/s of the bytes they must read and write once, against
+//! a bandwidth peak measured first with a STREAM-like copy and triad.
 //!
 //! Timing: one warm-up call (page faults, thread pool, packing buffers), then `--repeat`
 //! timed batches, each of enough calls to last about 5 ms; the median batch is reported.
@@ -14,11 +15,12 @@
 use clap::Args;
 use lamina_tensor::cpu::isa;
 use lamina_tensor::gpu::GpuDevice;
+use lamina_tensor::quant::{GgmlType, QMatrix};
 use lamina_tensor::{scaled_dot_product_attention, DType, Device, OpName, Tensor};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-const DEFAULT_OPS: &str = "matmul,softmax,rms_norm,layer_norm,attention,exp,add";
+const DEFAULT_OPS: &str = "matmul,matmul_qt,softmax,rms_norm,layer_norm,attention,exp,add";
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -26,10 +28,16 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_OPS)]
     pub ops: Vec<String>,
     /// Sizes, comma-separated, each `N` or `AxBx..`, read per op: matmul N = (N,N)@(N,N) or
-    /// MxKxN; row and elementwise ops N = NxN or the full shape; attention T = (1,8,T,64)
-    /// or BxHxTxD (each run without and with the causal mask). Default: per-op sizes
+    /// MxKxN; matmul_qt MxKxN = (M,K)@W^T with W (N,K) quantized (see --qtype); row and
+    /// elementwise ops N = NxN or the full shape; attention T = (1,8,T,64) or BxHxTxD
+    /// (each run without and with the causal mask). Default: per-op sizes
     #[arg(long, value_delimiter = ',')]
     pub sizes: Vec<String>,
+    /// Weight format of matmul_qt with --sizes: q4_0, q4_1, q5_0, q5_1 or q8_0 (weights are
+    /// random normals quantized to it). The default cases are SmolLM2-135M's projections
+    /// (Q4_1) and output head (Q8_0)
+    #[arg(long, default_value = "q4_1")]
+    pub qtype: String,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
@@ -53,6 +61,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let ops = args.ops.iter().map(|s| parse_op(s)).collect::<Result<Vec<_>, _>>()?;
+    let qtype = parse_qtype(&args.qtype)?;
     let sizes = args.sizes.iter().map(|s| parse_dims(s)).collect::<Result<Vec<_>, _>>()?;
     let mut cases = Vec::new();
     for &op in &ops {
@@ -61,7 +70,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         // With several ops, a size may fit only some of them (64x1000 is no matmul): skip it there.
-        let resolved: Vec<_> = sizes.iter().map(|dims| resolve(op, dims)).collect();
+        let resolved: Vec<_> = sizes.iter().map(|dims| resolve(op, dims, qtype)).collect();
         if let Some(Err(e)) = resolved.first().filter(|_| resolved.iter().all(Result::is_err)) {
             return Err(e.clone().into());
         }
@@ -96,7 +105,8 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         if !args.json {
             let pct = frac.map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0));
             let runs = format!("{}x{}", t.runs, t.inner);
-            let rate_s = format!("{rate:.1} {unit}");
+            // Three decimals below 1 (a software adapter's GB/s), else one.
+            let rate_s = if rate < 1.0 { format!("{rate:.3} {unit}") } else { format!("{rate:.1} {unit}") };
             println!(
                 "{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}",
                 op_key(case.op),
@@ -109,6 +119,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         rows.push(serde_json::json!({
             "op": op_key(case.op), "shape": case.shape, "causal": case.causal, "label": case.label(),
+            "qtype": case.qtype.map(|t| t.name()),
             "median_s": t.median, "min_s": t.min, "runs": t.runs, "calls_per_run": t.inner,
             "rate": rate, "unit": unit, "peak_fraction": frac,
         }));
@@ -123,12 +134,14 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 // ---- cases ---------------------------------------------------------------------------------
 
-/// One timed configuration. `shape`: matmul (M, K, N); attention (B, H, T, D); others the input shape.
+/// One timed configuration. `shape`: matmul and matmul_qt (M, K, N); attention (B, H, T,
+/// D); others the input shape. `qtype`: matmul_qt's weight format.
 #[derive(Clone, Debug, PartialEq)]
 struct Case {
     op: OpName,
     shape: Vec<usize>,
     causal: bool,
+    qtype: Option<GgmlType>,
 }
 
 enum Work {
@@ -138,7 +151,12 @@ enum Work {
 
 impl Case {
     fn new(op: OpName, shape: &[usize]) -> Case {
-        Case { op, shape: shape.to_vec(), causal: false }
+        Case { op, shape: shape.to_vec(), causal: false, qtype: None }
+    }
+
+    /// x (M, K) @ W^T with W (N, K) in `ty` blocks.
+    fn quant(shape: [usize; 3], ty: GgmlType) -> Case {
+        Case { op: OpName::MatmulQt, shape: shape.to_vec(), causal: false, qtype: Some(ty) }
     }
 
     /// What the op must do at minimum: flops for compute-bound ops, else bytes read + written once.
@@ -148,6 +166,12 @@ impl Case {
         let row = s.last().copied().unwrap_or(1.0);
         match self.op {
             OpName::Matmul => Work::Flops(2.0 * n),
+            // One row of x streams the weights once: rated by the bytes of blocks it reads.
+            OpName::MatmulQt if self.shape[0] == 1 => {
+                let ty = self.qtype.expect("matmul_qt has a format");
+                Work::Bytes(s[2] * s[1] * ty.type_size() as f64 / ty.block_size() as f64)
+            }
+            OpName::MatmulQt => Work::Flops(2.0 * n),
             // QK^T and PV: 2 * T * T * D flops each per (b, h); causal skips half the scores.
             OpName::Attention => Work::Flops(4.0 * n * s[2] / if self.causal { 2.0 } else { 1.0 }),
             OpName::Add => Work::Bytes(3.0 * 4.0 * n),
@@ -161,6 +185,9 @@ impl Case {
         let s = &self.shape;
         match self.op {
             OpName::Matmul => format!("({}x{})@({}x{})", s[0], s[1], s[1], s[2]),
+            OpName::MatmulQt => {
+                format!("({}x{})@({}x{})ᵀ {}", s[0], s[1], s[2], s[1], self.qtype.map_or("?", |t| t.name()))
+            }
             OpName::Attention => {
                 let mask = if self.causal { " causal" } else { "" };
                 format!("B{} H{} T{} D{}{mask}", s[0], s[1], s[2], s[3])
@@ -173,6 +200,14 @@ impl Case {
 fn default_cases(op: OpName) -> Vec<Case> {
     match op {
         OpName::Matmul => [256, 512, 1024, 2048].iter().map(|&n| Case::new(op, &[n, n, n])).collect(),
+        // SmolLM2-135M: the FFN up projection (decode and a 64-token prefill), the FFN
+        // down projection, and the tied Q8_0 output head.
+        OpName::MatmulQt => vec![
+            Case::quant([1, 576, 1536], GgmlType::Q4_1),
+            Case::quant([1, 1536, 576], GgmlType::Q4_1),
+            Case::quant([1, 576, 49152], GgmlType::Q8_0),
+            Case::quant([64, 576, 1536], GgmlType::Q4_1),
+        ],
         OpName::Attention => {
             attention_pair(&[1, 8, 256, 64]).into_iter().chain(attention_pair(&[1, 8, 512, 64])).collect()
         }
@@ -185,15 +220,19 @@ fn attention_pair(shape: &[usize]) -> Vec<Case> {
     vec![plain.clone(), Case { causal: true, ..plain }]
 }
 
-/// Reads one `--sizes` entry for `op` (see `BenchArgs::sizes`).
-fn resolve(op: OpName, dims: &[usize]) -> Result<Vec<Case>, String> {
+/// Reads one `--sizes` entry for `op` (see `BenchArgs::sizes`); `qtype` is matmul_qt's format.
+fn resolve(op: OpName, dims: &[usize], qtype: GgmlType) -> Result<Vec<Case>, String> {
     let bad = || format!("size {dims:?} does not fit op {}", op_key(op));
     Ok(match (op, dims) {
         (OpName::Matmul, [n]) => vec![Case::new(op, &[*n, *n, *n])],
         (OpName::Matmul, [_, _, _]) => vec![Case::new(op, dims)],
+        (OpName::MatmulQt, &[m, k, n]) if k % qtype.block_size() == 0 => vec![Case::quant([m, k, n], qtype)],
+        (OpName::MatmulQt, [_, _, _]) => {
+            return Err(format!("matmul_qt {dims:?}: K must be a multiple of {qtype}'s block ({})", qtype.block_size()))
+        }
         (OpName::Attention, [t]) => attention_pair(&[1, 8, *t, 64]),
         (OpName::Attention, [_, _, _, _]) => attention_pair(dims),
-        (OpName::Matmul | OpName::Attention, _) => return Err(bad()),
+        (OpName::Matmul | OpName::MatmulQt | OpName::Attention, _) => return Err(bad()),
         (_, [n]) => vec![Case::new(op, &[*n, *n])],
         _ => vec![Case::new(op, dims)],
     })
@@ -210,6 +249,14 @@ fn prepare(case: &Case, device: Device) -> Result<Call, Box<dyn std::error::Erro
         OpName::Matmul => {
             let (a, b) = (randn(&[s[0], s[1]], 1)?, randn(&[s[1], s[2]], 2)?); // (M, K), (K, N)
             Box::new(move || a.matmul(&b))
+        }
+        OpName::MatmulQt => {
+            let ty = case.qtype.ok_or("matmul_qt needs a weight format")?;
+            // Weights of a trained layer's scale; uploaded once, as a model load does.
+            let w = Tensor::randn(&[s[2], s[1]], 0.0, 0.05, 2, DType::F32)?; // (N, K)
+            let w = QMatrix::from_tensor(&w, ty)?.to_device(device)?;
+            let x = randn(&[s[0], s[1]], 1)?; // (M, K)
+            Box::new(move || x.matmul_qt(&w))
         }
         OpName::Attention => {
             let (q, k, v) = (randn(&s, 1)?, randn(&s, 2)?, randn(&s, 3)?); // (B, H, T, D) each
@@ -473,6 +520,15 @@ fn parse_op(s: &str) -> Result<OpName, String> {
         .ok_or_else(|| format!("no benchmark for op {s:?} (have: {DEFAULT_OPS})"))
 }
 
+/// matmul_qt's weight formats: those `QMatrix::from_tensor` can make.
+fn parse_qtype(s: &str) -> Result<GgmlType, String> {
+    let types = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
+    types.into_iter().find(|t| t.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+        let names: Vec<String> = types.iter().map(|t| t.name().to_lowercase()).collect();
+        format!("unknown --qtype `{s}` (choose one of {})", names.join(", "))
+    })
+}
+
 fn parse_dims(s: &str) -> Result<Vec<usize>, String> {
     let dims: Result<Vec<usize>, _> = s.trim().split('x').map(|d| d.trim().parse::<usize>()).collect();
     match dims {
@@ -498,10 +554,15 @@ mod tests {
     fn sizes_resolve_per_op() {
         assert_eq!(parse_dims("4096x1024").unwrap(), vec![4096, 1024]);
         assert!(parse_dims("0x3").is_err() && parse_dims("a").is_err());
-        assert_eq!(resolve(OpName::Matmul, &[64]).unwrap(), vec![Case::new(OpName::Matmul, &[64, 64, 64])]);
-        assert_eq!(resolve(OpName::Softmax, &[8]).unwrap(), vec![Case::new(OpName::Softmax, &[8, 8])]);
-        assert_eq!(resolve(OpName::Attention, &[16]).unwrap().len(), 2);
-        assert!(resolve(OpName::Matmul, &[2, 3]).is_err());
+        let q = GgmlType::Q4_1;
+        assert_eq!(resolve(OpName::Matmul, &[64], q).unwrap(), vec![Case::new(OpName::Matmul, &[64, 64, 64])]);
+        assert_eq!(resolve(OpName::Softmax, &[8], q).unwrap(), vec![Case::new(OpName::Softmax, &[8, 8])]);
+        assert_eq!(resolve(OpName::Attention, &[16], q).unwrap().len(), 2);
+        assert!(resolve(OpName::Matmul, &[2, 3], q).is_err());
+        assert_eq!(resolve(OpName::MatmulQt, &[1, 64, 9], q).unwrap(), vec![Case::quant([1, 64, 9], q)]);
+        assert!(resolve(OpName::MatmulQt, &[1, 48, 9], q).unwrap_err().contains("multiple of"));
+        assert_eq!(parse_qtype("Q8_0"), Ok(GgmlType::Q8_0));
+        assert!(parse_qtype("q4_k").is_err());
     }
 
     #[test]
@@ -523,7 +584,9 @@ mod tests {
     fn every_default_op_has_a_case() {
         for name in DEFAULT_OPS.split(',') {
             for case in default_cases(parse_op(name).unwrap()) {
-                let small = Case { shape: case.shape.iter().map(|&d| d.min(8)).collect(), ..case };
+                // Small, but a matmul_qt K stays one whole block.
+                let keep = |i: usize, d: usize| if case.op == OpName::MatmulQt && i == 1 { 32 } else { d.min(8) };
+                let small = Case { shape: case.shape.iter().enumerate().map(|(i, &d)| keep(i, d)).collect(), ..case };
                 let mut call = prepare(&small, Device::Cpu).unwrap();
                 call().unwrap();
             }

@@ -60,17 +60,23 @@ pub fn run(args: BenchModelArgs) -> CliResult {
         rows.push(run_test(format!("tg{}", args.gen), args.gen, false)?);
     }
     let device = format!("{:?}", args.model.device).to_lowercase();
+    let weights = if args.model.dequantize { "f32 (--dequantize)" } else { "as stored (quantized blocks kept)" };
     if args.json {
         let v: Vec<_> = rows
             .iter()
             .map(|(t, n, mean, sd)| {
                 serde_json::json!({"test": t, "tokens": n, "tokens_per_s": mean, "stddev": sd,
-                    "device": device, "threads": lamina_tensor::threads(), "model": m.path.display().to_string()})
+                    "device": device, "threads": lamina_tensor::threads(), "model": m.path.display().to_string(),
+                    "weights": weights})
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("model: {}  device: {device}  threads: {}", m.path.display(), lamina_tensor::threads());
+        println!(
+            "model: {}  device: {device}  threads: {}  weights: {weights}",
+            m.path.display(),
+            lamina_tensor::threads()
+        );
         println!("| test   |   tokens/s |    ± |");
         println!("|--------|-----------:|-----:|");
         for (t, _, mean, sd) in &rows {

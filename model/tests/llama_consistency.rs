@@ -116,9 +116,10 @@ fn gpu_or_skip() -> Option<Device> {
 /// - f32 weights on the GPU vs the CPU (the same weights): logits within 5e-3 (logits are
 ///   O(10-30); f32 kernels that sum in different orders differ by ~1e-4 per layer).
 /// - Q4_1/Q8_0 blocks on the GPU (decoded in the shader, f32 activations) vs f32 weights
-///   on the GPU: the same weight values, so the same 5e-3.
+///   on the GPU: the same weight values, so the same 5e-3 (measured 9e-6).
 /// - Q4_1/Q8_0 blocks on the GPU vs on the CPU, whose activations are rounded to 8 bits
-///   per group of 32 (llama.cpp's scheme): within 1.0 (measured 0.33), same greedy tokens.
+///   per group of 32 (llama.cpp's scheme, which moves these logits by 0.68 from the f64
+///   reference's): within 1.5 (measured 0.69), the same greedy tokens.
 #[test]
 fn gpu_agrees_with_cpu() {
     let Some((f, cpu)) = model() else { return };
@@ -136,10 +137,9 @@ fn gpu_agrees_with_cpu() {
     assert!(d < 5e-3, "CPU and GPU logits (f32 weights) differ by {d}");
     assert_eq!(gc, gg, "greedy tokens differ between CPU and GPU (f32 weights)");
     let d = max_abs_diff(&lgq, &lg);
-    eprintln!("GPU quantized vs GPU f32: {d}; vs CPU quantized: {}", max_abs_diff(&lgq, &lcq));
     assert!(d < 5e-3, "GPU logits with quantized and f32 weights differ by {d}");
     assert_eq!(ggq, gg, "greedy tokens differ between quantized and f32 weights on the GPU");
     let d = max_abs_diff(&lgq, &lcq);
-    assert!(d < 1.0, "quantized GPU and CPU logits differ by {d}");
+    assert!(d < 1.5, "quantized GPU and CPU logits differ by {d}");
     assert_eq!(ggq, gcq, "greedy tokens differ between the quantized GPU and CPU paths");
 }

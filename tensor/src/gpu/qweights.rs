@@ -6,7 +6,7 @@
 //! dmin where the format has one) go to `heads`, two f16 per word, and the rest of the
 //! block, always a whole number of words, goes unchanged to `quants`. Nothing is widened,
 //! so the GPU copy takes the file's own bits per weight (Q4_0 4.5, Q4_1 5, Q5_0 5.5,
-//! Q5_1 6, Q8_0 8.5, Q4_K 4.5, Q6_K 6.5625). `shaders/qmatmul.wgsl` documents how each
+//! Q5_1 6, Q8_0 8.5, Q4_K 4.5, Q5_K 5.5, Q6_K 6.5625). `shaders/qmatmul.wgsl` documents how each
 //! format then decodes. Float matrices (F32/F16/BF16) are uploaded dequantized to f32.
 
 use super::device::GpuDevice;
@@ -40,9 +40,9 @@ impl GpuBlockLayout {
 pub(crate) fn block_layout(ty: GgmlType) -> Option<GpuBlockLayout> {
     use GgmlType::*;
     let heads = match ty {
-        Q4_0 | Q5_0 | Q8_0 => 0..2, // d
-        Q4_1 | Q5_1 | Q4K => 0..4,  // d, m (Q4_K: d, dmin)
-        Q6K => 208..210,            // d comes last
+        Q4_0 | Q5_0 | Q8_0 => 0..2,      // d
+        Q4_1 | Q5_1 | Q4K | Q5K => 0..4, // d, m (K-quants: d, dmin)
+        Q6K => 208..210,                 // d comes last
         _ => return None,
     };
     let ts = ty.type_size();
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn layouts_keep_every_byte_and_split_on_words() {
         use GgmlType::*;
-        for ty in [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q6K] {
+        for ty in [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q5K, Q6K] {
             let l = block_layout(ty).unwrap();
             assert_eq!(l.heads.len() + 4 * l.quant_words, ty.type_size(), "{ty}");
         }

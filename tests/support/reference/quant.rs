@@ -14,6 +14,7 @@ pub fn block_shape(ty: GgmlType) -> (usize, usize) {
         GgmlType::Q5_1 => (24, 32),
         GgmlType::Q8_0 => (34, 32),
         GgmlType::Q4K => (144, 256),
+        GgmlType::Q5K => (176, 256),
         GgmlType::Q6K => (210, 256),
         other => panic!("no reference decoder for {other}"),
     }
@@ -37,7 +38,7 @@ fn f16_at(b: &[u8], i: usize) -> f64 {
 fn f16_fields(ty: GgmlType) -> &'static [usize] {
     match ty {
         GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
-        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K => &[0, 2],
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
         GgmlType::Q6K => &[208],
         other => panic!("no reference decoder for {other}"),
     }
@@ -74,21 +75,25 @@ pub fn dequantize_block(ty: GgmlType, b: &[u8]) -> Vec<f64> {
                 y[j] = d * (b[2 + j] as i8) as f64;
             }
         }
-        // d, dmin, 12 bytes of 6-bit (scale, min) pairs for 8 sub-blocks of 32, then
-        // 4 chunks of 32 bytes: chunk c holds sub-block 2c in its low nibbles, 2c+1 in the high.
-        GgmlType::Q4K => {
+        // Q4_K: d, dmin, 12 bytes of 6-bit (scale, min) pairs for 8 sub-blocks of 32, then 4
+        // chunks of 32 bytes: chunk c holds sub-block 2c in its low nibbles, 2c+1 in the
+        // high. Q5_K: the same with 32 bytes of fifth bits before the nibbles (bit j of
+        // byte l: element l of sub-block j).
+        GgmlType::Q4K | GgmlType::Q5K => {
             let dmin = f16_at(b, 2);
             let s = &b[4..16];
+            let (qh, qs) = if ty == GgmlType::Q5K { (Some(&b[16..48]), &b[48..176]) } else { (None, &b[16..144]) };
             for j in 0..8 {
                 let (sc, mn) = if j < 4 {
                     (s[j] & 63, s[j + 4] & 63)
                 } else {
                     ((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
                 };
-                let chunk = &b[16 + 32 * (j / 2)..16 + 32 * (j / 2) + 32];
+                let chunk = &qs[32 * (j / 2)..32 * (j / 2) + 32];
                 for l in 0..32 {
-                    let q = if j % 2 == 0 { chunk[l] & 15 } else { chunk[l] >> 4 };
-                    y[32 * j + l] = d * sc as f64 * q as f64 - dmin * mn as f64;
+                    let lo = if j % 2 == 0 { chunk[l] & 15 } else { chunk[l] >> 4 };
+                    let hi = qh.map_or(0, |h| ((h[l] >> j) & 1) << 4);
+                    y[32 * j + l] = d * sc as f64 * (lo | hi) as f64 - dmin * mn as f64;
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! CPU twin: `cpu/qmatmul/` (same signatures with host slices).
 //!
 //! - `qmatmul_t`: y (m, rows) = x (m, cols) W^T. Matrix-vector kernel for m <=
-//!   `MATVEC_MAX_M` (decode), tiled kernel otherwise (prefill).
+//!   `MATVEC_MAX_M` (decode, small batches), tiled kernel otherwise (prefill).
 //! - `qmatmul_n`: y (m, cols) = g (m, rows) W, tiled (the gradient of `qmatmul_t` to x).
 //! - `dequantize`: W as f32.
 //!
@@ -22,18 +22,23 @@ use bytemuck::{Pod, Zeroable};
 
 pub static SHADER: Shader = Shader { name: "qmatmul", source: include_str!("../../../../shaders/qmatmul.wgsl") };
 
-/// Up to this many x rows, `qmatmul_t` runs the matrix-vector kernel once per row (each
-/// row streams the weights again); above it, the tiled kernel.
-pub const MATVEC_MAX_M: usize = 1;
+/// Up to this many x rows, `qmatmul_t` runs the matrix-vector kernel (llama.cpp's Vulkan
+/// backend switches at the same count); above it, the tiled kernel.
+pub const MATVEC_MAX_M: usize = 8;
 /// Weight rows per qmatvec workgroup (`NR` in the shader).
 const MATVEC_ROWS: usize = 8;
+/// x rows per qmatvec workgroup (`MC`) when M > 1: each decoded weight serves this many.
+const MATVEC_X_ROWS: u32 = 4;
 /// Invocations per qmatvec / qdequant workgroup (`WG`).
 const WG: u32 = 64;
 
 /// Which kernel of the shader.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum QKernel {
-    Matvec,
+    /// One workgroup per 8 weight rows and `x_rows` rows of x (1, or `MATVEC_X_ROWS`).
+    Matvec {
+        x_rows: u32,
+    },
     /// x W^T in tiles.
     MatmulT(QTile),
     /// g W in tiles.
@@ -68,8 +73,16 @@ impl QTile {
 }
 
 /// The block formats the shader decodes, with their `FMT` codes.
-pub const FORMATS: [GgmlType; 7] =
-    [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q6K];
+pub const FORMATS: [GgmlType; 8] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+];
 
 fn format_code(ty: GgmlType) -> f64 {
     FORMATS.iter().position(|&t| t == ty).expect("a block format the shader decodes") as f64
@@ -87,7 +100,7 @@ impl KernelKey for QMatmulKey {
     }
     fn entry(&self) -> &'static str {
         match self.kernel {
-            QKernel::Matvec => "qmatvec",
+            QKernel::Matvec { .. } => "qmatvec",
             QKernel::MatmulT(_) => "qmatmul_t",
             QKernel::MatmulN(_) => "qmatmul_n",
             QKernel::Dequant => "qdequant",
@@ -102,7 +115,8 @@ impl KernelKey for QMatmulKey {
             ("NH", l.heads_per_block() as f64),
         ];
         match self.kernel {
-            QKernel::Matvec | QKernel::Dequant => c.push(("WG", WG as f64)),
+            QKernel::Matvec { x_rows } => c.extend([("WG", WG as f64), ("MC", x_rows as f64)]),
+            QKernel::Dequant => c.push(("WG", WG as f64)),
             QKernel::MatmulT(tile) | QKernel::MatmulN(tile) => {
                 let (wx, wy) = tile.dims();
                 c.extend([("WG_X", wx as f64), ("WG_Y", wy as f64)]);
@@ -112,7 +126,8 @@ impl KernelKey for QMatmulKey {
     }
     fn all() -> Vec<Self> {
         let kernels = [
-            QKernel::Matvec,
+            QKernel::Matvec { x_rows: 1 },
+            QKernel::Matvec { x_rows: MATVEC_X_ROWS },
             QKernel::Dequant,
             QKernel::MatmulT(QTile::Large),
             QKernel::MatmulT(QTile::Small),
@@ -146,7 +161,7 @@ fn params(op: &'static str, w: &GpuQMatrix, l: &GpuBlockLayout, m: usize, x_off:
     })
 }
 
-/// `x` viewed by `l` as f32 rows of `k`: (storage, offset of its first element),
+/// `x` viewed by `l` as f32 rows (..., k): (storage, offset of its first element),
 /// copied to a fresh contiguous buffer unless it already is one whose offset is a
 /// multiple of 4 (the matrix-vector kernel loads x four elements at a time).
 fn f32_rows(op: &'static str, x: &GpuStorage, l: &Layout) -> Result<(GpuStorage, usize)> {
@@ -189,10 +204,11 @@ pub fn qmatmul_t(w: &GpuQMatrix, x: &GpuStorage, l: &Layout, m: usize) -> Result
     let buffers = [quants.raw(), heads.raw(), y.raw(), x.raw()];
     let max = dev.summary().max_compute_workgroups_per_dimension;
     if m <= MATVEC_MAX_M {
-        let key = QMatmulKey { ty: w.ty, kernel: QKernel::Matvec };
+        let x_rows = if m == 1 { 1 } else { MATVEC_X_ROWS };
+        let key = QMatmulKey { ty: w.ty, kernel: QKernel::Matvec { x_rows } };
         let groups = dev.grid(w.rows.div_ceil(MATVEC_ROWS) as u64)?;
         let pipeline = dev.pipeline(key)?;
-        dev.dispatch(&pipeline, &buffers, bytemuck::bytes_of(&p), [groups[0], groups[1], p.m])?;
+        dev.dispatch(&pipeline, &buffers, bytemuck::bytes_of(&p), [groups[0], groups[1], p.m.div_ceil(x_rows)])?;
     } else {
         let tile = QTile::pick(m, w.rows);
         let (wx, wy) = tile.dims();

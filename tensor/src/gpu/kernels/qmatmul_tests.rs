@@ -61,11 +61,12 @@ fn shader_decoders_match_the_host() {
 #[test]
 fn matvec_and_tiles_match_f64() {
     let Some(dev) = device() else { return };
-    // m = 1 (matvec), small m (small tiles), m > 64 with rows > 64 (large tiles, edges);
-    // odd row counts so neither NR = 4 nor the tiles divide them.
+    // m = 1 (matvec), m = 6 (matvec, 4 x rows per workgroup, the second group partial),
+    // m = 9 (small tiles), m > 64 with rows > 64 (large tiles, edges); odd row counts so
+    // neither the 8-row workgroups nor the tiles divide them.
     for (i, &ty) in FORMATS.iter().enumerate() {
         let k = cols_for(ty);
-        for (m, rows) in [(1, 37), (3, 37), (70, 67)] {
+        for (m, rows) in [(1, 37), (6, 37), (9, 37), (70, 67)] {
             let w = random_qmatrix(ty, rows, k, 20 + i as u64);
             let wd = w.dequantize().unwrap().to_vec_f32().unwrap(); // (rows, k)
             let x = data(m * k, 30 + m as u64, -1.0, 1.0);
