@@ -236,12 +236,13 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     let first = report.losses.first().copied().unwrap_or(f32::NAN);
     let last = report.losses.last().copied().unwrap_or(f32::NAN);
     println!(
-        "trained {} steps{}: loss {first:.4} -> {last:.4}; {:.0} tokens/s over {:.1} s; peak memory {}",
+        "trained {} steps{}: loss {first:.4} -> {last:.4}; {:.0} tokens/s over {:.1} s; peak memory {} ({:.0} MiB of heap live at most)",
         report.steps,
         report.resumed_from.map(|s| format!(" (resumed at {s})")).unwrap_or_default(),
         report.tokens_per_s,
         report.seconds,
-        peak_memory_mib().map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "unknown".into()),
+        peak_memory_mib().map(|m| format!("{m:.0} MiB RSS")).unwrap_or_else(|| "unknown".into()),
+        crate::heap::peak_heap_mib(),
     );
     if let Some((step, v)) = report.best_val {
         println!("best validation loss {v:.4} (perplexity {:.3}) at step {step}", (v as f64).exp());

@@ -13,6 +13,7 @@ mod demo;
 mod eval;
 mod finetune;
 mod generate;
+mod heap;
 mod info;
 mod kl_report;
 mod llm;
@@ -70,6 +71,9 @@ enum Command {
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
 }
+
+#[global_allocator]
+static HEAP: heap::CountingAlloc = heap::CountingAlloc;
 
 fn main() -> ExitCode {
     lamina_train::retain_freed_memory();

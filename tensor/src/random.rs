@@ -33,6 +33,12 @@ pub fn normal_at(seed: u64, i: u64) -> f32 {
     (if i.is_multiple_of(2) { r * angle.cos() } else { r * angle.sin() }) as f32
 }
 
+/// Dropout's mask: 1/(1-p) where `uniform_at(seed, i) >= p`, else 0 (row-major index i).
+pub(crate) fn dropout_mask(shape: &[usize], p: f32, seed: u64) -> Result<Vec<f32>> {
+    let scale = 1.0 / (1.0 - p);
+    fill(shape, |i| if uniform_at(seed, i) >= p { scale } else { 0.0 })
+}
+
 fn fill(shape: &[usize], f: impl Fn(u64) -> f32 + Sync + Send) -> Result<Vec<f32>> {
     let n = checked_numel("random", shape)?;
     let mut v = crate::storage::filled(n, 0f32)?;

@@ -108,6 +108,8 @@ pub(crate) fn input_grads(op: &Op, y: &Tensor, g: &Tensor) -> Result<Grads> {
         }
         Op::Broadcast { x } => vec![(x.clone(), g.sum_to_shape(x.shape())?)],
         Op::Copy { x } => vec![(x.clone(), g.clone())],
+        // y = x * mask is linear in x: the same mask (same seed, same indices) applies to g.
+        Op::Dropout { x, p, seed } => vec![(x.clone(), g.dropout(*p, *seed)?)],
         Op::Concat { xs, dim } => {
             let mut start = 0;
             let mut out = Vec::with_capacity(xs.len());

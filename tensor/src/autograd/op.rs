@@ -116,6 +116,12 @@ pub(crate) enum Op {
     Copy {
         x: Tensor,
     },
+    /// The mask is a function of (seed, element index): nothing but these is kept.
+    Dropout {
+        x: Tensor,
+        p: f32,
+        seed: u64,
+    },
     Concat {
         xs: Vec<Tensor>,
         dim: usize,
@@ -137,6 +143,7 @@ impl Op {
             | Op::Narrow { x, .. }
             | Op::Broadcast { x }
             | Op::Copy { x }
+            | Op::Dropout { x, .. }
             | Op::MatmulQt { x, .. }
             | Op::MatmulQ { x, .. } => vec![x],
             Op::Binary { a, b, .. } | Op::Matmul { a, b } => vec![a, b],
@@ -190,6 +197,7 @@ impl Op {
             Op::Narrow { .. } => "narrow",
             Op::Broadcast { .. } => "broadcast",
             Op::Copy { .. } => "copy",
+            Op::Dropout { .. } => "dropout",
             Op::Concat { .. } => "concat",
         }
     }

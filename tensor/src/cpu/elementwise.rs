@@ -6,6 +6,7 @@
 use super::{float_only, isa, parallel, simd, PAR_CHUNK};
 use crate::error::Result;
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
+use crate::random::uniform_at;
 use crate::storage::{filled, CpuStorage};
 use crate::Layout;
 use rayon::prelude::*;
@@ -42,6 +43,24 @@ pub fn unary_backward(
             })
     });
     Ok(CpuStorage::from_f32(x.0.dtype(), out))
+}
+
+/// Dropout's forward and backward: x * mask, with the mask regenerated from (p, seed)
+/// element by element (see `Tensor::dropout`); nothing mask-sized is allocated.
+pub fn dropout(s: &CpuStorage, l: &Layout, p: f32, seed: u64) -> Result<CpuStorage> {
+    float_only("dropout", s.dtype())?;
+    let x = s.f32_view(l);
+    let mut out = filled(x.len(), 0f32)?;
+    let scale = 1.0 / (1.0 - p);
+    parallel::install(|| {
+        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(|(c, (o, x))| {
+            let base = (c * PAR_CHUNK) as u64;
+            for (j, (o, &x)) in o.iter_mut().zip(x).enumerate() {
+                *o = if uniform_at(seed, base + j as u64) >= p { x * scale } else { 0.0 };
+            }
+        })
+    });
+    Ok(CpuStorage::from_f32(s.dtype(), out))
 }
 
 /// How one operand of a binary kernel is read.

@@ -19,10 +19,10 @@ mod reduce;
 mod rope;
 
 pub use attention::attention;
-pub use elementwise::{binary, cmp, unary, unary_backward, where_cond};
+pub use elementwise::{binary, cmp, dropout, unary, unary_backward, where_cond};
 pub use index::{concat, gather, index_add, index_select, scatter_add};
 pub use matmul::matmul;
-pub use norm::{cross_entropy, layer_norm, rms_norm, softmax_last};
+pub use norm::{cross_entropy, cross_entropy_backward, layer_norm, rms_norm, softmax_last};
 pub use reduce::reduce;
 pub use rope::rope;
 

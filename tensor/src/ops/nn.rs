@@ -7,7 +7,6 @@ use crate::error::{invalid, mixed, Error, Result};
 use crate::gpu::GpuStorage;
 use crate::layout::resolve_axis;
 use crate::ops::shape::index_values;
-use crate::ops::CmpOp;
 use crate::storage::CpuStorage;
 use crate::storage::Storage;
 use crate::{cpu, gpu};
@@ -206,7 +205,9 @@ impl Tensor {
     }
 
     /// Zero each element with probability `p` and scale the rest by 1/(1-p). The mask is
-    /// a pure function of `seed` and the element index.
+    /// a pure function of `seed` and the element's row-major index (element i is kept when
+    /// `uniform_at(seed, i) >= p`), so the tape records only (p, seed): the backward rule
+    /// regenerates the mask instead of keeping a tensor-sized one alive until backward.
     pub fn dropout(&self, p: f32, seed: u64) -> Result<Tensor> {
         if !(0.0..1.0).contains(&p) {
             return Err(invalid("dropout", format!("probability must be in [0, 1), got {p}")));
@@ -214,9 +215,20 @@ impl Tensor {
         if p == 0.0 {
             return Ok(self.clone());
         }
-        let u = Tensor::rand_uniform(self.shape(), 0.0, 1.0, seed, self.dtype())?.to_device(self.device())?;
-        let keep = u.cmp(&u.scalar_like(p)?, CmpOp::Ge)?.affine(1.0 / (1.0 - p), 0.0)?;
-        self.mul(&keep)
+        self.check_float("dropout")?;
+        let out = match &*self.storage() {
+            Storage::Cpu(x) => Storage::Cpu(cpu::dropout(x, self.layout(), p, seed)?),
+            Storage::Gpu(_) => {
+                // The mask is drawn on the host (the same counter-based generator) and applied
+                // by the GPU's multiply; only its (p, seed) are recorded.
+                let keep = crate::random::dropout_mask(self.shape(), p, seed)?;
+                let keep = Tensor::from_f32s(keep, self.shape(), self.dtype())?.to_device(self.device())?;
+                let y = self.detach().mul(&keep)?;
+                let s = y.storage().clone();
+                s
+            }
+        };
+        Ok(Tensor::from_kernel(out, self.shape(), || Op::Dropout { x: self.clone(), p, seed }, &[self]))
     }
 }
 

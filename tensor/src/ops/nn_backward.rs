@@ -3,7 +3,6 @@
 //! tensor ops (the formulas below), which the GPU kernels must agree with.
 
 use crate::error::{mixed, Result};
-use crate::ops::CmpOp;
 use crate::ops::UnaryOp;
 use crate::storage::Storage;
 use crate::{cpu, gpu};
@@ -143,15 +142,15 @@ impl Tensor {
                 _ => Err(mixed("cross_entropy_backward", self, g)),
             };
         }
-        let classes = self.shape()[1];
-        let t = targets.to_dtype(DType::F32)?.to_device(self.device())?.unsqueeze(1)?; // (N, 1)
-        let class_ids = Tensor::arange(0.0, classes as f64, 1.0, DType::F32)?.to_device(self.device())?.unsqueeze(0)?; // (1, C)
-        let onehot = class_ids.cmp(&t, CmpOp::Eq)?; // (N, C)
-        let valid = t.cmp(&t.scalar_like(ignore_index as f32)?, CmpOp::Ne)?; // (N, 1)
-        let count = valid.sum_all()?.to_scalar_f32()?.max(1.0);
-        let scale = g.to_dtype(DType::F32)?.affine(1.0 / count, 0.0)?;
-        let p = self.to_dtype(DType::F32)?.softmax(-1)?;
-        let gl = p.sub(&onehot)?.mul(&valid)?.mul(&scale)?;
-        gl.to_dtype(self.dtype())
+        let ids = super::shape::index_values("cross_entropy", targets)?;
+        let g = g.to_dtype(DType::F32)?.to_scalar_f32()?;
+        let ls = self.storage();
+        match &*ls {
+            Storage::Cpu(l) => {
+                let out = cpu::cross_entropy_backward(l, self.layout(), &ids, ignore_index, g)?;
+                Ok(Tensor::from_storage(Storage::Cpu(out), Layout::contiguous(self.shape()), None))
+            }
+            Storage::Gpu(_) => unreachable!("the GPU path returned above"),
+        }
     }
 }

@@ -100,14 +100,14 @@ pub fn dropout_uniform(seed: u64, i: u64) -> f64 {
     (bits >> 40) as f64 / (1u64 << 24) as f64
 }
 
-/// Keep element i (row-major) when u_i >= p and scale it by 1/(1-p), else 0. The draw and
-/// the threshold are values of the tensor's `dtype` (the mask is drawn in that dtype), so
-/// the kept set of a bf16 tensor can differ from an f32 one near u = p.
-pub fn dropout(x: &RefTensor, p: f64, seed: u64, dtype: DType) -> RefTensor {
-    let threshold = round_to(dtype, round_to(DType::F32, p));
+/// Keep element i (row-major) when u_i >= p and scale it by 1/(1-p), else 0. The draw (24
+/// bits, exact in f32) and the threshold are compared as f32 whatever the tensor's dtype, so
+/// an f16 or bf16 tensor keeps exactly the elements an f32 one would.
+pub fn dropout(x: &RefTensor, p: f64, seed: u64, _dtype: DType) -> RefTensor {
+    let threshold = round_to(DType::F32, p);
     let mut out = x.clone();
     for (i, v) in out.data.iter_mut().enumerate() {
-        let keep = round_to(dtype, dropout_uniform(seed, i as u64)) >= threshold;
+        let keep = dropout_uniform(seed, i as u64) >= threshold;
         *v = if keep { *v / (1.0 - p) } else { 0.0 };
     }
     out
