@@ -41,8 +41,9 @@ pub struct BenchArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Device to run on: cpu, gpu or gpu:N. GPU times are wall-clock around a device sync
-    /// (timestamp queries are not used yet); the adapter's peak is unknown, so no %peak.
+    /// Device to run on: cpu, gpu or gpu:N. GPU times come from timestamp queries around each
+    /// kernel where the adapter has them (wall-clock around a device sync otherwise, said so
+    /// in the output); the adapter's peak is unknown, so no %peak.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// Timed batches per case; the median is reported
@@ -59,6 +60,20 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             let dev = GpuDevice::get(n)?;
             Box::new(move || dev.sync())
         }
+    };
+    // The GPU's own clock, when it has timestamp queries: kernel time without the host's
+    // recording, submission and wake-up latency.
+    let gpu = match device {
+        Device::Gpu(n) => Some(GpuDevice::get(n)?),
+        Device::Cpu => None,
+    };
+    let timestamps = gpu.as_ref().is_some_and(|d| d.summary().timestamp_query);
+    let clock = if device == Device::Cpu {
+        "wall"
+    } else if timestamps {
+        "gpu-timestamps"
+    } else {
+        "wall-around-sync"
     };
     let ops = args.ops.iter().map(|s| parse_op(s)).collect::<Result<Vec<_>, _>>()?;
     let qtype = parse_qtype(&args.qtype)?;
@@ -88,14 +103,21 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         if let Device::Gpu(n) = device {
             let dev = GpuDevice::get(n)?;
             println!("device {device}: {}", dev.summary());
-            println!("  wall-clock timing around a device sync; the adapter's peak is not known, so no %peak");
+            if timestamps {
+                println!("  times: the kernels' execution on the GPU, from timestamp queries around each dispatch (summed over an op's dispatches); the adapter's peak is not known, so no %peak");
+            } else {
+                println!("  times: wall-clock around a device sync (this adapter has no timestamp queries); the adapter's peak is not known, so no %peak");
+            }
         }
         println!("\n{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}", "op", "shape", "median", "rate", "%peak", "runs");
     }
     let mut rows = Vec::new();
     for case in &cases {
         let mut call = prepare(case, device)?;
-        let t = time_it(&mut *call, args.repeat.max(1), &*sync)?;
+        let t = match gpu.as_ref().filter(|_| timestamps) {
+            Some(dev) => time_on_gpu(&mut *call, args.repeat.max(1), dev)?,
+            None => time_it(&mut *call, args.repeat.max(1), &*sync)?,
+        };
         let (rate, unit, peak_rate) = match case.work() {
             Work::Flops(f) => (f / t.median / 1e9, "GFLOP/s", peak.gflops),
             Work::Bytes(b) => (b / t.median / 1e9, "GB/s", Some(peak.mem_gbs)),
@@ -120,13 +142,14 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         rows.push(serde_json::json!({
             "op": op_key(case.op), "shape": case.shape, "causal": case.causal, "label": case.label(),
             "qtype": case.qtype.map(|t| t.name()),
-            "median_s": t.median, "min_s": t.min, "runs": t.runs, "calls_per_run": t.inner,
+            "median_s": t.median, "min_s": t.min, "runs": t.runs, "calls_per_run": t.inner, "clock": clock,
             "rate": rate, "unit": unit, "peak_fraction": frac,
         }));
     }
     if args.json {
-        let out =
-            serde_json::json!({ "device": device.name(), "dtype": "f32", "peak": peak.to_json(), "results": rows });
+        let out = serde_json::json!({
+            "device": device.name(), "dtype": "f32", "clock": clock, "peak": peak.to_json(), "results": rows,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
@@ -320,6 +343,30 @@ fn time_it(
         sync()?;
         times.push(t.elapsed().as_secs_f64() / inner as f64);
     }
+    times.sort_by(f64::total_cmp);
+    Ok(Timing { median: times[times.len() / 2], min: times[0], runs, inner })
+}
+
+/// Like `time_it`, but each run's time is the sum of its kernels' GPU execution intervals
+/// (timestamp queries), per call.
+fn time_on_gpu(
+    call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>,
+    runs: usize,
+    dev: &GpuDevice,
+) -> lamina_tensor::Result<Timing> {
+    black_box(call()?); // warm-up: pool start-up, pipeline compiles
+    dev.sync()?;
+    let mut timed = |inner: usize| -> lamina_tensor::Result<f64> {
+        dev.start_kernel_timing()?;
+        for _ in 0..inner {
+            black_box(call()?);
+        }
+        let kernels = dev.stop_kernel_timing()?;
+        Ok(kernels.iter().map(|k| k.seconds).sum::<f64>() / inner as f64)
+    };
+    let one = timed(1)?.max(1e-9);
+    let inner = (BATCH.as_secs_f64() / one).ceil().clamp(1.0, 1000.0) as usize;
+    let mut times = (0..runs).map(|_| timed(inner)).collect::<lamina_tensor::Result<Vec<f64>>>()?;
     times.sort_by(f64::total_cmp);
     Ok(Timing { median: times[times.len() / 2], min: times[0], runs, inner })
 }

@@ -29,6 +29,26 @@ pub(crate) struct Batch {
     /// The uniform buffer the slots will be written to (sized for `MAX_DISPATCHES` slots).
     param_buffer: Option<GpuBuffer>,
     dispatches: usize,
+    /// Per-kernel timing, while switched on (see [`GpuDevice::start_kernel_timing`]).
+    timing: Option<Timing>,
+}
+
+/// One dispatch's execution time on the GPU, from timestamp queries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    /// The pipeline's label: the shader entry point and its variant.
+    pub kernel: String,
+    pub seconds: f64,
+}
+
+/// Timestamp queries around every compute pass of the batch: pass i writes queries 2i and
+/// 2i+1 (each dispatch is its own pass, so each gets its own interval).
+struct Timing {
+    query_set: wgpu::QuerySet,
+    /// Labels of this batch's timed dispatches, in order.
+    labels: Vec<String>,
+    /// Results of the batches submitted since timing started.
+    done: Vec<KernelTime>,
 }
 
 /// Workgroup grid for `groups` workgroups: (x, y, 1) with x <= `max_x`, y <= `max_y`.
@@ -91,7 +111,7 @@ impl GpuDevice {
         batch.params.extend_from_slice(params);
         batch.params.resize(offset + slot, 0);
 
-        let Batch { encoder, param_buffer, .. } = &mut *batch;
+        let Batch { encoder, param_buffer, timing, .. } = &mut *batch;
         let param_buffer = param_buffer.as_ref().expect("set above").raw();
         let mut entries = Vec::with_capacity(buffers.len() + 1);
         entries.push(wgpu::BindGroupEntry {
@@ -114,8 +134,16 @@ impl GpuDevice {
         })?;
         let encoder = encoder.get_or_insert_with(|| self.device.create_command_encoder(&Default::default()));
         {
-            let mut pass =
-                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let timestamp_writes = timing.as_mut().map(|t| {
+                let i = t.labels.len() as u32;
+                t.labels.push(pipeline.label.clone());
+                wgpu::ComputePassTimestampWrites {
+                    query_set: &t.query_set,
+                    beginning_of_pass_write_index: Some(2 * i),
+                    end_of_pass_write_index: Some(2 * i + 1),
+                }
+            });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
             pass.set_pipeline(&pipeline.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
@@ -155,9 +183,10 @@ impl GpuDevice {
     }
 
     fn submit(&self, batch: &mut Batch) -> Result<()> {
-        let Some(encoder) = batch.encoder.take() else {
+        let Some(mut encoder) = batch.encoder.take() else {
             return Ok(());
         };
+        let timed = self.resolve_timestamps(batch, &mut encoder);
         if let Some(pb) = batch.param_buffer.take() {
             // Lands before this submission and after every earlier one: slots of the
             // previous batch (same pooled buffer, perhaps) have been consumed by then.
@@ -167,7 +196,89 @@ impl GpuDevice {
         batch.params.clear();
         batch.dispatches = 0;
         self.queue.submit([encoder.finish()]);
-        self.check()
+        self.check()?;
+        if let Some((labels, readback)) = timed {
+            self.collect_timestamps(batch, labels, &readback)?;
+        }
+        Ok(())
+    }
+
+    /// Switch per-kernel timing on: from now on every dispatch is bracketed by timestamp
+    /// queries, and each submission waits for its results (so timing slows a run down; the
+    /// intervals themselves are the GPU's). Returns false, leaving timing off, when the
+    /// adapter lacks timestamp queries (then only wall-clock timing is possible).
+    pub fn start_kernel_timing(&self) -> Result<bool> {
+        if !self.summary().timestamp_query {
+            return Ok(false);
+        }
+        let mut batch = self.batch.lock().unwrap_or_else(|e| e.into_inner());
+        self.submit(&mut batch)?; // earlier dispatches are not timed
+        let query_set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("kernel timing"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * MAX_DISPATCHES as u32,
+        });
+        batch.timing = Some(Timing { query_set, labels: Vec::new(), done: Vec::new() });
+        Ok(true)
+    }
+
+    /// Switch timing off and return every timed dispatch since `start_kernel_timing`, in
+    /// submission order (empty when timing was not on).
+    pub fn stop_kernel_timing(&self) -> Result<Vec<KernelTime>> {
+        let mut batch = self.batch.lock().unwrap_or_else(|e| e.into_inner());
+        self.submit(&mut batch)?;
+        self.wait()?;
+        Ok(batch.timing.take().map(|t| t.done).unwrap_or_default())
+    }
+
+    /// Record the resolve of this batch's timestamps into a readable buffer.
+    fn resolve_timestamps(
+        &self,
+        batch: &mut Batch,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Option<(Vec<String>, GpuBuffer)> {
+        let t = batch.timing.as_mut()?;
+        if t.labels.is_empty() {
+            return None;
+        }
+        let labels = std::mem::take(&mut t.labels);
+        let bytes = (2 * labels.len() * std::mem::size_of::<u64>()) as u64;
+        let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        encoder.resolve_query_set(&t.query_set, 0..2 * labels.len() as u32, &resolve, 0);
+        let readback = self.pool.get(BufferKind::Readback, bytes).ok()?;
+        encoder.copy_buffer_to_buffer(&resolve, 0, readback.raw(), 0, bytes);
+        Some((labels, readback))
+    }
+
+    /// Wait for a timed batch and turn its timestamps into durations.
+    fn collect_timestamps(&self, batch: &mut Batch, labels: Vec<String>, readback: &GpuBuffer) -> Result<()> {
+        let len = (2 * labels.len() * std::mem::size_of::<u64>()) as u64;
+        let slice = readback.raw().slice(..len);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| invalid("gpu", "timestamp readback was dropped"))?
+            .map_err(|e| invalid("gpu", format!("timestamp readback failed: {e}")))?;
+        let bytes =
+            slice.get_mapped_range().map_err(|e| invalid("gpu", format!("timestamp readback: {e:?}")))?.to_vec();
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+        readback.raw().unmap();
+        // Nanoseconds per tick; an end before its start (a wrapped or reset counter) reads 0.
+        let period = self.queue.get_timestamp_period() as f64;
+        if let Some(t) = batch.timing.as_mut() {
+            for (kernel, pair) in labels.into_iter().zip(ticks.chunks_exact(2)) {
+                t.done.push(KernelTime { kernel, seconds: pair[1].saturating_sub(pair[0]) as f64 * period * 1e-9 });
+            }
+        }
+        Ok(())
     }
 
     /// Write `bytes` to the start of `buffer` from the host. Flushes the batch first so the

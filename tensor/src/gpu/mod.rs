@@ -32,6 +32,7 @@ pub(crate) mod testing;
 
 pub use buffer::GpuBuffer;
 pub use device::{adapters, AdapterSummary, GpuDevice};
+pub use dispatch::KernelTime;
 pub use kernels::{binary, cast, cmp, copy_contiguous, reduce, unary, where_cond};
 pub use pipeline::{KernelKey, Shader};
 pub use qweights::GpuQMatrix;
