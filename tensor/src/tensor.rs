@@ -30,8 +30,9 @@ struct Inner {
     layout: Layout,
     dtype: DType,
     device: Device,
-    /// How this tensor was computed, when it is part of a gradient graph.
-    op: Option<Op>,
+    /// How this tensor was computed, when it is part of a gradient graph. Shared with the
+    /// data-free links to this node (see `graph_link`).
+    op: Option<Arc<Op>>,
     /// A leaf whose gradient `backward` should accumulate.
     requires_grad: bool,
     grad: Mutex<Option<Tensor>>,
@@ -63,7 +64,7 @@ impl Tensor {
             layout,
             dtype,
             device,
-            op,
+            op: op.map(Arc::new),
             requires_grad: false,
             grad: Mutex::new(None),
         }))
@@ -89,7 +90,7 @@ impl Tensor {
             layout,
             dtype: self.0.dtype,
             device: self.0.device,
-            op,
+            op: op.map(Arc::new),
             requires_grad: false,
             grad: Mutex::new(None),
         }))
@@ -161,7 +162,7 @@ impl Tensor {
         }
         let out = self.storage().to_device(self.layout(), device)?;
         let from = self.device();
-        Ok(Tensor::from_kernel(out, self.shape(), || Op::ToDevice { x: self.clone(), from }, &[self]))
+        Ok(Tensor::from_kernel(out, self.shape(), || Op::ToDevice { x: self.graph_link(), from }, &[self]))
     }
 
     /// `start, start+step, ...` below `end` (a 1-D tensor).
@@ -212,7 +213,7 @@ impl Tensor {
         self.0.layout.is_contiguous()
     }
     pub(crate) fn op(&self) -> Option<&Op> {
-        self.0.op.as_ref()
+        self.0.op.as_deref()
     }
     pub(crate) fn storage(&self) -> RwLockReadGuard<'_, Storage> {
         // A poisoned lock means a kernel panicked while writing; the data may be partial,
@@ -249,6 +250,35 @@ impl Tensor {
     /// True when ops on this tensor are recorded (a grad leaf, or computed from one).
     pub fn tracks_grad(&self) -> bool {
         self.0.requires_grad || self.0.op.is_some()
+    }
+
+    /// This tensor as the input of an op whose gradient rule reads only its shape, dtype and
+    /// device, never its values (an add, a dropout, a view, the activation side of a matmul
+    /// with a frozen weight): the same autograd node (id and history) without the storage.
+    /// Why: the tape used to keep every such input alive until backward, so each frozen
+    /// projection's input and both operands of every residual and LoRA add stayed in memory.
+    /// Leaves, tensors outside the graph, and outputs whose own rule reads them (exp,
+    /// softmax, ...; `Op::reads_output`) are returned as they are.
+    pub(crate) fn graph_link(&self) -> Tensor {
+        match &self.0.op {
+            Some(op) if !self.0.requires_grad && !op.reads_output() => Tensor(Arc::new(Inner {
+                id: self.0.id,
+                storage: Arc::new(RwLock::new(Storage::Cpu(CpuStorage::F32(Vec::new())))),
+                layout: self.0.layout.clone(),
+                dtype: self.0.dtype,
+                device: self.0.device,
+                op: Some(op.clone()),
+                requires_grad: false,
+                grad: Mutex::new(None),
+            })),
+            _ => self.clone(),
+        }
+    }
+
+    /// A weak handle to the storage, to observe when it is freed (tests).
+    #[cfg(test)]
+    pub(crate) fn storage_weak(&self) -> std::sync::Weak<RwLock<Storage>> {
+        Arc::downgrade(&self.0.storage)
     }
 
     /// The same data with no history: gradients stop here.

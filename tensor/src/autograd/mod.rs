@@ -137,3 +137,49 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{DType, Tensor};
+
+    fn leaf(shape: &[usize], seed: u64) -> Tensor {
+        Tensor::randn(shape, 0.0, 1.0, seed, DType::F32).unwrap().requires_grad_()
+    }
+
+    /// An activation that only feeds rules which do not read it (a matmul with a frozen
+    /// weight, an add) is freed when the caller drops it, although the tape still needs
+    /// its node; backward still gives the right gradients.
+    #[test]
+    fn the_tape_does_not_keep_inputs_their_rules_do_not_read() {
+        let x = leaf(&[8, 16], 1);
+        let frozen = Tensor::randn(&[16, 16], 0.0, 1.0, 2, DType::F32).unwrap();
+        let h = x.affine(2.0, 0.0).unwrap().mul(&x).unwrap(); // 2 x^2, made by a rule that keeps x
+        let storage = h.storage_weak();
+        let y = h.matmul(&frozen).unwrap().add(&h).unwrap().sum_all().unwrap();
+        drop(h);
+        assert!(storage.upgrade().is_none(), "the tape kept the frozen matmul's input alive");
+        y.backward().unwrap();
+        // dy/dx = 4 x * (rowsum(W) + 1), per element.
+        let (xv, wv) = (x.to_vec::<f32>().unwrap(), frozen.to_vec::<f32>().unwrap());
+        let g = x.grad().unwrap().to_vec::<f32>().unwrap();
+        for (i, (&xi, &gi)) in xv.iter().zip(&g).enumerate() {
+            let row: f32 = wv[(i % 16) * 16..(i % 16 + 1) * 16].iter().sum();
+            let want = 4.0 * xi * (row + 1.0);
+            assert!((gi - want).abs() <= 1e-4 * (1.0 + want.abs()), "element {i}: {gi} vs {want}");
+        }
+    }
+
+    /// With a trainable weight the same input is kept: dW = h^T g reads it.
+    #[test]
+    fn inputs_a_rule_reads_are_kept() {
+        let x = leaf(&[4, 8], 3);
+        let w = leaf(&[8, 8], 4);
+        let h = x.affine(2.0, 0.0).unwrap();
+        let storage = h.storage_weak();
+        let y = h.matmul(&w).unwrap().sum_all().unwrap();
+        drop(h);
+        assert!(storage.upgrade().is_some());
+        y.backward().unwrap();
+        assert!(w.grad().is_some() && x.grad().is_some());
+    }
+}

@@ -129,6 +129,19 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Whether this op's gradient rule reads the op's own output (`y` in `input_grads`):
+    /// such outputs are never replaced by data-free links.
+    pub(crate) fn reads_output(&self) -> bool {
+        matches!(
+            self,
+            Op::Unary { .. }
+                | Op::Softmax { .. }
+                | Op::LogSoftmax { .. }
+                | Op::Reduce { op: ReduceOp::Max | ReduceOp::Min, .. }
+                | Op::Binary { op: BinaryOp::Div, .. }
+        )
+    }
+
     /// Every tensor input (differentiable or not); the tape walks these.
     pub(crate) fn inputs(&self) -> Vec<&Tensor> {
         match self {

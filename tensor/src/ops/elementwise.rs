@@ -91,7 +91,17 @@ impl Tensor {
             (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::binary(x, a.layout(), y, b.layout(), op)?),
             _ => return Err(mixed("binary", &a, &b)),
         };
-        Ok(Tensor::from_kernel(out, a.shape(), || Op::Binary { a: a.clone(), b: b.clone(), op }, &[&a, &b]))
+        // What each rule reads (grad.rs): add/sub neither operand, div only b, mul, max and
+        // min both. Operands it does not read are recorded as data-free links.
+        let record = || {
+            let (ra, rb) = match op {
+                BinaryOp::Add | BinaryOp::Sub => (a.graph_link(), b.graph_link()),
+                BinaryOp::Div => (a.graph_link(), b.clone()),
+                BinaryOp::Mul | BinaryOp::Maximum | BinaryOp::Minimum => (a.clone(), b.clone()),
+            };
+            Op::Binary { a: ra, b: rb, op }
+        };
+        Ok(Tensor::from_kernel(out, a.shape(), record, &[&a, &b]))
     }
 
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
@@ -168,7 +178,7 @@ impl Tensor {
         let out = self.storage().cast(self.layout(), dtype)?;
         let from = self.dtype();
         let track = from.is_float() && dtype.is_float();
-        let op = || Op::Cast { x: self.clone(), from };
+        let op = || Op::Cast { x: self.graph_link(), from };
         Ok(if track {
             Tensor::from_kernel(out, self.shape(), op, &[self])
         } else {

@@ -37,7 +37,13 @@ impl Tensor {
             (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::kernels::matmul(x, a.layout(), y, b.layout())?),
             _ => return Err(mixed("matmul", &a, &b)),
         };
-        Ok(Tensor::from_kernel(out, &with(m, n), || Op::Matmul { a: a.clone(), b: b.clone() }, &[&a, &b]))
+        // dA = g B^T reads B, dB = A^T g reads A: an operand is kept only when the other one
+        // gets a gradient (under LoRA, the input of a frozen projection is not kept).
+        let record = || Op::Matmul {
+            a: if b.tracks_grad() { a.clone() } else { a.graph_link() },
+            b: if a.tracks_grad() { b.clone() } else { b.graph_link() },
+        };
+        Ok(Tensor::from_kernel(out, &with(m, n), record, &[&a, &b]))
     }
 }
 
@@ -56,7 +62,7 @@ impl Tensor {
             }
             Storage::Gpu(s) => Storage::Gpu(gpu::kernels::qmatmul_t(&*w.gpu_copy(s.device())?, s, x.layout(), m)?),
         };
-        let op = || Op::MatmulQt { x: x.clone(), w: w.clone() };
+        let op = || Op::MatmulQt { x: x.graph_link(), w: w.clone() };
         let y = Tensor::from_kernel(y, &with_last(x.shape(), w.rows()), op, &[&x]);
         y.to_dtype(self.dtype())
     }
@@ -72,7 +78,7 @@ impl Tensor {
             }
             Storage::Gpu(s) => Storage::Gpu(gpu::kernels::qmatmul_n(&*w.gpu_copy(s.device())?, s, x.layout(), m)?),
         };
-        let op = || Op::MatmulQ { x: x.clone(), w: w.clone() };
+        let op = || Op::MatmulQ { x: x.graph_link(), w: w.clone() };
         let y = Tensor::from_kernel(y, &with_last(x.shape(), w.cols()), op, &[&x]);
         y.to_dtype(self.dtype())
     }

@@ -199,7 +199,7 @@ impl Tensor {
         Ok(Tensor::from_kernel(
             out,
             self.shape(),
-            || Op::Rope { x: self.clone(), cos: cos.clone(), sin: sin.clone(), convention },
+            || Op::Rope { x: self.graph_link(), cos: cos.clone(), sin: sin.clone(), convention },
             &[self],
         ))
     }
@@ -228,7 +228,7 @@ impl Tensor {
                 s
             }
         };
-        Ok(Tensor::from_kernel(out, self.shape(), || Op::Dropout { x: self.clone(), p, seed }, &[self]))
+        Ok(Tensor::from_kernel(out, self.shape(), || Op::Dropout { x: self.graph_link(), p, seed }, &[self]))
     }
 }
 

@@ -20,13 +20,13 @@ impl Tensor {
         }
         let src = self.contiguous()?;
         let layout = src.layout().reshape_contiguous(shape).expect("contiguous() returned a strided tensor");
-        Ok(src.view(layout, || Op::Reshape { x: src.clone() }))
+        Ok(src.view(layout, || Op::Reshape { x: src.graph_link() }))
     }
 
     /// Reorder dims: output dim i is input dim `dims[i]`.
     pub fn permute(&self, dims: &[usize]) -> Result<Tensor> {
         let layout = self.layout().permute(dims)?;
-        Ok(self.view(layout, || Op::Permute { x: self.clone(), dims: dims.to_vec() }))
+        Ok(self.view(layout, || Op::Permute { x: self.graph_link(), dims: dims.to_vec() }))
     }
 
     pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
@@ -54,7 +54,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let layout = self.layout().narrow(dim, start, len)?;
-        Ok(self.view(layout, || Op::Narrow { x: self.clone(), dim, start }))
+        Ok(self.view(layout, || Op::Narrow { x: self.graph_link(), dim, start }))
     }
 
     /// Stretch size-1 dims (and add leading dims) to `shape` with stride 0: no copy.
@@ -63,7 +63,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let layout = self.layout().broadcast_to(shape)?;
-        Ok(self.view(layout, || Op::Broadcast { x: self.clone() }))
+        Ok(self.view(layout, || Op::Broadcast { x: self.graph_link() }))
     }
 
     /// Insert a size-1 dim at `dim` (0..=rank).
@@ -77,7 +77,7 @@ impl Tensor {
         let s = if dim < strides.len() { strides[dim] * self.shape()[dim] } else { 1 };
         strides.insert(dim, s);
         let layout = Layout::new(shape, strides, self.layout().offset());
-        Ok(self.view(layout, || Op::Reshape { x: self.clone() }))
+        Ok(self.view(layout, || Op::Reshape { x: self.graph_link() }))
     }
 
     /// Remove a size-1 dim.
@@ -90,7 +90,7 @@ impl Tensor {
         shape.remove(dim);
         strides.remove(dim);
         let layout = Layout::new(shape, strides, self.layout().offset());
-        Ok(self.view(layout, || Op::Reshape { x: self.clone() }))
+        Ok(self.view(layout, || Op::Reshape { x: self.graph_link() }))
     }
 
     pub fn flatten_all(&self) -> Result<Tensor> {
@@ -103,7 +103,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let out = self.storage().copy_contiguous(self.layout())?;
-        Ok(Tensor::from_kernel(out, self.shape(), || Op::Copy { x: self.clone() }, &[self]))
+        Ok(Tensor::from_kernel(out, self.shape(), || Op::Copy { x: self.graph_link() }, &[self]))
     }
 
     /// Join tensors along `dim`; all other dims must agree.
@@ -147,7 +147,12 @@ impl Tensor {
         };
         drop(guards);
         let owned: Vec<Tensor> = tensors.iter().map(|t| (*t).clone()).collect();
-        Ok(Tensor::from_kernel(out, &shape, || Op::Concat { xs: owned.clone(), dim }, tensors))
+        Ok(Tensor::from_kernel(
+            out,
+            &shape,
+            || Op::Concat { xs: owned.iter().map(Tensor::graph_link).collect(), dim },
+            tensors,
+        ))
     }
 
     /// Rows (or slices along `dim`) picked by integer ids; ids may repeat.
@@ -165,7 +170,12 @@ impl Tensor {
         };
         let mut shape = self.shape().to_vec();
         shape[dim] = id_values.len();
-        Ok(Tensor::from_kernel(out, &shape, || Op::IndexSelect { x: self.clone(), dim, ids: ids.clone() }, &[self]))
+        Ok(Tensor::from_kernel(
+            out,
+            &shape,
+            || Op::IndexSelect { x: self.graph_link(), dim, ids: ids.clone() },
+            &[self],
+        ))
     }
 
     /// out[p] = self[p with p[dim] = index[p]]; index has the rank of self and may be
@@ -187,7 +197,7 @@ impl Tensor {
         Ok(Tensor::from_kernel(
             out,
             index.shape(),
-            || Op::Gather { x: self.clone(), dim, index: index.clone() },
+            || Op::Gather { x: self.graph_link(), dim, index: index.clone() },
             &[self],
         ))
     }
