@@ -5,7 +5,6 @@
 use lamina_model::gguf::GgufFile;
 use lamina_model::qnn::Proj;
 use lamina_model::{fixtures, CausalLm, Llama, LoadOptions, LogitsFor};
-use lamina_tensor::gpu::GpuDevice;
 use lamina_tensor::Device;
 use std::sync::OnceLock;
 
@@ -100,16 +99,7 @@ fn greedy_run(m: &Llama, steps: usize) -> (Vec<f32>, Vec<u32>) {
 }
 
 fn gpu_or_skip() -> Option<Device> {
-    match GpuDevice::get(0) {
-        Ok(_) => Some(Device::Gpu(0)),
-        Err(e) if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: no GPU adapter ({e})");
-            None
-        }
-    }
+    lamina_tensor::gpu::test_ordinal().map(Device::Gpu)
 }
 
 /// Three ways to run SmolLM2 on a GPU or the CPU, against each other on a short prompt:

@@ -17,17 +17,7 @@ pub enum Backend {
 /// The GPU to test, if any: `Some(ordinal)` when an adapter answers. Panics (a test
 /// failure) when `LAMINA_REQUIRE_GPU=1` and there is none.
 pub fn gpu_ordinal() -> Option<usize> {
-    let ordinal = std::env::var("LAMINA_GPU_ORDINAL").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    match lamina_tensor::gpu::GpuDevice::get(ordinal) {
-        Ok(_) => Some(ordinal),
-        Err(e) => {
-            if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter is usable: {e}");
-            }
-            eprintln!("skipping GPU cases: {e}");
-            None
-        }
-    }
+    lamina_tensor::gpu::test_ordinal()
 }
 
 impl Backend {

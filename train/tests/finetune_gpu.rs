@@ -8,7 +8,6 @@
 use lamina_model::lora::{LoraConfig, Target};
 use lamina_model::qnn::{Proj, QLinear};
 use lamina_model::{Linear, Llama, LlamaConfig};
-use lamina_tensor::gpu::GpuDevice;
 use lamina_tensor::quant::{GgmlType, QMatrix};
 use lamina_tensor::{Device, RopeConvention, Tensor};
 use lamina_train::finetune::{finetune, BatchSource, FineTuneConfig, LlamaLora, OptimizerKind, TrainBatch, Trainee};
@@ -17,16 +16,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 fn gpu() -> Option<Device> {
-    match GpuDevice::get(0) {
-        Ok(_) => Some(Device::Gpu(0)),
-        Err(e) if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: no GPU adapter ({e})");
-            None
-        }
-    }
+    lamina_tensor::gpu::test_ordinal().map(Device::Gpu)
 }
 
 /// Rows of 64 (two Q8_0/Q4_0 blocks) so every projection can be quantized.

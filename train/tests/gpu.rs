@@ -3,22 +3,12 @@
 //! adapter exists, unless LAMINA_REQUIRE_GPU=1 (CI, on lavapipe) makes that a failure.
 
 use lamina_model::GptConfig;
-use lamina_tensor::gpu::GpuDevice;
 use lamina_tensor::Device;
 use lamina_train::{data::SHIPPED_CORPUS, retain_freed_memory, train_char_gpt, Progress, TrainConfig};
 use std::time::Instant;
 
 fn gpu() -> Option<Device> {
-    match GpuDevice::get(0) {
-        Ok(_) => Some(Device::Gpu(0)),
-        Err(e) if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: no GPU adapter ({e})");
-            None
-        }
-    }
+    lamina_tensor::gpu::test_ordinal().map(Device::Gpu)
 }
 
 fn config(steps: usize, device: Device) -> TrainConfig {
