@@ -329,22 +329,14 @@ fn time_it(
 ) -> lamina_tensor::Result<Timing> {
     black_box(call()?); // warm-up: first-touch page faults, pool start-up, pipeline compiles
     sync()?;
-    let t = Instant::now();
-    black_box(call()?);
-    sync()?;
-    let one = t.elapsed().max(Duration::from_nanos(1));
-    let inner = (BATCH.as_secs_f64() / one.as_secs_f64()).ceil().clamp(1.0, 10_000.0) as usize;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
+    time_runs(runs, 10_000, |inner| {
         let t = Instant::now();
         for _ in 0..inner {
             black_box(call()?);
         }
         sync()?;
-        times.push(t.elapsed().as_secs_f64() / inner as f64);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(Timing { median: times[times.len() / 2], min: times[0], runs, inner })
+        Ok(t.elapsed().as_secs_f64() / inner as f64)
+    })
 }
 
 /// Like `time_it`, but each run's time is the sum of its kernels' GPU execution intervals
@@ -356,17 +348,26 @@ fn time_on_gpu(
 ) -> lamina_tensor::Result<Timing> {
     black_box(call()?); // warm-up: pool start-up, pipeline compiles
     dev.sync()?;
-    let mut timed = |inner: usize| -> lamina_tensor::Result<f64> {
+    time_runs(runs, 1000, |inner| {
         dev.start_kernel_timing()?;
         for _ in 0..inner {
             black_box(call()?);
         }
         let kernels = dev.stop_kernel_timing()?;
         Ok(kernels.iter().map(|k| k.seconds).sum::<f64>() / inner as f64)
-    };
-    let one = timed(1)?.max(1e-9);
-    let inner = (BATCH.as_secs_f64() / one).ceil().clamp(1.0, 1000.0) as usize;
-    let mut times = (0..runs).map(|_| timed(inner)).collect::<lamina_tensor::Result<Vec<f64>>>()?;
+    })
+}
+
+/// `runs` timed batches of `inner` calls each, `inner` chosen from one call so a batch lasts
+/// about `BATCH`; `per_call(inner)` runs a batch and returns its seconds per call.
+fn time_runs(
+    runs: usize,
+    max_inner: usize,
+    mut per_call: impl FnMut(usize) -> lamina_tensor::Result<f64>,
+) -> lamina_tensor::Result<Timing> {
+    let one = per_call(1)?.max(1e-9);
+    let inner = (BATCH.as_secs_f64() / one).ceil().clamp(1.0, max_inner as f64) as usize;
+    let mut times = (0..runs).map(|_| per_call(inner)).collect::<lamina_tensor::Result<Vec<f64>>>()?;
     times.sort_by(f64::total_cmp);
     Ok(Timing { median: times[times.len() / 2], min: times[0], runs, inner })
 }

@@ -258,19 +258,7 @@ impl GpuDevice {
     /// Wait for a timed batch and turn its timestamps into durations.
     fn collect_timestamps(&self, batch: &mut Batch, labels: Vec<String>, readback: &GpuBuffer) -> Result<()> {
         let len = (2 * labels.len() * std::mem::size_of::<u64>()) as u64;
-        let slice = readback.raw().slice(..len);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| invalid("gpu", "timestamp readback was dropped"))?
-            .map_err(|e| invalid("gpu", format!("timestamp readback failed: {e}")))?;
-        let bytes =
-            slice.get_mapped_range().map_err(|e| invalid("gpu", format!("timestamp readback: {e:?}")))?.to_vec();
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
-        readback.raw().unmap();
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&self.map_read(readback.raw(), len)?);
         // Nanoseconds per tick; an end before its start (a wrapped or reset counter) reads 0.
         let period = self.queue.get_timestamp_period() as f64;
         if let Some(t) = batch.timing.as_mut() {
@@ -302,7 +290,13 @@ impl GpuDevice {
             encoder.copy_buffer_to_buffer(buffer, 0, staging.raw(), 0, bytes);
             self.submit(&mut batch)?;
         }
-        let slice = staging.raw().slice(..bytes);
+        self.map_read(staging.raw(), bytes)
+    }
+
+    /// Map the first `bytes` bytes of a submitted readback buffer, wait for the device,
+    /// copy them out and unmap.
+    fn map_read(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let slice = buffer.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -312,7 +306,7 @@ impl GpuDevice {
             .map_err(|_| invalid("gpu", "readback was never completed"))?
             .map_err(|e| invalid("gpu", format!("mapping the readback buffer failed: {e}")))?;
         let out = slice.get_mapped_range().map_err(|e| invalid("gpu", format!("readback: {e:?}")))?.to_vec();
-        staging.raw().unmap();
+        buffer.unmap();
         Ok(out)
     }
 }
