@@ -56,7 +56,6 @@ var<workgroup> vs: array<f32, BKV * DMAX>;  // [key][dv]
 var<workgroup> ss: array<f32, BQ * BKV>;    // [row][key] scores
 var<workgroup> qrow: array<f32, DMAX>;      // attention_row: the query
 var<workgroup> sc: array<f32, WG>;          // attention_row: weights of a chunk
-var<workgroup> red: array<f32, WG>;         // attention_row: reduction scratch
 
 fn ld(dt: u32, word: u32, i: u32) -> f32 {
     return bits_to_f32(dt, bits_in_word(dt, word, i));
@@ -216,24 +215,9 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     }
 }
 
-// Tree reduction of red[0..WG] (max when take_max, else sum); result in red[0].
-// Called in uniform control flow.
-fn reduce_red(li: u32, take_max: bool) {
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        workgroupBarrier();
-        if li < s {
-            if take_max {
-                red[li] = max(red[li], red[li + s]);
-            } else {
-                red[li] = red[li] + red[li + s];
-            }
-        }
-    }
-    workgroupBarrier();
-}
-
 @compute @workgroup_size(WG)
-fn attention_row(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn attention_row(@builtin(workgroup_id) wg: vec3<u32>, lane: Lane) {
+    let li = lane.index;
     let i = wg.x;
     let bh = wg.y;
     let bi = bh / p.hq;
@@ -262,22 +246,18 @@ fn attention_row(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
                 s += load_mask(bi, h, i, j);
             }
         }
-        red[li] = s;
-        reduce_red(li, true);
-        let m_new = max(m_run, red[0]);
+        let m_new = max(m_run, wg_max(lane, s));
         var pj = 0.0;
         if s != neg_inf_f32() {
             pj = exp_f32(s - m_new);
         }
-        workgroupBarrier(); // everyone has read red[0]
         sc[li] = pj;
-        red[li] = pj;
-        reduce_red(li, false);
+        let chunk_sum = wg_sum(lane, pj); // its barriers also publish sc
         var alpha = 0.0;
         if m_run != neg_inf_f32() {
             alpha = exp_f32(m_run - m_new);
         }
-        l_run = l_run * alpha + red[0];
+        l_run = l_run * alpha + chunk_sum;
         m_run = m_new;
         let n = min(WG, vis - kt);
         for (var c = 0u; c < DV_PER; c++) {

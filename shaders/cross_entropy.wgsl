@@ -43,30 +43,9 @@ fn bind_all() {
 override DT: u32 = 0u; // dtype of z (and of gz)
 override WG: u32 = 256u;
 
-var<workgroup> red: array<f32, WG>;
-var<workgroup> red2: array<f32, WG>;
-
 fn load_z(r: u32, col: u32) -> f32 {
     let i = p.z_off + r * p.z_rs + col * p.z_cs;
     return bits_to_f32(DT, bits_in_word(DT, z[word_of(DT, i)], i));
-}
-
-// Tree reduction over red; every invocation gets the result. Uniform control flow.
-fn reduce(li: u32, v: f32, take_max: bool) -> f32 {
-    workgroupBarrier();
-    red[li] = v;
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        workgroupBarrier();
-        if li < s {
-            if take_max {
-                red[li] = max(red[li], red[li + s]);
-            } else {
-                red[li] = red[li] + red[li + s];
-            }
-        }
-    }
-    workgroupBarrier();
-    return red[0];
 }
 
 // Dispatch: grid(N) workgroups.
@@ -74,9 +53,10 @@ fn reduce(li: u32, v: f32, take_max: bool) -> f32 {
 fn ce_rows(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
+    lane: Lane,
 ) {
     bind_all();
+    let li = lane.index;
     let r = wg.x + wg.y * nwg.x;
     if r >= p.n {
         return;
@@ -93,12 +73,12 @@ fn ce_rows(
     for (var col = li; col < p.c; col += WG) {
         m = max(m, load_z(r, col));
     }
-    m = reduce(li, m, true);
+    m = wg_max(lane, m);
     var s = 0.0;
     for (var col = li; col < p.c; col += WG) {
         s += exp_f32(load_z(r, col) - m);
     }
-    s = reduce(li, s, false);
+    s = wg_sum(lane, s);
     if li == 0u {
         let l = m + ln_f32(s);
         lse[r] = l;
@@ -108,8 +88,9 @@ fn ce_rows(
 
 // Dispatch: (1, 1, 1).
 @compute @workgroup_size(WG)
-fn ce_finalize(@builtin(local_invocation_index) li: u32) {
+fn ce_finalize(lane: Lane) {
     bind_all();
+    let li = lane.index;
     var s = 0.0;
     var cnt = 0.0;
     for (var r = li; r < p.n; r += WG) {
@@ -118,17 +99,10 @@ fn ce_finalize(@builtin(local_invocation_index) li: u32) {
             cnt += 1.0;
         }
     }
-    red2[li] = cnt;
-    let total = reduce(li, s, false);
-    // reduce() ended with a barrier, so red2 is complete; sum it in the same tree order.
-    for (var st = WG / 2u; st > 0u; st = st / 2u) {
-        if li < st {
-            red2[li] = red2[li] + red2[li + st];
-        }
-        workgroupBarrier();
-    }
+    let sums = wg_sum2(lane, vec2<f32>(s, cnt));
     if li == 0u {
-        let count = red2[0];
+        let total = sums.x;
+        let count = sums.y;
         stats[0] = total / count;
         stats[1] = max(count, 1.0);
     }

@@ -4,7 +4,8 @@
 // the rules in tensor/src/autograd/grad.rs (backward). (common.wgsl is prepended.)
 //
 // A row kernel runs one workgroup per row (WG invocations, a power of two); invocations
-// stride over the row and combine partial results by a tree in workgroup memory. x is a
+// stride over the row and combine partial results with wg_sum / wg_max (subgroup or
+// workgroup-memory reductions, whichever library the host composed in). x is a
 // (rows, D) view of any layout whose outer dims fit in four (the host merges dims): row
 // r starts at the multi-index of r over `shape` times `stride`, element c is + c * col_stride.
 // The upstream gradient g is contiguous (rows, D) from g_off; mean and rstd are f32 per
@@ -59,9 +60,6 @@ override WG: u32 = 256u;
 // (rms_norm weight), 2 = sum g (bias; also the second stage over f32 partials).
 override MODE: u32 = 0u;
 override ROWS_PER_CHUNK: u32 = 256u;
-
-var<workgroup> red: array<f32, WG>;
-var<workgroup> red2: array<f32, WG>;
 
 fn ld(dt: u32, word: u32, i: u32) -> f32 {
     return bits_to_f32(dt, bits_in_word(dt, word, i));
@@ -120,57 +118,15 @@ fn row_id(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.x + wg.y * nwg.x;
 }
 
-// Tree reductions over red (and red2): every invocation passes its partial and gets the
-// row's result. Called in uniform control flow.
-fn reduce_sum(li: u32, v: f32) -> f32 {
-    workgroupBarrier(); // red is free (the previous result was read by everyone)
-    red[li] = v;
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        workgroupBarrier();
-        if li < s {
-            red[li] = red[li] + red[li + s];
-        }
-    }
-    workgroupBarrier();
-    return red[0];
-}
-
-fn reduce_max(li: u32, v: f32) -> f32 {
-    workgroupBarrier();
-    red[li] = v;
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        workgroupBarrier();
-        if li < s {
-            red[li] = max(red[li], red[li + s]);
-        }
-    }
-    workgroupBarrier();
-    return red[0];
-}
-
-fn reduce_sum2(li: u32, v: vec2<f32>) -> vec2<f32> {
-    workgroupBarrier();
-    red[li] = v.x;
-    red2[li] = v.y;
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        workgroupBarrier();
-        if li < s {
-            red[li] = red[li] + red[li + s];
-            red2[li] = red2[li] + red2[li + s];
-        }
-    }
-    workgroupBarrier();
-    return vec2<f32>(red[0], red2[0]);
-}
-
 // y = softmax(x) = exp_f32(x - max) * (1 / sum), or log_softmax = (x - max) - log(sum).
 @compute @workgroup_size(WG)
 fn softmax_fwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
+    lane: Lane,
 ) {
     bind_all();
+    let li = lane.index;
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -181,12 +137,12 @@ fn softmax_fwd(
     for (var c = li; c < d; c += WG) {
         m = max(m, load_x(base, c));
     }
-    m = reduce_max(li, m);
+    m = wg_max(lane, m);
     var s = 0.0;
     for (var c = li; c < d; c += WG) {
         s += exp_f32(load_x(base, c) - m);
     }
-    s = reduce_sum(li, s);
+    s = wg_sum(lane, s);
     let ls = ln_f32(s);
     let inv = 1.0 / s;
     for (var c = 2u * li; c < d; c += 2u * WG) {
@@ -209,9 +165,10 @@ fn softmax_fwd(
 fn softmax_bwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
+    lane: Lane,
 ) {
     bind_all();
+    let li = lane.index;
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -227,7 +184,7 @@ fn softmax_bwd(
             s += load_g(base + c) * load_x(ybase, c);
         }
     }
-    s = reduce_sum(li, s);
+    s = wg_sum(lane, s);
     for (var c = 2u * li; c < d; c += 2u * WG) {
         let hi = c + 1u < d;
         var v = vec2<f32>(0.0);
@@ -249,9 +206,10 @@ fn softmax_bwd(
 fn layer_norm_fwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
+    lane: Lane,
 ) {
     bind_all();
+    let li = lane.index;
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -265,13 +223,13 @@ fn layer_norm_fwd(
     for (var c = li; c < d; c += WG) {
         s += load_x(base, c) - c0;
     }
-    let mean = c0 + reduce_sum(li, s) / n;
+    let mean = c0 + wg_sum(lane, s) / n;
     var var_sum = 0.0;
     for (var c = li; c < d; c += WG) {
         let t = load_x(base, c) - mean;
         var_sum += t * t;
     }
-    let rstd = 1.0 / sqrt(reduce_sum(li, var_sum) / n + p.eps);
+    let rstd = 1.0 / sqrt(wg_sum(lane, var_sum) / n + p.eps);
     for (var c = 2u * li; c < d; c += 2u * WG) {
         let hi = c + 1u < d;
         var v = vec2<f32>(0.0);
@@ -291,9 +249,10 @@ fn layer_norm_fwd(
 fn layer_norm_bwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
+    lane: Lane,
 ) {
     bind_all();
+    let li = lane.index;
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -310,7 +269,7 @@ fn layer_norm_bwd(
         let gh = load_g(out + c) * load_w(c);
         s += vec2<f32>(gh, gh * xhat);
     }
-    s = reduce_sum2(li, s);
+    s = wg_sum2(lane, s);
     let m1 = s.x / n;
     let m2 = s.y / n;
     for (var c = 2u * li; c < d; c += 2u * WG) {
@@ -330,9 +289,10 @@ fn layer_norm_bwd(
 fn rms_norm_fwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
+    lane: Lane,
 ) {
     bind_all();
+    let li = lane.index;
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -345,7 +305,7 @@ fn rms_norm_fwd(
         let t = load_x(base, c);
         s += t * t;
     }
-    let rstd = 1.0 / sqrt(reduce_sum(li, s) / n + p.eps);
+    let rstd = 1.0 / sqrt(wg_sum(lane, s) / n + p.eps);
     for (var c = 2u * li; c < d; c += 2u * WG) {
         let hi = c + 1u < d;
         var v = vec2<f32>(0.0);
@@ -364,9 +324,10 @@ fn rms_norm_fwd(
 fn rms_norm_bwd(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
+    lane: Lane,
 ) {
     bind_all();
+    let li = lane.index;
     let r = row_id(wg, nwg);
     if r >= p.rows {
         return;
@@ -380,7 +341,7 @@ fn rms_norm_bwd(
     for (var c = li; c < d; c += WG) {
         s += (load_g(out + c) * load_w(c)) * (load_x(base, c) * rstd);
     }
-    let m = reduce_sum(li, s) / n;
+    let m = wg_sum(lane, s) / n;
     for (var c = 2u * li; c < d; c += 2u * WG) {
         let hi = c + 1u < d;
         var v = vec2<f32>(0.0);

@@ -8,7 +8,8 @@
 //
 // Two strategies, chosen by the host per call:
 // - reduce_tree:   one workgroup per output word; its threads stride over the row (reads
-//                  coalesced when the row is contiguous), then a tree in workgroup memory.
+//                  coalesced when the row is contiguous), then wg_sum / wg_max / wg_min
+//                  (subgroup or workgroup-memory reductions, as the host composed).
 // - reduce_serial: one invocation per output word, looping over the row; for short rows,
 //                  or rows strided across memory where neighbouring outputs are adjacent.
 // An output word holds two rows for f16/bf16, reduced one after the other.
@@ -31,8 +32,6 @@ struct ReduceParams {
 @group(0) @binding(0) var<uniform> p: ReduceParams;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<u32>;
-
-var<workgroup> scratch: array<f32, 256>;
 
 fn load_x(i: u32) -> f32 {
     return bits_to_f32(DT, bits_in_word(DT, x[word_of(DT, i)], i));
@@ -89,11 +88,8 @@ fn in_row(j: u32) -> u32 {
 }
 
 @compute @workgroup_size(WG)
-fn reduce_tree(
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-) {
+fn reduce_tree(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let lid = lane.index;
     let w = wid.x + wid.y * nwg.x; // output word: the same for the whole workgroup
     let epw = elems_per_word(DT);
     var bits = vec2<u32>(0u, 0u);
@@ -105,16 +101,13 @@ fn reduce_tree(
             for (var j = lid; j < p.row_len; j += WG) {
                 acc = combine(acc, load_x(start + in_row(j)));
             }
-            scratch[lid] = acc;
-            workgroupBarrier();
-            for (var s = WG / 2u; s > 0u; s >>= 1u) {
-                if lid < s {
-                    scratch[lid] = combine(scratch[lid], scratch[lid + s]);
-                }
-                workgroupBarrier();
+            var total: f32;
+            switch OP {
+                case 1u: { total = wg_max(lane, acc); }
+                case 2u: { total = wg_min(lane, acc); }
+                default: { total = wg_sum(lane, acc); }
             }
-            bits[e] = f32_to_bits(DT, scratch[0]);
-            workgroupBarrier(); // everyone has read scratch[0] before the next row
+            bits[e] = f32_to_bits(DT, total);
         }
     }
     if lid == 0u && w * epw < p.rows {

@@ -9,7 +9,7 @@
 
 use super::buffer::BufferPool;
 use super::dispatch::Batch;
-use super::pipeline::PipelineCache;
+use super::pipeline::{PipelineCache, RowReduce};
 use crate::error::{invalid, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -66,6 +66,48 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
+/// Which optional adapter features the kernels may use. Both are on by default; turning
+/// one off opens the device without it, so the fallback kernels run exactly as on an
+/// adapter that lacks the feature (for tests, and for researchers comparing the paths).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// Workgroup reductions through subgroup operations (else a workgroup-memory tree).
+    pub subgroups: bool,
+    /// f16 arithmetic in the f16 matmul (else f16 is storage only, with f32 math).
+    pub shader_f16: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions { subgroups: true, shader_f16: true }
+    }
+}
+
+impl GpuOptions {
+    /// No optional feature: the kernels every adapter runs.
+    pub const BASELINE: GpuOptions = GpuOptions { subgroups: false, shader_f16: false };
+
+    /// The defaults less what `LAMINA_GPU_DISABLE` names (comma-separated: `subgroups`,
+    /// `f16`); an unknown name is an error.
+    pub fn from_env() -> Result<GpuOptions> {
+        let mut o = GpuOptions::default();
+        let Ok(list) = std::env::var("LAMINA_GPU_DISABLE") else { return Ok(o) };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "subgroups" => o.subgroups = false,
+                "f16" => o.shader_f16 = false,
+                other => {
+                    return Err(invalid(
+                        "gpu",
+                        format!("LAMINA_GPU_DISABLE: unknown feature `{other}` (known: subgroups, f16)"),
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
 /// A wgpu device and queue with everything the kernels share: the buffer pool, the
 /// pipeline cache and the batch of recorded-but-unsubmitted dispatches.
 pub struct GpuDevice {
@@ -75,6 +117,10 @@ pub struct GpuDevice {
     pub(crate) pool: Arc<BufferPool>,
     pub(crate) pipelines: PipelineCache,
     pub(crate) batch: Mutex<Batch>,
+    /// How kernels combine values across a workgroup on this device.
+    row_reduce: RowReduce,
+    /// Whether the f16 matmul computes in f16 (SHADER_F16 present and enabled).
+    f16_math: bool,
     /// Set by the device-lost callback; every later call fails with this message.
     lost: Arc<Mutex<Option<String>>>,
     /// Errors wgpu raised outside an error scope, reported by the next `check`.
@@ -176,15 +222,30 @@ impl GpuDevice {
             };
             invalid("gpu", format!("no GPU adapter with ordinal {ordinal}: {have}"))
         })?;
-        let device = Arc::new(GpuDevice::open(ordinal, adapter)?);
+        let device = Arc::new(GpuDevice::open(ordinal, adapter, GpuOptions::from_env()?)?);
         devices.insert(ordinal, device.clone());
         Ok(device)
     }
 
-    fn open(ordinal: usize, adapter: &wgpu::Adapter) -> Result<GpuDevice> {
+    /// A new device on adapter `ordinal`, not shared with `get`, using only the optional
+    /// features `options` allows.
+    pub fn open_with(ordinal: usize, options: GpuOptions) -> Result<Arc<GpuDevice>> {
+        let adapter = sorted_adapters()
+            .get(ordinal)
+            .ok_or_else(|| invalid("gpu", format!("no GPU adapter with ordinal {ordinal}")))?;
+        Ok(Arc::new(GpuDevice::open(ordinal, adapter, options)?))
+    }
+
+    fn open(ordinal: usize, adapter: &wgpu::Adapter, options: GpuOptions) -> Result<GpuDevice> {
         let summary = summarize(ordinal, adapter);
         // The optional features kernels may use, where the adapter offers them.
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        if options.shader_f16 {
+            wanted |= wgpu::Features::SHADER_F16;
+        }
+        if options.subgroups {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("lamina"),
             required_features: adapter.features() & wanted,
@@ -207,7 +268,12 @@ impl GpuDevice {
             sink.lock().unwrap_or_else(|e| e.into_inner()).push(e.to_string());
         }));
         let pool = Arc::new(BufferPool::new(device.clone()));
+        // subgroup_reduce.wgsl keeps one partial per subgroup in 64 slots: subgroups of at
+        // least 4 for 256-invocation workgroups.
+        let subgroups = device.features().contains(wgpu::Features::SUBGROUP) && summary.subgroup_min_size >= 4;
         Ok(GpuDevice {
+            row_reduce: if subgroups { RowReduce::Subgroup } else { RowReduce::Workgroup },
+            f16_math: device.features().contains(wgpu::Features::SHADER_F16),
             batch: Mutex::new(Batch::default()),
             pipelines: PipelineCache::default(),
             pool,
@@ -225,6 +291,26 @@ impl GpuDevice {
 
     pub fn ordinal(&self) -> usize {
         self.summary.ordinal
+    }
+
+    /// How this device's kernels combine values across a workgroup.
+    pub fn row_reduce(&self) -> RowReduce {
+        self.row_reduce
+    }
+
+    /// Whether f16 matmuls compute in f16 here (else f32 math over f16 storage).
+    pub fn f16_math(&self) -> bool {
+        self.f16_math
+    }
+
+    /// The kernel paths in use, for `lamina devices` and bench output.
+    pub fn kernel_paths(&self) -> String {
+        let r = match self.row_reduce {
+            RowReduce::Subgroup => "subgroup",
+            RowReduce::Workgroup => "workgroup-memory",
+        };
+        let h = if self.f16_math { "f16 math" } else { "f32 math" };
+        format!("reductions: {r}; f16 matmul: {h}")
     }
 
     /// The raw wgpu device, for kernels that need something this module does not wrap.

@@ -31,10 +31,10 @@ mod strided;
 pub(crate) mod testing;
 
 pub use buffer::GpuBuffer;
-pub use device::{adapters, AdapterSummary, GpuDevice};
+pub use device::{adapters, AdapterSummary, GpuDevice, GpuOptions};
 pub use dispatch::KernelTime;
 pub use kernels::{binary, cast, cmp, copy_contiguous, reduce, unary, where_cond};
-pub use pipeline::{KernelKey, Shader};
+pub use pipeline::{KernelKey, RowReduce, Shader};
 pub use qweights::GpuQMatrix;
 pub use storage::GpuStorage;
 pub use strided::{StridedParams, MAX_RANK};

@@ -7,7 +7,9 @@
 //! the key's `constants()` is the single place that turns it into override values.
 //!
 //! Every shader is composed as: its `enable` lines, then `shaders/common.wgsl` (element
-//! codecs and strided indexing), then the file itself; that is the only preprocessing.
+//! codecs and strided indexing), then, for kernels that combine values across a workgroup,
+//! one of the two reduction libraries (`RowReduce`), then the file itself; that is the only
+//! preprocessing. A module is compiled once per (file, reduction library).
 
 use super::device::GpuDevice;
 use crate::error::{invalid, Result};
@@ -21,6 +23,39 @@ use std::sync::{Arc, Mutex};
 /// Prepended to every shader: dtype codes and codecs, NaN helpers, strided indexing.
 pub(crate) const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
+/// Workgroup-wide reductions (`wg_sum`, `wg_max`...), one implementation per file.
+pub(crate) const WORKGROUP_REDUCE: &str = include_str!("../../../shaders/workgroup_reduce.wgsl");
+pub(crate) const SUBGROUP_REDUCE: &str = include_str!("../../../shaders/subgroup_reduce.wgsl");
+
+/// Which implementation of the workgroup reductions a kernel is composed with: the same
+/// kernel source either way (its entry points take a `Lane` and call `wg_sum`...).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum RowReduce {
+    /// A tree through workgroup memory (`shaders/workgroup_reduce.wgsl`): every adapter.
+    Workgroup,
+    /// Subgroup operations (`shaders/subgroup_reduce.wgsl`): adapters with SUBGROUP.
+    Subgroup,
+}
+
+impl RowReduce {
+    pub const ALL: [RowReduce; 2] = [RowReduce::Workgroup, RowReduce::Subgroup];
+
+    fn library(self) -> (&'static str, &'static str) {
+        match self {
+            RowReduce::Workgroup => ("workgroup_reduce", WORKGROUP_REDUCE),
+            RowReduce::Subgroup => ("subgroup_reduce", SUBGROUP_REDUCE),
+        }
+    }
+
+    /// The device features this implementation needs.
+    pub fn features(self) -> wgpu::Features {
+        match self {
+            RowReduce::Workgroup => wgpu::Features::empty(),
+            RowReduce::Subgroup => wgpu::Features::SUBGROUP,
+        }
+    }
+}
+
 /// One WGSL file of `shaders/`.
 #[derive(Debug)]
 pub struct Shader {
@@ -32,16 +67,24 @@ pub struct Shader {
 
 impl Shader {
     /// The module text handed to the compiler: `enable` directives first (WGSL requires
-    /// them before any declaration), then `common.wgsl`, then the rest of the file.
-    pub fn compose(&self) -> String {
+    /// them before any declaration), then `common.wgsl`, then the reduction library when
+    /// `row_reduce` names one, then the rest of the file.
+    pub fn compose(&self, row_reduce: Option<RowReduce>) -> String {
         let (enables, body): (Vec<&str>, Vec<&str>) =
             self.source.lines().partition(|l| l.trim_start().starts_with("enable "));
-        let mut out = String::with_capacity(COMMON.len() + self.source.len() + 64);
+        let mut out = String::with_capacity(COMMON.len() + SUBGROUP_REDUCE.len() + self.source.len() + 64);
         for e in enables {
             out.push_str(e);
             out.push('\n');
         }
         out.push_str(COMMON);
+        if let Some(r) = row_reduce {
+            let (name, text) = r.library();
+            out.push_str("\n// ---- ");
+            out.push_str(name);
+            out.push_str(".wgsl ----\n");
+            out.push_str(text);
+        }
         out.push_str("\n// ---- ");
         out.push_str(self.name);
         out.push_str(".wgsl ----\n");
@@ -64,6 +107,16 @@ pub trait KernelKey: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     fn constants(&self) -> Vec<(&'static str, f64)>;
     /// Every variant this family can ask for; the naga test validates each one.
     fn all() -> Vec<Self>;
+    /// The reduction library this variant is composed with; `None` for kernels that do not
+    /// combine values across a workgroup through `wg_sum` and friends.
+    fn row_reduce(&self) -> Option<RowReduce> {
+        None
+    }
+    /// Optional device features the variant's module needs (the host only asks for a
+    /// variant the device supports; `pipeline` refuses others with a clear error).
+    fn features(&self) -> wgpu::Features {
+        self.row_reduce().map_or(wgpu::Features::empty(), RowReduce::features)
+    }
 }
 
 /// The WGSL code of a dtype, matching the `DT_*` constants in `common.wgsl`.
@@ -90,10 +143,11 @@ impl Debug for Pipeline {
     }
 }
 
-/// Shader modules by file, and pipelines by typed key (one map per key type).
+/// Shader modules by (file, reduction library), and pipelines by typed key (one map per
+/// key type).
 #[derive(Default)]
 pub(crate) struct PipelineCache {
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    modules: Mutex<HashMap<(&'static str, Option<RowReduce>), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
 }
 
@@ -128,7 +182,11 @@ impl GpuDevice {
             return Ok(p);
         }
         let shader = key.shader();
-        let module = self.module(shader)?;
+        let missing = key.features() - self.features();
+        if !missing.is_empty() {
+            return Err(invalid("gpu", format!("{key:?} needs {missing:?}, which {} lacks", self.summary().name)));
+        }
+        let module = self.module(shader, key.row_reduce())?;
         let constants = key.constants();
         let label = format!("{}::{} {key:?}", shader.name, key.entry());
         // Compiled outside the cache lock so other kernels are not blocked meanwhile.
@@ -150,11 +208,12 @@ impl GpuDevice {
         Ok(self.pipelines.insert(key, Arc::new(Pipeline { pipeline, layout, label })))
     }
 
-    fn module(&self, shader: &'static Shader) -> Result<wgpu::ShaderModule> {
-        if let Some(m) = self.pipelines.modules.lock().unwrap_or_else(|e| e.into_inner()).get(shader.name) {
+    fn module(&self, shader: &'static Shader, row_reduce: Option<RowReduce>) -> Result<wgpu::ShaderModule> {
+        let id = (shader.name, row_reduce);
+        if let Some(m) = self.pipelines.modules.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return Ok(m.clone());
         }
-        let source = shader.compose();
+        let source = shader.compose(row_reduce);
         let module = self.scoped(&format!("shader {}.wgsl", shader.name), wgpu::ErrorFilter::Validation, || {
             self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(shader.name),
@@ -162,22 +221,12 @@ impl GpuDevice {
             })
         })?;
         let mut modules = self.pipelines.modules.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(modules.entry(shader.name).or_insert(module).clone())
+        Ok(modules.entry(id).or_insert(module).clone())
     }
 
     /// Number of distinct pipeline key types compiled (diagnostics).
     pub fn pipeline_families(&self) -> usize {
         self.pipelines.len()
-    }
-}
-
-/// Fails cleanly when a kernel needs a feature the device lacks (e.g. SHADER_F16).
-#[allow(dead_code)] // for kernel families that use optional features
-pub(crate) fn require(device: &GpuDevice, feature: wgpu::Features, what: &'static str) -> Result<()> {
-    if device.features().contains(feature) {
-        Ok(())
-    } else {
-        Err(invalid("gpu", format!("{what} needs {feature:?}, which {} lacks", device.summary().name)))
     }
 }
 
@@ -187,6 +236,8 @@ pub struct Variant {
     pub shader: &'static Shader,
     pub entry: &'static str,
     pub constants: Vec<(&'static str, f64)>,
+    pub row_reduce: Option<RowReduce>,
+    pub features: wgpu::Features,
     /// `{key:?}`, for messages.
     pub key: String,
 }
@@ -195,6 +246,13 @@ pub struct Variant {
 pub fn variants<K: KernelKey>() -> Vec<Variant> {
     K::all()
         .into_iter()
-        .map(|k| Variant { shader: k.shader(), entry: k.entry(), constants: k.constants(), key: format!("{k:?}") })
+        .map(|k| Variant {
+            shader: k.shader(),
+            entry: k.entry(),
+            constants: k.constants(),
+            row_reduce: k.row_reduce(),
+            features: k.features(),
+            key: format!("{k:?}"),
+        })
         .collect()
 }

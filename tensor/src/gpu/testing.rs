@@ -4,7 +4,7 @@
 //! turns a missing adapter into a failure (CI machines that must exercise the GPU).
 //! `LAMINA_GPU_ORDINAL` picks the adapter (default 0, the best one).
 
-use super::GpuDevice;
+use super::{GpuDevice, GpuOptions, RowReduce};
 use crate::storage::CpuStorage;
 use crate::{DType, Layout};
 use std::sync::{Arc, OnceLock};
@@ -16,7 +16,7 @@ pub(crate) fn device() -> Option<Arc<GpuDevice>> {
         let ordinal = std::env::var("LAMINA_GPU_ORDINAL").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
         let d = GpuDevice::get(ordinal).map_err(|e| e.to_string());
         if let Ok(d) = &d {
-            eprintln!("GPU tests run on {}", d.summary());
+            eprintln!("GPU tests run on {} ({})", d.summary(), d.kernel_paths());
         }
         d
     });
@@ -30,6 +30,23 @@ pub(crate) fn device() -> Option<Arc<GpuDevice>> {
             None
         }
     }
+}
+
+/// The shared test device, then, when it uses subgroup or f16 kernels, a second device on
+/// the same adapter opened without those features, so the fallback kernels are tested too
+/// (empty when tests should skip).
+pub(crate) fn devices() -> Vec<Arc<GpuDevice>> {
+    static BASELINE: OnceLock<Option<Arc<GpuDevice>>> = OnceLock::new();
+    let Some(dev) = device() else { return vec![] };
+    let base = BASELINE.get_or_init(|| {
+        if dev.row_reduce() == RowReduce::Workgroup && !dev.f16_math() {
+            return None; // the shared device already runs the fallbacks
+        }
+        let b = GpuDevice::open_with(dev.ordinal(), GpuOptions::BASELINE).expect("a device without optional features");
+        eprintln!("fallback kernels tested on a second device ({})", b.kernel_paths());
+        Some(b)
+    });
+    std::iter::once(dev).chain(base.clone()).collect()
 }
 
 /// Deterministic values in [lo, hi) (a small LCG; tests must not depend on `rand`).

@@ -11,7 +11,7 @@
 use crate::error::{invalid, Error, Result};
 use crate::gpu::kernels::matmul::out_dtypes;
 use crate::gpu::kernels::{cast, check_view, float_only};
-use crate::gpu::pipeline::{dtype_code, KernelKey, Shader};
+use crate::gpu::pipeline::{dtype_code, KernelKey, RowReduce, Shader};
 use crate::gpu::strided::to_u32;
 use crate::gpu::GpuStorage;
 use crate::{DType, Layout};
@@ -38,6 +38,8 @@ pub struct AttentionKey {
     pub dtype: DType,
     pub out: DType,
     pub kernel: AttentionKernel,
+    /// `attention_row`'s softmax reductions (the tiled kernel has none: always Workgroup).
+    pub reduce: RowReduce,
 }
 
 impl KernelKey for AttentionKey {
@@ -63,6 +65,9 @@ impl KernelKey for AttentionKey {
         }
         c
     }
+    fn row_reduce(&self) -> Option<RowReduce> {
+        Some(self.reduce)
+    }
     fn all() -> Vec<Self> {
         // Every tiled shape that fits lavapipe's 32 KiB of workgroup memory.
         let mut kernels = Vec::new();
@@ -83,7 +88,16 @@ impl KernelKey for AttentionKey {
         let mut v = Vec::new();
         for dtype in DType::FLOATS {
             for out in out_dtypes(dtype) {
-                v.extend(kernels.iter().map(|&kernel| AttentionKey { dtype, out, kernel }));
+                for &kernel in &kernels {
+                    match kernel {
+                        AttentionKernel::Tiled { .. } => {
+                            v.push(AttentionKey { dtype, out, kernel, reduce: RowReduce::Workgroup })
+                        }
+                        AttentionKernel::Row { .. } => {
+                            v.extend(RowReduce::ALL.map(|reduce| AttentionKey { dtype, out, kernel, reduce }))
+                        }
+                    }
+                }
             }
         }
         v
@@ -238,7 +252,11 @@ pub fn attention(
             format!("{b} x {hq} heads of {tq} queries exceed the device's workgroup grid"),
         ));
     }
-    let key = AttentionKey { dtype, out: out_dt, kernel };
+    let reduce = match kernel {
+        AttentionKernel::Tiled { .. } => RowReduce::Workgroup,
+        AttentionKernel::Row { .. } => dev.row_reduce(),
+    };
+    let key = AttentionKey { dtype, out: out_dt, kernel, reduce };
     let pipeline = dev.pipeline(key)?;
     let mask_buf = mask.map_or(q.0.raw(), |(s, _)| s.raw());
     let buffers = [q.0.raw(), k.0.raw(), v.0.raw(), mask_buf, out.raw()];
@@ -254,7 +272,7 @@ pub fn attention(
 mod tests {
     use super::*;
     use crate::cpu;
-    use crate::gpu::testing::{assert_close, data, device, values};
+    use crate::gpu::testing::{assert_close, data, device, devices, values};
     use crate::storage::CpuStorage;
 
     struct Case {
@@ -274,9 +292,22 @@ mod tests {
     /// with an absolute tolerance (outputs are convex combinations of v rows in [-1, 1]).
     fn check(c: &Case, dtype: DType, strided: bool) {
         let Some(dev) = device() else { return };
+        check_on(&dev, c, dtype, strided);
+    }
+
+    fn check_on(dev: &std::sync::Arc<crate::gpu::GpuDevice>, c: &Case, dtype: DType, strided: bool) {
         let what = format!(
-            "b{} hq{} hkv{} tq{} tk{} d{} dv{} causal={} mask={} {dtype} strided={strided}",
-            c.b, c.hq, c.hkv, c.tq, c.tk, c.d, c.dv, c.causal, c.mask
+            "b{} hq{} hkv{} tq{} tk{} d{} dv{} causal={} mask={} {dtype} strided={strided} ({})",
+            c.b,
+            c.hq,
+            c.hkv,
+            c.tq,
+            c.tk,
+            c.d,
+            c.dv,
+            c.causal,
+            c.mask,
+            dev.kernel_paths()
         );
         let qv = data(c.b * c.hq * c.tq * c.d, 1, -1.0, 1.0);
         let lq = if strided {
@@ -330,9 +361,12 @@ mod tests {
             Case { b: 1, hq: 2, hkv: 2, tq: 1, tk: 130, d: 64, dv: 64, causal: false, mask: true },
             Case { b: 1, hq: 1, hkv: 1, tq: 3, tk: 5, d: 300, dv: 40, causal: true, mask: false },
         ];
-        for c in &cases {
-            check(c, DType::F32, false);
-            check(c, DType::F32, true);
+        // The row kernel's reductions: subgroup and workgroup-memory versions.
+        for dev in devices() {
+            for c in &cases {
+                check_on(&dev, c, DType::F32, false);
+                check_on(&dev, c, DType::F32, true);
+            }
         }
     }
 
@@ -348,29 +382,36 @@ mod tests {
 
     #[test]
     fn fully_masked_rows_are_nan_like_cpu() {
-        let Some(dev) = device() else { return };
-        let (tq, tk, d) = (2, 3, 4);
-        let l4 = |t: usize, dd: usize| Layout::contiguous(&[1, 1, t, dd]);
-        let q = CpuStorage::F32(data(tq * d, 1, -1.0, 1.0));
-        let k = CpuStorage::F32(data(tk * d, 2, -1.0, 1.0));
-        let mut m = vec![0.0; tq * tk];
-        m[..tk].iter_mut().for_each(|x| *x = f32::NEG_INFINITY); // row 0 sees nothing
-        let m = CpuStorage::F32(m);
-        let want =
-            cpu::attention((&q, &l4(tq, d)), (&k, &l4(tk, d)), (&k, &l4(tk, d)), Some((&m, &l4(tq, tk))), false, 0.5)
-                .unwrap();
-        let g = |s: &CpuStorage| GpuStorage::from_cpu(s, &dev).unwrap();
-        let got = attention(
-            (&g(&q), &l4(tq, d)),
-            (&g(&k), &l4(tk, d)),
-            (&g(&k), &l4(tk, d)),
-            Some((&g(&m), &l4(tq, tk))),
-            false,
-            0.5,
-        )
-        .unwrap()
-        .to_cpu()
-        .unwrap();
-        assert_close("masked rows", &values(&got), &values(&want), |_, w| 2e-6 * (1.0 + w.abs()));
+        for dev in devices() {
+            let (tq, tk, d) = (2, 3, 4);
+            let l4 = |t: usize, dd: usize| Layout::contiguous(&[1, 1, t, dd]);
+            let q = CpuStorage::F32(data(tq * d, 1, -1.0, 1.0));
+            let k = CpuStorage::F32(data(tk * d, 2, -1.0, 1.0));
+            let mut m = vec![0.0; tq * tk];
+            m[..tk].iter_mut().for_each(|x| *x = f32::NEG_INFINITY); // row 0 sees nothing
+            let m = CpuStorage::F32(m);
+            let want = cpu::attention(
+                (&q, &l4(tq, d)),
+                (&k, &l4(tk, d)),
+                (&k, &l4(tk, d)),
+                Some((&m, &l4(tq, tk))),
+                false,
+                0.5,
+            )
+            .unwrap();
+            let g = |s: &CpuStorage| GpuStorage::from_cpu(s, &dev).unwrap();
+            let got = attention(
+                (&g(&q), &l4(tq, d)),
+                (&g(&k), &l4(tk, d)),
+                (&g(&k), &l4(tk, d)),
+                Some((&g(&m), &l4(tq, tk))),
+                false,
+                0.5,
+            )
+            .unwrap()
+            .to_cpu()
+            .unwrap();
+            assert_close("masked rows", &values(&got), &values(&want), |_, w| 2e-6 * (1.0 + w.abs()));
+        }
     }
 }

@@ -8,7 +8,7 @@
 
 use super::{check_view, float_only};
 use crate::error::{Error, Result};
-use crate::gpu::pipeline::{dtype_code, KernelKey, Shader};
+use crate::gpu::pipeline::{dtype_code, KernelKey, RowReduce, Shader};
 use crate::gpu::strided::to_u32;
 use crate::gpu::GpuStorage;
 use crate::storage::CpuStorage;
@@ -38,6 +38,7 @@ pub struct CrossEntropyKey {
     pub pass: CePass,
     /// Dtype of the logits (and of their gradient).
     pub dtype: DType,
+    pub reduce: RowReduce,
 }
 
 impl KernelKey for CrossEntropyKey {
@@ -54,9 +55,17 @@ impl KernelKey for CrossEntropyKey {
     fn constants(&self) -> Vec<(&'static str, f64)> {
         vec![("DT", dtype_code(self.dtype)), ("WG", WG as f64)]
     }
+    fn row_reduce(&self) -> Option<RowReduce> {
+        Some(self.reduce)
+    }
     fn all() -> Vec<Self> {
-        let passes = [CePass::Rows, CePass::Finalize, CePass::Backward];
-        DType::FLOATS.into_iter().flat_map(|dtype| passes.map(|pass| CrossEntropyKey { pass, dtype })).collect()
+        let mut v = Vec::new();
+        for dtype in DType::FLOATS {
+            for pass in [CePass::Rows, CePass::Finalize, CePass::Backward] {
+                v.extend(RowReduce::ALL.map(|reduce| CrossEntropyKey { pass, dtype, reduce }));
+            }
+        }
+        v
     }
 }
 
@@ -114,7 +123,7 @@ fn forward(logits: &GpuStorage, l: &Layout, targets: &[i64], ignore_index: i64) 
     let lse = GpuStorage::alloc(dev, DType::F32, n)?;
     let loss = GpuStorage::alloc(dev, DType::F32, n)?;
     let stats = GpuStorage::alloc(dev, DType::F32, 2)?;
-    let key = |pass| CrossEntropyKey { pass, dtype: logits.dtype() };
+    let key = |pass| CrossEntropyKey { pass, dtype: logits.dtype(), reduce: logits.device().row_reduce() };
     // Slots: z, targets, lse, loss, stats, g, gz (the forward's g and gz are dummies).
     let buffers = [logits.raw(), targets.raw(), lse.raw(), loss.raw(), stats.raw(), logits.raw(), stats.raw()];
     if n > 0 {
@@ -151,7 +160,7 @@ pub fn cross_entropy_backward(
     let dev = logits.device();
     let (n, c) = (l.shape()[0], l.shape()[1]);
     let gz = GpuStorage::alloc(dev, logits.dtype(), n * c)?;
-    let key = CrossEntropyKey { pass: CePass::Backward, dtype: logits.dtype() };
+    let key = CrossEntropyKey { pass: CePass::Backward, dtype: logits.dtype(), reduce: logits.device().row_reduce() };
     // Slots: z, targets, lse, loss (dummy: stats), stats, g, gz.
     let buffers = [logits.raw(), f.targets.raw(), f.lse.raw(), f.stats.raw(), f.stats.raw(), g.raw(), gz.raw()];
     let groups = gz.words().div_ceil(WG as usize) as u64;
@@ -165,7 +174,7 @@ pub fn cross_entropy_backward(
 mod tests {
     use super::*;
     use crate::cpu;
-    use crate::gpu::testing::{assert_close, data, device, values};
+    use crate::gpu::testing::{assert_close, data, devices, values};
 
     fn logits(dtype: DType, n: usize, c: usize) -> CpuStorage {
         CpuStorage::from_f32(dtype, data(n * c, 9, -4.0, 4.0))
@@ -193,42 +202,44 @@ mod tests {
 
     #[test]
     fn forward_and_backward_match_cpu() {
-        let Some(dev) = device() else { return };
-        for (dtype, n, c, transposed) in [
-            (DType::F32, 7, 33, false),
-            (DType::F32, 5, 600, false),
-            (DType::F32, 6, 9, true),
-            (DType::F16, 4, 7, false),
-            (DType::BF16, 3, 65, false),
-        ] {
-            let what = format!("{dtype} {n}x{c} transposed={transposed}");
-            let z = logits(dtype, n, c);
-            // A transposed view: stored (C, N).
-            let l = if transposed {
-                Layout::contiguous(&[c, n]).permute(&[1, 0]).unwrap()
-            } else {
-                Layout::contiguous(&[n, c])
-            };
-            let t: Vec<i64> = (0..n).map(|i| if i == 1 { -100 } else { ((i * 7 + 3) % c) as i64 }).collect();
-            let want = cpu::cross_entropy(&z, &l, &t, -100).unwrap();
-            let gz = GpuStorage::from_cpu(&z, &dev).unwrap();
-            let got = values(&cross_entropy(&gz, &l, &t, -100).unwrap().to_cpu().unwrap());
-            assert_close(&what, &got, &[want], |_, w| 2e-6 * (1.0 + w.abs()));
-            let g = GpuStorage::from_cpu(&CpuStorage::F32(vec![0.75]), &dev).unwrap();
-            let grad = cross_entropy_backward(&gz, &l, &t, -100, &g).unwrap().to_cpu().unwrap();
-            assert_eq!(grad.dtype(), dtype);
-            let out_eps = if dtype == DType::F32 { 0.0 } else { 2.0 * dtype.epsilon() as f32 };
-            assert_close(&what, &values(&grad), &cpu_grad(&z, &l, &t, -100, 0.75), |_, w| 1e-6 + out_eps * w.abs());
+        for dev in devices() {
+            for (dtype, n, c, transposed) in [
+                (DType::F32, 7, 33, false),
+                (DType::F32, 5, 600, false),
+                (DType::F32, 6, 9, true),
+                (DType::F16, 4, 7, false),
+                (DType::BF16, 3, 65, false),
+            ] {
+                let what = format!("{dtype} {n}x{c} transposed={transposed}");
+                let z = logits(dtype, n, c);
+                // A transposed view: stored (C, N).
+                let l = if transposed {
+                    Layout::contiguous(&[c, n]).permute(&[1, 0]).unwrap()
+                } else {
+                    Layout::contiguous(&[n, c])
+                };
+                let t: Vec<i64> = (0..n).map(|i| if i == 1 { -100 } else { ((i * 7 + 3) % c) as i64 }).collect();
+                let want = cpu::cross_entropy(&z, &l, &t, -100).unwrap();
+                let gz = GpuStorage::from_cpu(&z, &dev).unwrap();
+                let got = values(&cross_entropy(&gz, &l, &t, -100).unwrap().to_cpu().unwrap());
+                assert_close(&what, &got, &[want], |_, w| 2e-6 * (1.0 + w.abs()));
+                let g = GpuStorage::from_cpu(&CpuStorage::F32(vec![0.75]), &dev).unwrap();
+                let grad = cross_entropy_backward(&gz, &l, &t, -100, &g).unwrap().to_cpu().unwrap();
+                assert_eq!(grad.dtype(), dtype);
+                let out_eps = if dtype == DType::F32 { 0.0 } else { 2.0 * dtype.epsilon() as f32 };
+                assert_close(&what, &values(&grad), &cpu_grad(&z, &l, &t, -100, 0.75), |_, w| 1e-6 + out_eps * w.abs());
+            }
         }
     }
 
     #[test]
     fn all_ignored_is_nan_and_bad_ids_are_errors() {
-        let Some(dev) = device() else { return };
-        let z = GpuStorage::from_cpu(&logits(DType::F32, 2, 3), &dev).unwrap();
-        let l = Layout::contiguous(&[2, 3]);
-        let loss = values(&cross_entropy(&z, &l, &[-1, -1], -1).unwrap().to_cpu().unwrap());
-        assert!(loss[0].is_nan());
-        assert!(matches!(cross_entropy(&z, &l, &[0, 3], -1), Err(Error::IndexOutOfRange { .. })));
+        for dev in devices() {
+            let z = GpuStorage::from_cpu(&logits(DType::F32, 2, 3), &dev).unwrap();
+            let l = Layout::contiguous(&[2, 3]);
+            let loss = values(&cross_entropy(&z, &l, &[-1, -1], -1).unwrap().to_cpu().unwrap());
+            assert!(loss[0].is_nan());
+            assert!(matches!(cross_entropy(&z, &l, &[0, 3], -1), Err(Error::IndexOutOfRange { .. })));
+        }
     }
 }

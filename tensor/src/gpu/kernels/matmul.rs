@@ -17,6 +17,8 @@ use crate::{DType, Layout};
 use bytemuck::{Pod, Zeroable};
 
 pub static SHADER: Shader = Shader { name: "matmul", source: include_str!("../../../../shaders/matmul.wgsl") };
+pub static F16_SHADER: Shader =
+    Shader { name: "matmul_f16", source: include_str!("../../../../shaders/matmul_f16.wgsl") };
 pub static MATVEC_SHADER: Shader = Shader { name: "matvec", source: include_str!("../../../../shaders/matvec.wgsl") };
 
 /// Output tile per workgroup: (WG_X, WG_Y) invocations of 4x4 outputs each, K step BK.
@@ -51,31 +53,49 @@ pub struct MatmulKey {
     pub b_n_contig: bool,
     /// Tile loads of four f32 at a time along each operand's contiguous dim.
     pub vec4: bool,
+    /// f16 operands multiplied in f16 (`matmul_f16.wgsl`, needs SHADER_F16); else f32 math.
+    pub f16_math: bool,
 }
 
 impl KernelKey for MatmulKey {
     fn shader(&self) -> &'static Shader {
-        &SHADER
+        if self.f16_math {
+            &F16_SHADER
+        } else {
+            &SHADER
+        }
     }
     fn entry(&self) -> &'static str {
-        if self.vec4 {
+        if self.f16_math {
+            "matmul_f16"
+        } else if self.vec4 {
             "matmul_vec4"
         } else {
             "matmul"
         }
     }
+    fn features(&self) -> wgpu::Features {
+        if self.f16_math {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        }
+    }
     fn constants(&self) -> Vec<(&'static str, f64)> {
         let (wx, wy, bk) = self.tile.dims();
-        vec![
-            ("DT_A", dtype_code(self.dtype)),
-            ("DT_B", dtype_code(self.dtype)),
+        let mut c = vec![];
+        if !self.f16_math {
+            c.extend([("DT_A", dtype_code(self.dtype)), ("DT_B", dtype_code(self.dtype))]);
+        }
+        c.extend([
             ("OUT_DT", dtype_code(self.out)),
             ("WG_X", wx as f64),
             ("WG_Y", wy as f64),
             ("BK", bk as f64),
             ("A_K_CONTIG", self.a_k_contig as u32 as f64),
             ("B_N_CONTIG", self.b_n_contig as u32 as f64),
-        ]
+        ]);
+        c
     }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();
@@ -83,10 +103,13 @@ impl KernelKey for MatmulKey {
             for out in out_dtypes(dtype) {
                 for tile in [Tile::Large, Tile::Small] {
                     for (a_k_contig, b_n_contig) in [(true, true), (true, false), (false, true), (false, false)] {
-                        for vec4 in [false, true] {
-                            if !vec4 || dtype == DType::F32 {
-                                v.push(MatmulKey { dtype, out, tile, a_k_contig, b_n_contig, vec4 });
-                            }
+                        let key = MatmulKey { dtype, out, tile, a_k_contig, b_n_contig, vec4: false, f16_math: false };
+                        v.push(key);
+                        if dtype == DType::F32 {
+                            v.push(MatmulKey { vec4: true, ..key });
+                        }
+                        if dtype == DType::F16 {
+                            v.push(MatmulKey { f16_math: true, ..key });
                         }
                     }
                 }
@@ -291,7 +314,8 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
         let vec4 = dtype == DType::F32
             && vec4_ok(a_k_contig, m, k, ars, acs, la.offset(), &a_bs)
             && vec4_ok(b_n_contig, k, n, brs, bcs, lb.offset(), &b_bs);
-        let key = MatmulKey { dtype, out: out_dt, tile, a_k_contig, b_n_contig, vec4 };
+        let f16_math = dtype == DType::F16 && dev.f16_math();
+        let key = MatmulKey { dtype, out: out_dt, tile, a_k_contig, b_n_contig, vec4, f16_math };
         let p = MatmulParams {
             m: u(m)?,
             n: u(n)?,
@@ -328,24 +352,35 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
 mod tests {
     use super::*;
     use crate::cpu;
-    use crate::gpu::testing::{assert_close, data, device, values};
+    use crate::gpu::testing::{assert_close, data, device, devices, values};
+    use crate::gpu::GpuDevice;
     use crate::storage::CpuStorage;
+    use std::sync::Arc;
 
     /// Run both backends on the views `la`, `lb` of `av`, `bv` (f32 values stored as
     /// `dtype`) and compare: the bound is relative to sum_k |a||b| (the CPU's blocked FMA
     /// order and the GPU's sequential order differ), plus output rounding for f16/bf16.
     fn check(what: &str, dtype: DType, av: Vec<f32>, la: &Layout, bv: Vec<f32>, lb: &Layout) {
         let Some(dev) = device() else { return };
+        check_on(&dev, what, dtype, av, la, bv, lb);
+    }
+
+    /// As `check`, on `dev`. Where f16 operands are multiplied in f16 (`matmul_f16.wgsl`),
+    /// the bound is that shader's: each product and each K tile's partial sum of BK terms
+    /// rounds in f16, so |error| <= (BK + 1) 2^-11 sum_k |a||b| (plus output rounding).
+    fn check_on(dev: &Arc<GpuDevice>, what: &str, dtype: DType, av: Vec<f32>, la: &Layout, bv: Vec<f32>, lb: &Layout) {
+        let what = format!("{what} ({})", dev.kernel_paths());
         let (ca, cb) = (CpuStorage::from_f32(dtype, av), CpuStorage::from_f32(dtype, bv));
         let want = cpu::matmul(&ca, la, &cb, lb).unwrap();
-        let (ga, gb) = (GpuStorage::from_cpu(&ca, &dev).unwrap(), GpuStorage::from_cpu(&cb, &dev).unwrap());
+        let (ga, gb) = (GpuStorage::from_cpu(&ca, dev).unwrap(), GpuStorage::from_cpu(&cb, dev).unwrap());
         let got = matmul(&ga, la, &gb, lb).unwrap().to_cpu().unwrap();
         assert_eq!(got.dtype(), dtype, "{what}");
+        let sum_eps = if dtype == DType::F16 && dev.f16_math() { 17.0 * 2f32.powi(-11) } else { 2e-6 };
         // |a| @ |b| bounds the rounding of either summation order.
         let abs = |s: &CpuStorage| CpuStorage::F32(values(s).iter().map(|x| x.abs()).collect());
         let scale = values(&cpu::matmul(&abs(&ca), la, &abs(&cb), lb).unwrap());
         let out_eps = if dtype == DType::F32 { 0.0 } else { 2.0 * dtype.epsilon() as f32 };
-        assert_close(what, &values(&got), &values(&want), |i, c| 2e-6 * scale[i] + out_eps * c.abs() + 1e-30);
+        assert_close(&what, &values(&got), &values(&want), |i, c| sum_eps * scale[i] + out_eps * c.abs() + 1e-30);
     }
 
     fn contiguous(shape: &[usize]) -> Layout {
@@ -428,10 +463,18 @@ mod tests {
 
     #[test]
     fn half_dtypes_match_cpu() {
-        for dtype in [DType::F16, DType::BF16] {
-            for &(m, k, n) in &[(7, 33, 65), (66, 20, 64), (3, 5, 1)] {
-                let (a, b) = (data(m * k, 7, -2.0, 2.0), data(k * n, 8, -2.0, 2.0));
-                check(&format!("{dtype} {m}x{k}x{n}"), dtype, a, &contiguous(&[m, k]), b, &contiguous(&[k, n]));
+        // f16 runs matmul_f16.wgsl on devices with shader-f16 and matmul.wgsl on the rest.
+        for dev in devices() {
+            for dtype in [DType::F16, DType::BF16] {
+                for &(m, k, n) in &[(7, 33, 65), (66, 20, 64), (3, 5, 1), (70, 130, 66)] {
+                    let (a, b) = (data(m * k, 7, -2.0, 2.0), data(k * n, 8, -2.0, 2.0));
+                    let (la, lb) = (contiguous(&[m, k]), contiguous(&[k, n]));
+                    check_on(&dev, &format!("{dtype} {m}x{k}x{n}"), dtype, a.clone(), &la, b.clone(), &lb);
+                    // Transposed operands: the tile loads' other mappings.
+                    let (lat, lbt) =
+                        (contiguous(&[k, m]).permute(&[1, 0]).unwrap(), contiguous(&[n, k]).permute(&[1, 0]).unwrap());
+                    check_on(&dev, &format!("{dtype} {m}x{k}x{n} transposed"), dtype, a, &lat, b, &lbt);
+                }
             }
         }
     }

@@ -10,7 +10,7 @@
 
 use super::{cast, check_view, float_only};
 use crate::error::{invalid, Error, Result};
-use crate::gpu::pipeline::{dtype_code, KernelKey, Shader};
+use crate::gpu::pipeline::{dtype_code, KernelKey, RowReduce, Shader};
 use crate::gpu::strided::{collapse, to_u32};
 use crate::gpu::GpuStorage;
 use crate::{DType, Layout};
@@ -119,6 +119,7 @@ pub struct NormKey {
     pub grad: DType,
     pub out: DType,
     pub wg: u32,
+    pub reduce: RowReduce,
 }
 
 impl KernelKey for NormKey {
@@ -156,6 +157,9 @@ impl KernelKey for NormKey {
         }
         c
     }
+    fn row_reduce(&self) -> Option<RowReduce> {
+        Some(self.reduce)
+    }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();
         for dtype in DType::FLOATS {
@@ -173,27 +177,23 @@ impl KernelKey for NormKey {
             for kernel in kernels {
                 for out in super::matmul::out_dtypes(dtype) {
                     for wg in ROW_WGS {
-                        v.push(NormKey { kernel, dtype, grad: dtype, out, wg });
+                        for reduce in RowReduce::ALL {
+                            v.push(NormKey { kernel, dtype, grad: dtype, out, wg, reduce });
+                        }
                     }
                 }
             }
             for mode in 0..3 {
-                v.push(NormKey {
-                    kernel: NormKernel::ParamGrad { mode },
-                    dtype,
-                    grad: dtype,
-                    out: DType::F32,
-                    wg: COL_WG,
-                });
+                for reduce in RowReduce::ALL {
+                    let kernel = NormKernel::ParamGrad { mode };
+                    v.push(NormKey { kernel, dtype, grad: dtype, out: DType::F32, wg: COL_WG, reduce });
+                }
             }
         }
-        v.push(NormKey {
-            kernel: NormKernel::ParamGrad { mode: 2 },
-            dtype: DType::F32,
-            grad: DType::F32,
-            out: DType::F32,
-            wg: COL_WG,
-        });
+        for reduce in RowReduce::ALL {
+            let (kernel, f32) = (NormKernel::ParamGrad { mode: 2 }, DType::F32);
+            v.push(NormKey { kernel, dtype: f32, grad: f32, out: f32, wg: COL_WG, reduce });
+        }
         v
     }
 }
@@ -323,6 +323,7 @@ pub fn softmax_last(s: &GpuStorage, l: &Layout, log: bool) -> Result<GpuStorage>
         grad: x.dtype(),
         out: out_dt,
         wg: row_wg(v.d),
+        reduce: x.device().row_reduce(),
     };
     let b = Bindings { out: &out, x: &x, g: None, w: None, b: None, mean: None, rstd: None };
     run_rows(key, &NormParams::new(&v, 0.0)?, &b, if v.d == 0 { 0 } else { v.rows })?;
@@ -352,7 +353,14 @@ pub fn layer_norm(
         (p.b_off, p.b_st) = (*off, *st);
     }
     let kernel = NormKernel::LayerNorm { weight: wp.is_some(), bias: bp.is_some() };
-    let key = NormKey { kernel, dtype: x.dtype(), grad: x.dtype(), out: out_dt, wg: row_wg(v.d) };
+    let key = NormKey {
+        kernel,
+        dtype: x.dtype(),
+        grad: x.dtype(),
+        out: out_dt,
+        wg: row_wg(v.d),
+        reduce: x.device().row_reduce(),
+    };
     let binds = Bindings {
         out: &out,
         x: &xs,
@@ -389,6 +397,7 @@ pub fn rms_norm(
         grad: x.dtype(),
         out: out_dt,
         wg: row_wg(v.d),
+        reduce: x.device().row_reduce(),
     };
     let binds =
         Bindings { out: &out, x: &xs, g: None, w: wp.as_ref().map(|t| &t.0), b: None, mean: None, rstd: Some(&rstd) };
@@ -427,6 +436,7 @@ pub fn softmax_last_backward(y: &GpuStorage, ly: &Layout, g: (&GpuStorage, &Layo
         grad: gs.dtype(),
         out: out_dt,
         wg: row_wg(v.d),
+        reduce: y.device().row_reduce(),
     };
     let binds = Bindings { out: &out, x: &ys, g: Some(&gs), w: None, b: None, mean: None, rstd: None };
     run_rows(key, &p, &binds, if v.d == 0 { 0 } else { v.rows })?;
@@ -489,7 +499,14 @@ fn norm_backward(
     }
     let weight = wp.is_some();
     let kernel = if mean.is_some() { NormKernel::LayerNormBwd { weight } } else { NormKernel::RmsNormBwd { weight } };
-    let key = NormKey { kernel, dtype: x.dtype(), grad: gs.dtype(), out: out_dt, wg: row_wg(v.d) };
+    let key = NormKey {
+        kernel,
+        dtype: x.dtype(),
+        grad: gs.dtype(),
+        out: out_dt,
+        wg: row_wg(v.d),
+        reduce: x.device().row_reduce(),
+    };
     let binds =
         Bindings { out: &out, x: &xs, g: Some(&gs), w: wp.as_ref().map(|t| &t.0), b: None, mean, rstd: Some(rstd) };
     run_rows(key, &p, &binds, rows)?;
@@ -532,6 +549,7 @@ fn column_sum(
         grad: g.dtype(),
         out: DType::F32,
         wg: COL_WG,
+        reduce: dev.row_reduce(),
     };
     let binds = Bindings { out: &partial, x, g: Some(g), w: None, b: None, mean, rstd: Some(rstd) };
     dev.dispatch(&*dev.pipeline(key)?, &binds.buffers(), bytemuck::bytes_of(p), [cols, chunks as u32, 1])?;
@@ -548,6 +566,7 @@ fn column_sum(
         grad: DType::F32,
         out: DType::F32,
         wg: COL_WG,
+        reduce: dev.row_reduce(),
     };
     let binds = Bindings { out: &sums, x: &partial, g: Some(&partial), w: None, b: None, mean: None, rstd: None };
     dev.dispatch(&*dev.pipeline(key)?, &binds.buffers(), bytemuck::bytes_of(&p2), [cols, 1, 1])?;

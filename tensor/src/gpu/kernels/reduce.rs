@@ -8,7 +8,7 @@
 
 use super::{check_view, float_only, launch};
 use crate::error::Result;
-use crate::gpu::pipeline::{dtype_code, KernelKey, Shader};
+use crate::gpu::pipeline::{dtype_code, KernelKey, RowReduce, Shader};
 use crate::gpu::strided::{collapse, to_u32, MAX_RANK};
 use crate::gpu::GpuStorage;
 use crate::ops::ReduceOp;
@@ -31,8 +31,9 @@ pub struct ReduceKey {
     pub op: ReduceOp,
     pub dtype: DType,
     pub strategy: Strategy,
-    /// Workgroup size: a power of two, at most 256 (the shader's scratch array).
+    /// Workgroup size: a power of two, at most 256.
     pub wg: u32,
+    pub reduce: RowReduce,
 }
 
 impl KernelKey for ReduceKey {
@@ -53,12 +54,17 @@ impl KernelKey for ReduceKey {
         };
         vec![("DT", dtype_code(self.dtype)), ("OP", op), ("WG", self.wg as f64)]
     }
+    fn row_reduce(&self) -> Option<RowReduce> {
+        Some(self.reduce)
+    }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();
         for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
             for dtype in DType::FLOATS {
-                v.push(ReduceKey { op, dtype, strategy: Strategy::Tree, wg: TREE_WG });
-                v.push(ReduceKey { op, dtype, strategy: Strategy::Serial, wg: SERIAL_WG });
+                for reduce in RowReduce::ALL {
+                    v.push(ReduceKey { op, dtype, strategy: Strategy::Tree, wg: TREE_WG, reduce });
+                    v.push(ReduceKey { op, dtype, strategy: Strategy::Serial, wg: SERIAL_WG, reduce });
+                }
             }
         }
         v
@@ -122,7 +128,7 @@ pub fn reduce(s: &GpuStorage, l: &Layout, op: ReduceOp, axes: &[usize]) -> Resul
     } else {
         (Strategy::Serial, SERIAL_WG, out.words())
     };
-    let key = ReduceKey { op, dtype: s.dtype(), strategy, wg };
+    let key = ReduceKey { op, dtype: s.dtype(), strategy, wg, reduce: s.device().row_reduce() };
     launch(s.device(), key, &[out.raw(), s.raw()], bytemuck::bytes_of(&p), invocations, wg)?;
     Ok(out)
 }

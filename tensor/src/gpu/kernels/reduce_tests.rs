@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::cpu;
-use crate::gpu::testing::{assert_close, data, device, storage, storage_tol, values};
+use crate::gpu::testing::{assert_close, data, devices, storage, storage_tol, values};
 use crate::gpu::GpuStorage;
 
 /// Sums are compared against the sum of |terms| (tree and sequential orders differ).
@@ -31,44 +31,47 @@ fn check(dev: &std::sync::Arc<crate::gpu::GpuDevice>, x: &[f32], dtype: DType, l
 
 #[test]
 fn every_axis_subset_of_an_awkward_shape() {
-    let Some(dev) = device() else { return };
-    let shape = [5usize, 7, 11];
-    let x = data(385, 11, -2.0, 2.0);
-    let contiguous = Layout::contiguous(&shape);
-    let permuted = Layout::contiguous(&[11, 5, 7]).permute(&[1, 2, 0]).unwrap();
-    let subsets: [&[usize]; 7] = [&[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2], &[0, 1, 2]];
-    for l in [&contiguous, &permuted] {
-        for axes in subsets {
-            check(&dev, &x, DType::F32, l, axes);
+    for dev in devices() {
+        let shape = [5usize, 7, 11];
+        let x = data(385, 11, -2.0, 2.0);
+        let contiguous = Layout::contiguous(&shape);
+        let permuted = Layout::contiguous(&[11, 5, 7]).permute(&[1, 2, 0]).unwrap();
+        let subsets: [&[usize]; 7] = [&[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2], &[0, 1, 2]];
+        for l in [&contiguous, &permuted] {
+            for axes in subsets {
+                check(&dev, &x, DType::F32, l, axes);
+            }
         }
     }
 }
 
 #[test]
 fn long_rows_short_rows_and_half_dtypes() {
-    let Some(dev) = device() else { return };
-    let x = data(3 * 1000, 12, -1.0, 1.0);
-    for dtype in DType::FLOATS {
-        // Long contiguous rows: tree strategy, odd row count (half-packed output padding).
-        check(&dev, &x, dtype, &Layout::contiguous(&[3, 1000]), &[1]);
-        // Long strided rows, few of them: tree over a stride-1000... no: stride 3 rows.
-        check(&dev, &x, dtype, &Layout::contiguous(&[1000, 3]), &[0]);
-        // Everything into one value.
-        check(&dev, &x, dtype, &Layout::contiguous(&[3000]), &[0]);
-        // Many short rows: serial strategy.
-        check(&dev, &x, dtype, &Layout::contiguous(&[375, 8]), &[1]);
+    for dev in devices() {
+        let x = data(3 * 1000, 12, -1.0, 1.0);
+        for dtype in DType::FLOATS {
+            // Long contiguous rows: tree strategy, odd row count (half-packed output padding).
+            check(&dev, &x, dtype, &Layout::contiguous(&[3, 1000]), &[1]);
+            // Long strided rows, few of them: tree over a stride-1000... no: stride 3 rows.
+            check(&dev, &x, dtype, &Layout::contiguous(&[1000, 3]), &[0]);
+            // Everything into one value.
+            check(&dev, &x, dtype, &Layout::contiguous(&[3000]), &[0]);
+            // Many short rows: serial strategy.
+            check(&dev, &x, dtype, &Layout::contiguous(&[375, 8]), &[1]);
+        }
     }
 }
 
 #[test]
 fn nan_propagates_and_empty_rows_give_the_identity() {
-    let Some(dev) = device() else { return };
-    let mut x = data(4 * 300, 13, -1.0, 1.0);
-    x[5] = f32::NAN; // row 0
-    x[2 * 300 + 299] = f32::NAN; // row 2, last element
-    x[300 + 7] = f32::INFINITY;
-    check(&dev, &x, DType::F32, &Layout::contiguous(&[4, 300]), &[1]);
-    check(&dev, &x[..40], DType::F32, &Layout::contiguous(&[4, 10]), &[1]);
-    // Rows of length zero.
-    check(&dev, &[0.0], DType::F32, &Layout::contiguous(&[3, 0]), &[1]);
+    for dev in devices() {
+        let mut x = data(4 * 300, 13, -1.0, 1.0);
+        x[5] = f32::NAN; // row 0
+        x[2 * 300 + 299] = f32::NAN; // row 2, last element
+        x[300 + 7] = f32::INFINITY;
+        check(&dev, &x, DType::F32, &Layout::contiguous(&[4, 300]), &[1]);
+        check(&dev, &x[..40], DType::F32, &Layout::contiguous(&[4, 10]), &[1]);
+        // Rows of length zero.
+        check(&dev, &[0.0], DType::F32, &Layout::contiguous(&[3, 0]), &[1]);
+    }
 }
