@@ -4,13 +4,16 @@
 // subgroup is at least 4 wide (so at most 64 subgroups per 256-invocation workgroup).
 //
 // Each subgroup combines its values in registers (subgroupAdd / subgroupMax / subgroupMin:
-// no workgroup memory, no barriers), its first lane writes the partial to `wg_part`, and
-// after one barrier every invocation adds the partials in subgroup order. That replaces
-// log2(WG) barrier-separated steps through workgroup memory with two barriers.
+// no workgroup memory, no barriers) and its first lane writes the partial to `wg_part`.
+// After one barrier every subgroup combines the partials the same way: lane l takes
+// partials l, l + size, ... and a second subgroup operation joins the lanes. So every
+// invocation gets the same bits, with ceil(subgroups / size) workgroup loads each, where
+// the tree in workgroup_reduce.wgsl takes log2(WG) barrier-separated steps.
 
 struct Lane {
     @builtin(local_invocation_index) index: u32,
     @builtin(subgroup_invocation_id) sg_lane: u32,
+    @builtin(subgroup_size) sg_size: u32,
     @builtin(subgroup_id) sg_id: u32,
     @builtin(num_subgroups) sg_count: u32,
 }
@@ -24,21 +27,21 @@ fn wg_sum2(lane: Lane, v: vec2<f32>) -> vec2<f32> {
         wg_part[lane.sg_id] = s;
     }
     workgroupBarrier();
-    var t = wg_part[0];
-    for (var i = 1u; i < lane.sg_count; i++) {
+    var t = vec2<f32>(0.0);
+    for (var i = lane.sg_lane; i < lane.sg_count; i += lane.sg_size) {
         t += wg_part[i];
     }
-    return t;
+    return subgroupAdd(t);
 }
 
 fn wg_sum(lane: Lane, v: f32) -> f32 {
     return wg_sum2(lane, vec2<f32>(v, 0.0)).x;
 }
 
-// Extremum with NaN propagation: `take_max` picks max, else min. The NaN count travels
-// in .y (subgroupMax/Min leave NaN handling to the implementation).
+// Extremum with NaN propagation: `take_max` picks max, else min. NaNs are counted in .y
+// (subgroupMax/Min leave NaN handling to the implementation); both subgroup operations run
+// and a select picks one, so none sits under a branch.
 fn wg_extremum(lane: Lane, v: f32, take_max: bool) -> f32 {
-    // Both, then a select: no subgroup operation sits under a branch.
     let m = select(subgroupMin(v), subgroupMax(v), take_max);
     let nans = subgroupAdd(select(0.0, 1.0, is_nan(v)));
     workgroupBarrier();
@@ -46,12 +49,13 @@ fn wg_extremum(lane: Lane, v: f32, take_max: bool) -> f32 {
         wg_part[lane.sg_id] = vec2<f32>(m, nans);
     }
     workgroupBarrier();
-    var r = wg_part[0];
-    for (var i = 1u; i < lane.sg_count; i++) {
+    var r = vec2<f32>(select(inf_f32(), neg_inf_f32(), take_max), 0.0);
+    for (var i = lane.sg_lane; i < lane.sg_count; i += lane.sg_size) {
         let q = wg_part[i];
         r = vec2<f32>(select(min(r.x, q.x), max(r.x, q.x), take_max), r.y + q.y);
     }
-    return select(r.x, nan_f32(), r.y > 0.0);
+    let total = select(subgroupMin(r.x), subgroupMax(r.x), take_max);
+    return select(total, nan_f32(), subgroupAdd(r.y) > 0.0);
 }
 
 fn wg_max(lane: Lane, v: f32) -> f32 {

@@ -49,6 +49,20 @@ pub struct BenchArgs {
     /// Timed batches per case; the median is reported
     #[arg(long, default_value_t = 10)]
     pub repeat: usize,
+    /// Element type of the float ops' inputs and outputs: f32, f16 or bf16 (matmul_qt's x
+    /// stays f32). On a GPU with shader-f16, f16 matmuls compute in f16 (matmul_f16.wgsl);
+    /// `LAMINA_GPU_DISABLE=f16` times the f32-math path instead
+    #[arg(long, default_value = "f32", value_parser = parse_float_dtype)]
+    pub dtype: DType,
+}
+
+fn parse_float_dtype(s: &str) -> Result<DType, String> {
+    match s {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        other => Err(format!("unknown float dtype `{other}` (f32, f16 or bf16)")),
+    }
 }
 
 pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -103,6 +117,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         if let Device::Gpu(n) = device {
             let dev = GpuDevice::get(n)?;
             println!("device {device}: {}", dev.summary());
+            println!("  kernels: {}", dev.kernel_paths());
             if timestamps {
                 println!("  times: the kernels' execution on the GPU, from timestamp queries around each dispatch (summed over an op's dispatches); the adapter's peak is not known, so no %peak");
             } else {
@@ -113,12 +128,12 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut rows = Vec::new();
     for case in &cases {
-        let mut call = prepare(case, device)?;
+        let mut call = prepare(case, device, args.dtype)?;
         let t = match gpu.as_ref().filter(|_| timestamps) {
             Some(dev) => time_on_gpu(&mut *call, args.repeat.max(1), dev)?,
             None => time_it(&mut *call, args.repeat.max(1), &*sync)?,
         };
-        let (rate, unit, peak_rate) = match case.work() {
+        let (rate, unit, peak_rate) = match case.work(args.dtype.size_in_bytes()) {
             Work::Flops(f) => (f / t.median / 1e9, "GFLOP/s", peak.gflops),
             Work::Bytes(b) => (b / t.median / 1e9, "GB/s", Some(peak.mem_gbs)),
         };
@@ -148,7 +163,8 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.json {
         let out = serde_json::json!({
-            "device": device.name(), "dtype": "f32", "clock": clock, "peak": peak.to_json(), "results": rows,
+            "device": device.name(), "dtype": args.dtype.to_string(), "clock": clock,
+            "kernels": gpu.as_ref().map(|d| d.kernel_paths()), "peak": peak.to_json(), "results": rows,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
@@ -182,8 +198,10 @@ impl Case {
         Case { op: OpName::MatmulQt, shape: shape.to_vec(), causal: false, qtype: Some(ty) }
     }
 
-    /// What the op must do at minimum: flops for compute-bound ops, else bytes read + written once.
-    fn work(&self) -> Work {
+    /// What the op must do at minimum: flops for compute-bound ops, else bytes read + written
+    /// once, for elements of `elem` bytes.
+    fn work(&self, elem: usize) -> Work {
+        let e = elem as f64;
         let s: Vec<f64> = self.shape.iter().map(|&d| d as f64).collect();
         let n: f64 = s.iter().product();
         let row = s.last().copied().unwrap_or(1.0);
@@ -197,10 +215,10 @@ impl Case {
             OpName::MatmulQt => Work::Flops(2.0 * n),
             // QK^T and PV: 2 * T * T * D flops each per (b, h); causal skips half the scores.
             OpName::Attention => Work::Flops(4.0 * n * s[2] / if self.causal { 2.0 } else { 1.0 }),
-            OpName::Add => Work::Bytes(3.0 * 4.0 * n),
-            OpName::RmsNorm => Work::Bytes(4.0 * (2.0 * n + row)),
-            OpName::LayerNorm => Work::Bytes(4.0 * (2.0 * n + 2.0 * row)),
-            _ => Work::Bytes(2.0 * 4.0 * n),
+            OpName::Add => Work::Bytes(3.0 * e * n),
+            OpName::RmsNorm => Work::Bytes(e * (2.0 * n + row)),
+            OpName::LayerNorm => Work::Bytes(e * (2.0 * n + 2.0 * row)),
+            _ => Work::Bytes(2.0 * e * n),
         }
     }
 
@@ -264,8 +282,9 @@ fn resolve(op: OpName, dims: &[usize], qtype: GgmlType) -> Result<Vec<Case>, Str
 type Call = Box<dyn FnMut() -> lamina_tensor::Result<Tensor>>;
 
 /// Builds the inputs once and returns the call to time.
-fn prepare(case: &Case, device: Device) -> Result<Call, Box<dyn std::error::Error>> {
-    let randn = |shape: &[usize], seed| Tensor::randn(shape, 0.0, 1.0, seed, DType::F32)?.to_device(device);
+fn prepare(case: &Case, device: Device, dtype: DType) -> Result<Call, Box<dyn std::error::Error>> {
+    let randn =
+        |shape: &[usize], seed| Tensor::randn(shape, 0.0, 1.0, seed, DType::F32)?.to_dtype(dtype)?.to_device(device);
     let s = case.shape.clone();
     let row = *s.last().unwrap_or(&1);
     Ok(match case.op {
@@ -278,7 +297,7 @@ fn prepare(case: &Case, device: Device) -> Result<Call, Box<dyn std::error::Erro
             // Weights of a trained layer's scale; uploaded once, as a model load does.
             let w = Tensor::randn(&[s[2], s[1]], 0.0, 0.05, 2, DType::F32)?; // (N, K)
             let w = QMatrix::from_tensor(&w, ty)?.to_device(device)?;
-            let x = randn(&[s[0], s[1]], 1)?; // (M, K)
+            let x = Tensor::randn(&[s[0], s[1]], 0.0, 1.0, 1, DType::F32)?.to_device(device)?; // (M, K)
             Box::new(move || x.matmul_qt(&w))
         }
         OpName::Attention => {
@@ -616,7 +635,7 @@ mod tests {
     #[test]
     fn attention_flops_halve_when_causal() {
         let [plain, causal] = <[Case; 2]>::try_from(attention_pair(&[1, 8, 256, 64])).unwrap();
-        let (Work::Flops(p), Work::Flops(c)) = (plain.work(), causal.work()) else { panic!() };
+        let (Work::Flops(p), Work::Flops(c)) = (plain.work(4), causal.work(4)) else { panic!() };
         assert_eq!(p, 4.0 * 8.0 * 256.0 * 256.0 * 64.0);
         assert_eq!(c, p / 2.0);
     }

@@ -124,6 +124,11 @@ fn devices() -> Result<(), Box<dyn std::error::Error>> {
     // Name, backend, type, driver, and the limits and features the kernels care about.
     for a in gpus {
         println!("{a}");
+        // Which kernels this adapter gets (subgroup or workgroup-memory reductions, f16 math).
+        match lamina_tensor::gpu::GpuDevice::get(a.ordinal) {
+            Ok(dev) => println!("      kernels: {}", dev.kernel_paths()),
+            Err(e) => println!("      cannot open: {e}"),
+        }
     }
     Ok(())
 }
