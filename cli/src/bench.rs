@@ -30,7 +30,8 @@ pub struct BenchArgs {
     /// Sizes, comma-separated, each `N` or `AxBx..`, read per op: matmul N = (N,N)@(N,N) or
     /// MxKxN; matmul_qt MxKxN = (M,K)@W^T with W (N,K) quantized (see --qtype); row and
     /// elementwise ops N = NxN or the full shape; attention T = (1,8,T,64) or BxHxTxD
-    /// (each run without and with the causal mask). Default: per-op sizes
+    /// (each run without and with the causal mask), or BxHxTqxTkxD (Tq queries against Tk
+    /// cached keys, no mask: decode). Default: per-op sizes
     #[arg(long, value_delimiter = ',')]
     pub sizes: Vec<String>,
     /// Weight format of matmul_qt with --sizes: q4_0, q4_1, q5_0, q5_1 or q8_0 (weights are
@@ -214,6 +215,8 @@ impl Case {
             }
             OpName::MatmulQt => Work::Flops(2.0 * n),
             // QK^T and PV: 2 * T * T * D flops each per (b, h); causal skips half the scores.
+            // Decode shapes (B, H, Tq, Tk, D): 2 * Tq * Tk * D each.
+            OpName::Attention if s.len() == 5 => Work::Flops(4.0 * n),
             OpName::Attention => Work::Flops(4.0 * n * s[2] / if self.causal { 2.0 } else { 1.0 }),
             OpName::Add => Work::Bytes(3.0 * e * n),
             OpName::RmsNorm => Work::Bytes(e * (2.0 * n + row)),
@@ -229,6 +232,7 @@ impl Case {
             OpName::MatmulQt => {
                 format!("({}x{})@({}x{})ᵀ {}", s[0], s[1], s[2], s[1], self.qtype.map_or("?", |t| t.name()))
             }
+            OpName::Attention if s.len() == 5 => format!("B{} H{} Tq{} Tk{} D{}", s[0], s[1], s[2], s[3], s[4]),
             OpName::Attention => {
                 let mask = if self.causal { " causal" } else { "" };
                 format!("B{} H{} T{} D{}{mask}", s[0], s[1], s[2], s[3])
@@ -273,6 +277,8 @@ fn resolve(op: OpName, dims: &[usize], qtype: GgmlType) -> Result<Vec<Case>, Str
         }
         (OpName::Attention, [t]) => attention_pair(&[1, 8, *t, 64]),
         (OpName::Attention, [_, _, _, _]) => attention_pair(dims),
+        // Decode: Tq queries against a cache of Tk keys, no mask.
+        (OpName::Attention, [_, _, _, _, _]) => vec![Case::new(op, dims)],
         (OpName::Matmul | OpName::MatmulQt | OpName::Attention, _) => return Err(bad()),
         (_, [n]) => vec![Case::new(op, &[*n, *n])],
         _ => vec![Case::new(op, dims)],
@@ -301,7 +307,12 @@ fn prepare(case: &Case, device: Device, dtype: DType) -> Result<Call, Box<dyn st
             Box::new(move || x.matmul_qt(&w))
         }
         OpName::Attention => {
-            let (q, k, v) = (randn(&s, 1)?, randn(&s, 2)?, randn(&s, 3)?); // (B, H, T, D) each
+            // (B, H, T, D) each, or for a decode shape q (B, H, Tq, D) and k, v (B, H, Tk, D).
+            let (qs, kvs) = match s[..] {
+                [b, h, tq, tk, d] => (vec![b, h, tq, d], vec![b, h, tk, d]),
+                _ => (s.clone(), s.clone()),
+            };
+            let (q, k, v) = (randn(&qs, 1)?, randn(&kvs, 2)?, randn(&kvs, 3)?);
             let causal = case.causal;
             Box::new(move || scaled_dot_product_attention(&q, &k, &v, None, causal, None))
         }
