@@ -1,6 +1,9 @@
 //! Two runs on the same adapter give bit-identical results: the GPU kernels use no float
 //! atomics and every reduction (sums, softmax rows, matmul k-loops, weight-gradient
-//! column sums, scatter-adds) runs in a fixed order, so no flag is needed for this.
+//! column sums, scatter-adds) runs in a fixed order, so no flag is needed for this. With
+//! subgroup reductions (the default where the adapter has them, as lavapipe does) the order
+//! inside a subgroup is the driver's, fixed for a compiled pipeline; this test checks that
+//! too. `LAMINA_GPU_DETERMINISTIC=1` pins every order to the WGSL source instead.
 //! Skips without an adapter unless LAMINA_REQUIRE_GPU=1.
 
 use lamina_tensor::{scaled_dot_product_attention, DType, Device, Tensor};

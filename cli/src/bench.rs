@@ -665,7 +665,7 @@ mod tests {
                 // Small, but a matmul_qt K stays one whole block.
                 let keep = |i: usize, d: usize| if case.op == OpName::MatmulQt && i == 1 { 32 } else { d.min(8) };
                 let small = Case { shape: case.shape.iter().enumerate().map(|(i, &d)| keep(i, d)).collect(), ..case };
-                let mut call = prepare(&small, Device::Cpu).unwrap();
+                let mut call = prepare(&small, Device::Cpu, DType::F32).unwrap();
                 call().unwrap();
             }
         }

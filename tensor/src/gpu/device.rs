@@ -88,11 +88,22 @@ impl GpuOptions {
     pub const BASELINE: GpuOptions = GpuOptions { subgroups: false, shader_f16: false };
 
     /// The defaults less what `LAMINA_GPU_DISABLE` names (comma-separated: `subgroups`,
-    /// `f16`); an unknown name is an error.
+    /// `f16`); an unknown name is an error. `LAMINA_GPU_DETERMINISTIC=1` also turns
+    /// subgroups off: every run is bit-identical on one adapter either way (no kernel uses
+    /// float atomics), but with subgroups the order of additions inside a subgroup is the
+    /// driver's; without them it is the WGSL source's alone (workgroup_reduce.wgsl).
     pub fn from_env() -> Result<GpuOptions> {
+        let var = |name| std::env::var(name).ok();
+        GpuOptions::parse(var("LAMINA_GPU_DISABLE").as_deref(), var("LAMINA_GPU_DETERMINISTIC").as_deref())
+    }
+
+    /// `from_env` on given values of the two variables.
+    pub fn parse(disable: Option<&str>, deterministic: Option<&str>) -> Result<GpuOptions> {
         let mut o = GpuOptions::default();
-        let Ok(list) = std::env::var("LAMINA_GPU_DISABLE") else { return Ok(o) };
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if deterministic == Some("1") {
+            o.subgroups = false;
+        }
+        for name in disable.unwrap_or("").split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
                 "subgroups" => o.subgroups = false,
                 "f16" => o.shader_f16 = false,
@@ -383,6 +394,18 @@ impl GpuDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_parse_from_the_variables() {
+        let all = GpuOptions::default();
+        assert_eq!(GpuOptions::parse(None, None).unwrap(), all);
+        assert_eq!(GpuOptions::parse(Some("subgroups, f16"), None).unwrap(), GpuOptions::BASELINE);
+        assert_eq!(GpuOptions::parse(Some("f16"), None).unwrap(), GpuOptions { shader_f16: false, ..all });
+        assert_eq!(GpuOptions::parse(Some(""), Some("1")).unwrap(), GpuOptions { subgroups: false, ..all });
+        assert_eq!(GpuOptions::parse(None, Some("0")).unwrap(), all);
+        let err = GpuOptions::parse(Some("subgroups,fp16"), None).unwrap_err().to_string();
+        assert!(err.contains("fp16") && err.contains("known"), "{err}");
+    }
 
     #[test]
     fn adapters_list_and_bad_ordinals_are_errors() {

@@ -330,7 +330,7 @@ mod tests {
         let scale = 1.0 / (c.d as f32).sqrt();
         let cmask = c.mask.then_some((&cm, &lm));
         let want = cpu::attention((&cq, &lq), (&ck, &lk), (&cv, &lv), cmask, c.causal, scale).unwrap();
-        let g = |s: &CpuStorage| GpuStorage::from_cpu(s, &dev).unwrap();
+        let g = |s: &CpuStorage| GpuStorage::from_cpu(s, dev).unwrap();
         let (gq, gk, gv, gm) = (g(&cq), g(&ck), g(&cv), g(&cm));
         let gmask = c.mask.then_some((&gm, &lm));
         let got = attention((&gq, &lq), (&gk, &lk), (&gv, &lv), gmask, c.causal, scale).unwrap().to_cpu().unwrap();
