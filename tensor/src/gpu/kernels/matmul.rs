@@ -462,6 +462,26 @@ mod tests {
     }
 
     #[test]
+    fn a_variant_the_device_cannot_run_is_a_clear_error() {
+        // The fallback device was opened without SHADER_F16 (and SUBGROUP): asking it for
+        // the f16-math matmul, or a subgroup reduction, is refused before wgpu sees it.
+        let Some(base) = devices().into_iter().nth(1) else { return };
+        let (tile, out) = (Tile::Small, DType::F16);
+        let key = MatmulKey { dtype: out, out, tile, a_k_contig: true, b_n_contig: true, vec4: false, f16_math: true };
+        let err = base.pipeline(key).unwrap_err().to_string();
+        assert!(err.contains("SHADER_F16") && err.contains("lacks"), "{err}");
+        let key = crate::gpu::kernels::reduce::ReduceKey {
+            op: crate::ops::ReduceOp::Sum,
+            dtype: DType::F32,
+            strategy: crate::gpu::kernels::reduce::Strategy::Tree,
+            wg: 256,
+            reduce: crate::gpu::RowReduce::Subgroup,
+        };
+        let err = base.pipeline(key).unwrap_err().to_string();
+        assert!(err.contains("SUBGROUP"), "{err}");
+    }
+
+    #[test]
     fn half_dtypes_match_cpu() {
         // f16 runs matmul_f16.wgsl on devices with shader-f16 and matmul.wgsl on the rest.
         for dev in devices() {
