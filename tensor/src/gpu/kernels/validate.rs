@@ -1,8 +1,8 @@
 //! Every shader variant the pipeline cache can generate is parsed, specialised (override
-//! constants applied) and validated by naga, then translated to SPIR-V as the Vulkan
-//! backend would: shader mistakes fail here, without a GPU. Each module is validated with
-//! only the capabilities its variants' device features grant, so a fallback variant that
-//! slipped in a subgroup or f16 operation fails here too.
+//! constants applied) and validated by naga, then translated to SPIR-V, MSL and HLSL as the
+//! Vulkan, Metal and DX12 backends would: shader mistakes fail here, without a GPU. Each
+//! module is validated with only the capabilities its variants' device features grant, so
+//! a fallback variant that slipped in a subgroup or f16 operation fails here too.
 
 use super::all_variants;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
@@ -61,6 +61,20 @@ fn every_shader_variant_validates() {
         };
         naga::back::spv::write_vec(&m, &i, &naga::back::spv::Options::default(), Some(&pipeline))
             .unwrap_or_else(|e| panic!("{}: SPIR-V: {e}", v.key));
+        // Metal and DX12 get the same module through naga's MSL and HLSL writers (the text
+        // is not compiled here: that needs Apple's and Microsoft's compilers).
+        let entry = Some((naga::ShaderStage::Compute, v.entry.to_string()));
+        let msl = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
+        let msl_pipeline = naga::back::msl::PipelineOptions { entry_point: entry.clone(), ..Default::default() };
+        naga::back::msl::write_string(&m, &i, &msl, &msl_pipeline).unwrap_or_else(|e| panic!("{}: MSL: {e}", v.key));
+        // Shader model 6.2: wave operations (6.0) and native 16-bit types (6.2).
+        let hlsl =
+            naga::back::hlsl::Options { shader_model: naga::back::hlsl::ShaderModel::V6_2, ..Default::default() };
+        let hlsl_pipeline = naga::back::hlsl::PipelineOptions { entry_point: entry };
+        let mut text = String::new();
+        naga::back::hlsl::Writer::new(&mut text, &hlsl, &hlsl_pipeline)
+            .write(&m, &i, None)
+            .unwrap_or_else(|e| panic!("{}: HLSL: {e}", v.key));
     }
     eprintln!("validated {} shader variants in {} modules", variants.len(), modules.len());
 }
