@@ -209,6 +209,25 @@ pub fn adapters() -> Vec<AdapterSummary> {
     sorted_adapters().iter().enumerate().map(|(i, a)| summarize(i, a)).collect()
 }
 
+/// The adapter with `ordinal`, or an error saying which adapters exist (or that none do).
+fn adapter(ordinal: usize) -> Result<&'static wgpu::Adapter> {
+    let list = sorted_adapters();
+    list.get(ordinal).ok_or_else(|| {
+        let have = if list.is_empty() {
+            "no Vulkan, Metal or DX12 adapter was found (is a driver installed? \
+             for software Vulkan install Mesa's lavapipe)"
+                .to_string()
+        } else {
+            format!(
+                "only {} adapter(s) exist: {:?}",
+                list.len(),
+                adapters().iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        };
+        invalid("gpu", format!("no GPU adapter with ordinal {ordinal}: {have}"))
+    })
+}
+
 impl GpuDevice {
     /// The process-wide device for adapter `ordinal` (created on first use, then shared).
     pub fn get(ordinal: usize) -> Result<Arc<GpuDevice>> {
@@ -218,21 +237,7 @@ impl GpuDevice {
             d.check_lost()?;
             return Ok(d.clone());
         }
-        let list = sorted_adapters();
-        let adapter = list.get(ordinal).ok_or_else(|| {
-            let have = if list.is_empty() {
-                "no Vulkan, Metal or DX12 adapter was found (is a driver installed? \
-                 for software Vulkan install Mesa's lavapipe)"
-                    .to_string()
-            } else {
-                format!(
-                    "only {} adapter(s) exist: {:?}",
-                    list.len(),
-                    adapters().iter().map(|s| &s.name).collect::<Vec<_>>()
-                )
-            };
-            invalid("gpu", format!("no GPU adapter with ordinal {ordinal}: {have}"))
-        })?;
+        let adapter = adapter(ordinal)?;
         let device = Arc::new(GpuDevice::open(ordinal, adapter, GpuOptions::from_env()?)?);
         devices.insert(ordinal, device.clone());
         Ok(device)
@@ -241,10 +246,7 @@ impl GpuDevice {
     /// A new device on adapter `ordinal`, not shared with `get`, using only the optional
     /// features `options` allows.
     pub fn open_with(ordinal: usize, options: GpuOptions) -> Result<Arc<GpuDevice>> {
-        let adapter = sorted_adapters()
-            .get(ordinal)
-            .ok_or_else(|| invalid("gpu", format!("no GPU adapter with ordinal {ordinal}")))?;
-        Ok(Arc::new(GpuDevice::open(ordinal, adapter, options)?))
+        Ok(Arc::new(GpuDevice::open(ordinal, adapter(ordinal)?, options)?))
     }
 
     fn open(ordinal: usize, adapter: &wgpu::Adapter, options: GpuOptions) -> Result<GpuDevice> {

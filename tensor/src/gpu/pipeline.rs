@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
 /// Workgroup-wide reductions (`wg_sum`, `wg_max`...), one implementation per file.
-pub(crate) const WORKGROUP_REDUCE: &str = include_str!("../../../shaders/workgroup_reduce.wgsl");
-pub(crate) const SUBGROUP_REDUCE: &str = include_str!("../../../shaders/subgroup_reduce.wgsl");
+const WORKGROUP_REDUCE: &str = include_str!("../../../shaders/workgroup_reduce.wgsl");
+const SUBGROUP_REDUCE: &str = include_str!("../../../shaders/subgroup_reduce.wgsl");
 
 /// Which implementation of the workgroup reductions a kernel is composed with: the same
 /// kernel source either way (its entry points take a `Lane` and call `wg_sum`...).
