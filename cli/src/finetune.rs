@@ -128,9 +128,8 @@ pub struct FinetuneArgs {
 pub fn run(args: FinetuneArgs) -> CliResult {
     let path = model_path(&args.model)?;
     let file = GgufFile::open(&path)?;
-    if !matches!(file.architecture()?, "llama" | "qwen2") {
-        return Err("finetune: LLaMA-family GGUF models (llama, qwen2) only".into());
-    }
+    // A decoder family, checked before the data is read.
+    lamina_model::arch::decoder_for_gguf(&file)?;
     let tokenizer = BpeTokenizer::from_gguf(&file)?;
     let source = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
     let template = chat_template(&tokenizer, source.as_deref())?;

@@ -6,7 +6,7 @@ use lamina_model::chat::{ChatTemplate, CHATML};
 use lamina_model::gguf::GgufFile;
 use lamina_model::hf::HfModel;
 use lamina_model::sampling::SamplerConfig;
-use lamina_model::{fixtures, BpeTokenizer, CausalLm, Gpt, Llama, LoadOptions, ModelError};
+use lamina_model::{arch, fixtures, BpeTokenizer, CausalLm, LoadOptions};
 use lamina_tensor::Device;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -111,20 +111,14 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
     let (model, tokenizer, template_source): (Box<dyn CausalLm>, BpeTokenizer, Option<String>) = if path.is_dir() {
         // A Hugging Face directory: config.json, safetensors, tokenizer.json.
         let hf = HfModel::open(&path)?;
-        let model: Box<dyn CausalLm> = Box::new(with_lora(Llama::from_hf(&hf, args.device)?, args)?);
+        let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
+        let model = with_lora(arch::load_hf(&hf, opts)?, args)?;
         let tj = hf.tokenizer_json.clone().ok_or_else(|| format!("{}: no tokenizer.json", path.display()))?;
         (model, BpeTokenizer::from_file(tj)?, hf.chat_template.clone())
     } else {
         let file = GgufFile::open(&path)?;
-        let model: Box<dyn CausalLm> = match file.architecture()? {
-            "llama" | "qwen2" => {
-                let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
-                Box::new(with_lora(Llama::from_gguf_with(&file, opts)?, args)?)
-            }
-            "gpt2" if args.lora.is_some() => return Err("--lora: adapters are supported on LLaMA-family models".into()),
-            "gpt2" => Box::new(Gpt::from_gguf(&file, args.device)?),
-            other => return Err(ModelError::Unsupported(format!("architecture `{other}`")).into()),
-        };
+        let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
+        let model = with_lora(arch::load_gguf(&file, opts)?, args)?;
         let template = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
         (model, BpeTokenizer::from_gguf(&file)?, template)
     };
@@ -139,8 +133,9 @@ pub fn chat_template(tokenizer: &BpeTokenizer, source: Option<&str>) -> CliResul
 }
 
 /// `model` with the adapter of `--lora` loaded onto it (frozen), if one was given.
-fn with_lora(mut model: Llama, args: &ModelArgs) -> CliResult<Llama> {
+fn with_lora(model: arch::Model, args: &ModelArgs) -> CliResult<Box<dyn CausalLm>> {
     if let Some(dir) = &args.lora {
+        let mut model = model.into_decoder("--lora")?;
         let cfg = model.load_lora(dir, false).map_err(|e| format!("--lora {}: {e}", dir.display()))?;
         eprintln!(
             "LoRA adapter {}: rank {}, alpha {}, on {}",
@@ -149,8 +144,9 @@ fn with_lora(mut model: Llama, args: &ModelArgs) -> CliResult<Llama> {
             cfg.alpha,
             cfg.targets.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(", ")
         );
+        return Ok(Box::new(model));
     }
-    Ok(model)
+    Ok(model.into_causal_lm())
 }
 
 /// Peak resident memory of this process (Linux: VmHWM), in MiB.

@@ -45,9 +45,6 @@ pub fn run(args: MergeArgs) -> CliResult {
             })?),
         };
     let file = GgufFile::open(&path)?;
-    if !matches!(file.architecture()?, "llama" | "qwen2") {
-        return Err("merge: adapters are supported on LLaMA-family GGUF models".into());
-    }
     let mut model = Llama::from_gguf_with(&file, LoadOptions { device: Device::Cpu, keep_quantized: true })?;
     let cfg = model.load_lora(&args.lora, false).map_err(|e| format!("--lora {}: {e}", args.lora.display()))?;
     let merged = model.merged_weights()?;

@@ -60,10 +60,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Rank 4, alpha 8, every projection of every layer, B random so that the adapter changes
 /// the outputs; written with `Llama::save_lora`.
 fn write_random_adapter(mut m: Llama, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: Target::ALL.to_vec() };
+    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: Target::LLAMA.to_vec() };
     m.attach_lora(&cfg, 7)?;
     for (i, b) in m.blocks.iter_mut().enumerate() {
-        for t in Target::ALL {
+        for t in Target::LLAMA {
             let l = b.lora.get(t).ok_or("attach_lora left a target out")?.clone();
             let seed = 1000 + 8 * i as u64 + t as u64;
             b.lora.set(t, Some(LoraLayer { b: Tensor::randn(l.b.shape(), 0.0, 0.02, seed, DType::F32)?, ..l }));

@@ -31,8 +31,8 @@ pub enum TokenIds {
     Many(Vec<u64>),
 }
 
-/// The hyperparameters of `config.json` for LLaMA-family (Llama, Mistral, Qwen2, SmolLM)
-/// and GPT-2 models. Keys a model does not use are `None`.
+/// The hyperparameters of `config.json` for the families Lamina runs (LLaMA-shaped
+/// decoders, GPT-2, BERT). Keys a model does not use are `None`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct HfConfig {
@@ -52,6 +52,29 @@ pub struct HfConfig {
     /// Qwen2 has biases on the q/k/v projections.
     pub attention_bias: Option<bool>,
     pub hidden_act: Option<String>,
+    /// Gemma's name for `hidden_act`.
+    pub hidden_activation: Option<String>,
+    pub mlp_bias: Option<bool>,
+    /// RoPE settings as transformers 5 writes them: `{rope_theta, rope_type, ...}`, or one
+    /// such map per attention kind (`full_attention`, `sliding_attention`).
+    pub rope_parameters: Option<serde_json::Value>,
+    /// RoPE scaling as transformers 4 writes it (`{type | rope_type, factor, ...}`).
+    pub rope_scaling: Option<serde_json::Value>,
+    pub partial_rotary_factor: Option<f64>,
+    /// Gemma 3 (transformers 4): the sliding layers' RoPE base.
+    pub rope_local_base_freq: Option<f64>,
+    pub sliding_window: Option<u64>,
+    /// Qwen2: whether `sliding_window` applies at all, and from which layer on.
+    pub use_sliding_window: Option<bool>,
+    pub max_window_layers: Option<u64>,
+    /// Per layer, `sliding_attention` or `full_attention` (transformers 5).
+    pub layer_types: Option<Vec<String>>,
+    /// Gemma 3 (transformers 4): every n-th layer is global.
+    pub sliding_window_pattern: Option<u64>,
+    /// Gemma: attention scores are scaled by this to the -1/2 instead of head_dim.
+    pub query_pre_attn_scalar: Option<f64>,
+    pub attn_logit_softcapping: Option<f64>,
+    pub final_logit_softcapping: Option<f64>,
     pub torch_dtype: Option<String>,
     pub bos_token_id: Option<TokenIds>,
     pub eos_token_id: Option<TokenIds>,
@@ -62,6 +85,10 @@ pub struct HfConfig {
     pub n_positions: Option<u64>,
     pub n_inner: Option<u64>,
     pub layer_norm_epsilon: Option<f64>,
+    // BERT names.
+    pub layer_norm_eps: Option<f64>,
+    pub type_vocab_size: Option<u64>,
+    pub position_embedding_type: Option<String>,
 }
 
 impl HfConfig {
@@ -86,7 +113,28 @@ impl HfConfig {
         self.max_position_embeddings.or(self.n_positions)
     }
     pub fn norm_eps(&self) -> Option<f64> {
-        self.rms_norm_eps.or(self.layer_norm_epsilon)
+        self.rms_norm_eps.or(self.layer_norm_epsilon).or(self.layer_norm_eps)
+    }
+    /// The MLP activation's name (`hidden_act`, or Gemma's `hidden_activation`).
+    pub fn activation(&self) -> Option<&str> {
+        self.hidden_activation.as_deref().or(self.hidden_act.as_deref())
+    }
+    /// The RoPE settings of one attention kind (`full_attention` or `sliding_attention`)
+    /// from `rope_parameters`, else the single map, else `rope_scaling`.
+    pub fn rope_settings(&self, kind: &str) -> Option<&serde_json::Value> {
+        match &self.rope_parameters {
+            Some(p) => p.get(kind).or(Some(p)),
+            None => self.rope_scaling.as_ref(),
+        }
+    }
+    /// The RoPE base of the full-attention layers.
+    pub fn rope_base(&self) -> Option<f64> {
+        self.rope_settings("full_attention").and_then(|p| p.get("rope_theta")?.as_f64()).or(self.rope_theta)
+    }
+    /// The RoPE base of the sliding-window layers, where the config gives them their own.
+    pub fn rope_base_swa(&self) -> Option<f64> {
+        let params = self.rope_parameters.as_ref().and_then(|p| p.get("sliding_attention"));
+        params.and_then(|p| p.get("rope_theta")?.as_f64()).or(self.rope_local_base_freq)
     }
 }
 

@@ -1,12 +1,14 @@
 //! Lamina's models. `nn` holds the layers (Linear, Embedding, LayerNorm), `gpt` a
 //! GPT-2-style transformer (trainable, and GPT-2 checkpoints from GGUF), `llama` the
-//! LLaMA family, `generation`/`sampling`/`chat` inference, `perplexity` evaluation and `kl` the
+//! LLaMA-shaped decoder of every other decoder family, `arch` the registry that maps a
+//! file's architecture to its family and loader, `generation`/`sampling`/`chat` inference, `perplexity` evaluation and `kl` the
 //! divergence of a model from a base model,
 //! `tokenizer` a character tokenizer, `bpe` the byte-level BPE tokenizer of pretrained
 //! models (GGUF or `tokenizer.json`), and `gguf`, `safetensors`, `hf` read (and write)
 //! model files; `quantize` rewrites a model in ggml block formats, `convert` reads a Hugging
 //! Face LLaMA directory as GGUF for it.
 
+pub mod arch;
 mod atomic;
 pub mod bpe;
 pub mod causal_lm;
@@ -39,6 +41,6 @@ pub use causal_lm::{CausalLm, LogitsFor};
 pub use error::{ModelError, Result};
 pub use gpt::{Block, CausalSelfAttention, Gpt, GptConfig, Mlp};
 pub use kv_cache::KvCache;
-pub use llama::{Llama, LlamaConfig, LoadOptions};
+pub use llama::{Activation, Llama, LlamaConfig, LoadOptions};
 pub use nn::{Embedding, LayerNorm, Linear, SeedStream};
 pub use tokenizer::{CharTokenizer, TokenizerError};

@@ -117,7 +117,10 @@ fn gpu_agrees_with_cpu() {
     let _g = lamina_tensor::NoGradGuard::new();
     let gpu_f32 = Llama::from_gguf_with(f, LoadOptions { device: gpu, keep_quantized: false }).unwrap();
     let gpu_q = Llama::from_gguf(f, gpu).unwrap();
-    assert!(matches!(gpu_q.blocks[0].q, Proj::Quant(_)), "LoadOptions::on(gpu) keeps the blocks");
+    assert!(
+        matches!(gpu_q.blocks[0].proj(lamina_model::lora::Target::Q), Some(Proj::Quant(_))),
+        "LoadOptions::on(gpu) keeps the blocks"
+    );
     let cpu_q = Llama::from_gguf(f, Device::Cpu).unwrap();
     let (lc, gc) = greedy_run(cpu, 3);
     let (lg, gg) = greedy_run(&gpu_f32, 3);

@@ -29,6 +29,7 @@ fn config() -> LlamaConfig {
         rope_convention: RopeConvention::Interleaved,
         context_length: 16,
         qkv_bias: false,
+        ..Default::default()
     }
 }
 
@@ -164,10 +165,10 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
 /// gradient is exercised.
 fn model_with_adapters() -> (Llama, LoraConfig) {
     let mut m = Llama::random(config(), true, 0.5, 7, Device::Cpu).unwrap();
-    let cfg = LoraConfig { rank: 2, alpha: 3.0, dropout: 0.0, rslora: false, targets: Target::ALL.to_vec() };
+    let cfg = LoraConfig { rank: 2, alpha: 3.0, dropout: 0.0, rslora: false, targets: Target::LLAMA.to_vec() };
     m.attach_lora(&cfg, 11).unwrap();
     for (i, b) in m.blocks.iter_mut().enumerate() {
-        for t in Target::ALL {
+        for t in Target::LLAMA {
             let l = b.lora.get(t).unwrap().clone();
             let bt = Tensor::randn(l.b.shape(), 0.0, 0.5, 100 + i as u64 * 8 + t as u64, DType::F32).unwrap();
             b.lora.set(t, Some(LoraLayer { b: bt.requires_grad_(), ..l }));
@@ -188,8 +189,8 @@ fn params_of(m: &Llama) -> Params {
     for (i, b) in m.blocks.iter().enumerate() {
         put(format!("blk.{i}.attn_norm.weight"), &b.attn_norm);
         put(format!("blk.{i}.ffn_norm.weight"), &b.ffn_norm);
-        for t in Target::ALL {
-            if let Proj::Float(l) = b.proj(t) {
+        for t in Target::LLAMA {
+            if let Some(Proj::Float(l)) = b.proj(t) {
                 put(format!("blk.{i}.{}.weight", t.gguf_module()), &l.weight);
             }
             if let Some(l) = b.lora.get(t) {
@@ -247,7 +248,7 @@ fn lora_gradients_match_finite_differences() {
     loss.backward().unwrap();
     let p = params_of(&m);
     for (i, b) in m.blocks.iter().enumerate() {
-        for t in Target::ALL {
+        for t in Target::LLAMA {
             let l = b.lora.get(t).unwrap();
             for (half, tensor) in [("lora_a", &l.a), ("lora_b", &l.b)] {
                 let name = format!("blk.{i}.{}.{half}", t.gguf_module());
@@ -258,7 +259,7 @@ fn lora_gradients_match_finite_differences() {
     }
     // The frozen base gets no gradient memory at all.
     for b in &m.blocks {
-        if let Proj::Float(l) = &b.q {
+        if let Some(Proj::Float(l)) = b.proj(Target::Q) {
             assert!(l.weight.grad().is_none());
         }
     }
@@ -283,20 +284,21 @@ fn qlora_gradients_equal_lora_over_the_dequantized_weights() {
     // Dims that hold whole Q8_0 blocks (32): the base in blocks, and the same base in f32.
     let c = LlamaConfig { dim: 64, head_dim: 32, ffn_dim: 96, ..config() };
     let mut quant = Llama::random(c.clone(), true, 0.08, 5, Device::Cpu).unwrap();
-    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: Target::ALL.to_vec() };
+    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: Target::LLAMA.to_vec() };
     for b in &mut quant.blocks {
-        for t in Target::ALL {
-            let Proj::Float(l) = b.proj(t) else { unreachable!() };
+        for t in Target::LLAMA {
+            let Proj::Float(l) = b.proj(t).unwrap() else { unreachable!() };
             let q = QMatrix::from_tensor(&l.weight, GgmlType::Q8_0).unwrap();
-            *b.proj_mut(t) = Proj::Quant(QLinear { weight: q, bias: None });
+            *b.proj_mut(t).unwrap() = Proj::Quant(QLinear { weight: q, bias: None });
         }
     }
     quant.attach_lora(&cfg, 1).unwrap();
     let mut float = Llama::random(c, true, 0.08, 5, Device::Cpu).unwrap();
     for (bf, bq) in float.blocks.iter_mut().zip(&quant.blocks) {
-        for t in Target::ALL {
-            let Proj::Quant(q) = bq.proj(t) else { unreachable!() };
-            *bf.proj_mut(t) = Proj::Float(lamina_model::Linear { weight: q.weight.dequantize().unwrap(), bias: None });
+        for t in Target::LLAMA {
+            let Proj::Quant(q) = bq.proj(t).unwrap() else { unreachable!() };
+            *bf.proj_mut(t).unwrap() =
+                Proj::Float(lamina_model::Linear { weight: q.weight.dequantize().unwrap(), bias: None });
             let l = bq.lora.get(t).unwrap().clone();
             let b = Tensor::randn(l.b.shape(), 0.0, 0.2, t as u64, DType::F32).unwrap();
             bf.lora.set(t, Some(LoraLayer { a: l.a.detach().requires_grad_(), b: b.requires_grad_(), ..l }));
@@ -304,7 +306,7 @@ fn qlora_gradients_equal_lora_over_the_dequantized_weights() {
     }
     // Same adapters on both (fresh leaves so the gradients are separate).
     for (bq, bf) in quant.blocks.iter_mut().zip(&float.blocks) {
-        for t in Target::ALL {
+        for t in Target::LLAMA {
             let l = bf.lora.get(t).unwrap().clone();
             bq.lora.set(t, Some(LoraLayer { a: l.a.detach().requires_grad_(), b: l.b.detach().requires_grad_(), ..l }));
         }

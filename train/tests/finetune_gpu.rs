@@ -35,6 +35,7 @@ fn config() -> LlamaConfig {
         rope_convention: RopeConvention::Interleaved,
         context_length: 64,
         qkv_bias: false,
+        ..Default::default()
     }
 }
 
@@ -72,10 +73,10 @@ fn base(device: Device, quant: Option<GgmlType>, decoded: bool) -> Llama {
     let mut m = Llama::random(config(), true, 0.08, 3, device).unwrap();
     if let Some(ty) = quant {
         for b in &mut m.blocks {
-            for t in Target::ALL {
-                let Proj::Float(l) = b.proj(t) else { unreachable!() };
+            for t in Target::LLAMA {
+                let Proj::Float(l) = b.proj(t).unwrap() else { unreachable!() };
                 let q = QMatrix::from_tensor(&l.weight, ty).unwrap();
-                *b.proj_mut(t) = if decoded {
+                *b.proj_mut(t).unwrap() = if decoded {
                     let weight = q.dequantize().unwrap().to_device(device).unwrap();
                     Proj::Float(Linear { weight, bias: None })
                 } else {
@@ -139,7 +140,7 @@ fn train(
 ) -> (Vec<f32>, Vec<Vec<f32>>) {
     let dir = tmp(&format!("{device:?}-{quant:?}-{decoded}-{full}").replace([':', '(', ')'], ""));
     let mut m = base(device, quant, decoded);
-    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.1, rslora: false, targets: Target::ALL.to_vec() };
+    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.1, rslora: false, targets: Target::LLAMA.to_vec() };
     let report;
     let params: Vec<(String, Tensor)>;
     if full {

@@ -26,6 +26,7 @@ fn config() -> LlamaConfig {
         rope_convention: RopeConvention::Interleaved,
         context_length: 64,
         qkv_bias: false,
+        ..Default::default()
     }
 }
 
@@ -68,7 +69,7 @@ impl BatchSource for Cycle {
 
 fn model() -> (Llama, LoraConfig) {
     let mut m = Llama::random(config(), true, 0.3, 1, Device::Cpu).unwrap();
-    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.1, rslora: false, targets: Target::ALL.to_vec() };
+    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.1, rslora: false, targets: Target::LLAMA.to_vec() };
     m.attach_lora(&cfg, 2).unwrap();
     (m, cfg)
 }

@@ -12,13 +12,14 @@ use std::path::Path;
 
 impl Llama {
     /// Attach fresh adapters (A random from `seed`, B zero) to `cfg.targets` of every
-    /// block, replacing any already there.
+    /// block (as this model has them: `lora_targets`), replacing any already there.
     pub fn attach_lora(&mut self, cfg: &LoraConfig, seed: u64) -> Result<()> {
         cfg.validate()?;
+        let targets = self.lora_targets(&cfg.targets)?;
         let device = self.device;
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            for &t in &cfg.targets {
-                let [out, inp] = b.proj(t).shape();
+            for &t in &targets {
+                let [out, inp] = b.proj(t).expect("lora_targets keeps the block's projections").shape();
                 let s = splitmix(seed ^ splitmix(((i as u64) << 8) | t as u64));
                 b.lora.set(t, Some(LoraLayer::new(cfg, out, inp, s, device)?));
             }
@@ -57,8 +58,13 @@ impl Llama {
         self.config.rope_convention == RopeConvention::Interleaved
     }
 
-    /// Write the adapters to `dir` in PEFT's layout.
+    /// Write the adapters to `dir` in PEFT's layout (`target_modules`: the projections
+    /// that hold adapters, whatever `cfg.targets` asked for).
     pub fn save_lora(&self, dir: &Path, cfg: &LoraConfig, base_model: &str) -> Result<()> {
+        let mut targets: Vec<Target> = self.blocks.iter().flat_map(|b| b.lora.iter().map(|(t, _)| t)).collect();
+        targets.sort();
+        targets.dedup();
+        let cfg = LoraConfig { targets, ..cfg.clone() };
         let mut layers = Vec::with_capacity(self.blocks.len());
         for b in &self.blocks {
             let mut out = BlockAdapters::default();
@@ -71,23 +77,18 @@ impl Llama {
             }
             layers.push(out);
         }
-        peft::save(dir, cfg, base_model, &layers)
+        peft::save(dir, &cfg, base_model, &layers)
     }
 
     /// Load a PEFT adapter directory onto this model (replacing any adapters). The
     /// tensors are frozen unless `trainable`.
     pub fn load_lora(&mut self, dir: &Path, trainable: bool) -> Result<LoraConfig> {
         let n = self.blocks.len();
-        let shapes: Vec<(usize, usize)> = Target::ALL
-            .iter()
-            .map(|&t| {
-                let [o, i] = self.blocks[0].proj(t).shape();
-                (o, i)
-            })
-            .collect();
         if n == 0 {
             return Err(ModelError::Invalid("the model has no blocks to adapt".into()));
         }
+        let shapes: Vec<Option<(usize, usize)>> =
+            Target::ALL.iter().map(|&t| self.blocks[0].proj(t).map(|p| (p.shape()[0], p.shape()[1]))).collect();
         let adapter = peft::load(dir, n, |t| shapes[t as usize], Device::Cpu)?;
         let gguf_order = self.gguf_row_order();
         for (i, layer) in adapter.layers.into_iter().enumerate() {
@@ -115,7 +116,7 @@ impl Llama {
         for b in &mut self.blocks {
             let adapters: Vec<(Target, LoraLayer)> = b.lora.iter().map(|(t, l)| (t, l.clone())).collect();
             for (t, l) in adapters {
-                let proj = b.proj_mut(t);
+                let proj = b.proj_mut(t).expect("adapters sit on the block's projections");
                 let (w, bias) = match &*proj {
                     Proj::Float(lin) => (lin.weight.detach().to_device(Device::Cpu)?, lin.bias.clone()),
                     Proj::Quant(q) => (q.weight.dequantize()?, q.bias.clone()),
@@ -136,7 +137,7 @@ impl Llama {
         let mut out = std::collections::BTreeMap::new();
         for (i, b) in self.blocks.iter().enumerate() {
             for (t, l) in b.lora.iter() {
-                let w = match b.proj(t) {
+                let w = match b.proj(t).expect("adapters sit on the block's projections") {
                     Proj::Float(lin) => lin.weight.detach().to_device(Device::Cpu)?,
                     Proj::Quant(q) => q.weight.dequantize()?,
                 };
@@ -152,7 +153,7 @@ impl Llama {
         let quantized = |p: &Proj| matches!(p, Proj::Quant(_));
         if matches!(self.embed, crate::qnn::Table::Quant(_))
             || quantized(&self.head)
-            || self.blocks.iter().any(|b| Target::ALL.iter().any(|&t| quantized(b.proj(t))))
+            || self.blocks.iter().any(|b| b.targets().any(|t| b.proj(t).is_some_and(quantized)))
         {
             return Err(ModelError::Invalid(
                 "full fine-tuning needs float weights: load the model dequantized (--dequantize)".into(),
@@ -167,11 +168,12 @@ impl Llama {
             leaf("token_embd.weight".into(), e);
         }
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            leaf(format!("blk.{i}.attn_norm.weight"), &mut b.attn_norm);
-            leaf(format!("blk.{i}.ffn_norm.weight"), &mut b.ffn_norm);
+            for (name, norm) in b.norms_mut() {
+                leaf(format!("blk.{i}.{name}.weight"), norm);
+            }
             for t in Target::ALL {
                 let gguf = t.gguf_module();
-                if let Proj::Float(lin) = b.proj_mut(t) {
+                if let Some(Proj::Float(lin)) = b.proj_mut(t) {
                     leaf(format!("blk.{i}.{gguf}.weight"), &mut lin.weight);
                     if let Some(bias) = &mut lin.bias {
                         leaf(format!("blk.{i}.{gguf}.bias"), bias);

@@ -3,9 +3,10 @@
 //! fine-tuning). Frozen weights, float or quantized, contribute only the gradient with
 //! respect to their input.
 
+use super::block::PassContext;
 use super::{Llama, Pass};
 use crate::error::{ModelError, Result};
-use lamina_tensor::{rope_tables, DType, Tensor};
+use lamina_tensor::Tensor;
 
 /// PyTorch's `ignore_index`: labels with this value are not scored.
 pub const IGNORE: i32 = -100;
@@ -15,9 +16,7 @@ impl Llama {
     /// major). Attention is causal within each row, so right padding never reaches a real
     /// token. `step_seed` turns on the adapters' dropout (training); `None` evaluates.
     pub fn forward_train(&self, tokens: &[u32], batch: usize, step_seed: Option<u64>) -> Result<Tensor> {
-        lamina_tensor::cpu::parallel::install(|| {
-            Ok(self.head.forward(&self.hidden_train(tokens, batch, step_seed)?)?)
-        })
+        lamina_tensor::cpu::parallel::install(|| self.logits(&self.hidden_train(tokens, batch, step_seed)?))
     }
 
     /// The final normed hidden states (batch * seq, dim), before the output head.
@@ -39,11 +38,10 @@ impl Llama {
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(ModelError::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
         }
-        let mut x = self.embed.lookup(tokens, self.device)?; // (B*T, dim)
-        let (cos, sin) = rope_tables(0, seq, c.head_dim, c.rope_base, DType::F32)?;
-        let rope = (cos.to_device(self.device)?, sin.to_device(self.device)?);
+        let mut x = self.embed_tokens(tokens)?; // (B*T, dim)
+        let ctx = PassContext::new(c, 0, seq, self.device)?;
         for i in 0..self.blocks.len() {
-            x = self.block(i, &x, (batch, seq), &rope, Pass::Train { step_seed })?;
+            x = self.block(i, &x, (batch, seq), &ctx, Pass::Train { step_seed })?;
         }
         Ok(x.rms_norm(Some(&self.out_norm), c.norm_eps)?)
     }

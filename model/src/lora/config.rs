@@ -1,8 +1,10 @@
-//! What to adapt and how: PEFT's `LoraConfig` fields that matter for a LLaMA-family model.
+//! What to adapt and how: PEFT's `LoraConfig` fields that matter for a LLaMA-shaped model.
 
 use crate::error::{ModelError, Result};
 
-/// The projections of a LLaMA block an adapter can attach to, by PEFT's module names.
+/// The projections of a decoder block an adapter can attach to, by PEFT's module names.
+/// A block has either Q, K, V or the fused Qkv, and either Gate, Up or the fused GateUp
+/// (Phi-3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
     Q,
@@ -12,10 +14,37 @@ pub enum Target {
     Gate,
     Up,
     Down,
+    Qkv,
+    GateUp,
 }
 
 impl Target {
-    pub const ALL: [Target; 7] = [Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down];
+    pub const ALL: [Target; 9] = [
+        Target::Q,
+        Target::K,
+        Target::V,
+        Target::O,
+        Target::Gate,
+        Target::Up,
+        Target::Down,
+        Target::Qkv,
+        Target::GateUp,
+    ];
+
+    /// A LLaMA block's projections (every block without fused ones).
+    pub const LLAMA: [Target; 7] = [Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down];
+
+    /// The fused projection this one is part of, or the parts of a fused one: what a
+    /// target means on a block laid out the other way.
+    pub fn counterparts(self) -> &'static [Target] {
+        match self {
+            Target::Q | Target::K | Target::V => &[Target::Qkv],
+            Target::Gate | Target::Up => &[Target::GateUp],
+            Target::Qkv => &[Target::Q, Target::K, Target::V],
+            Target::GateUp => &[Target::Gate, Target::Up],
+            Target::O | Target::Down => &[],
+        }
+    }
 
     /// The module name in Hugging Face checkpoints (and PEFT's `target_modules`).
     pub fn hf_module(self) -> &'static str {
@@ -27,13 +56,15 @@ impl Target {
             Target::Gate => "gate_proj",
             Target::Up => "up_proj",
             Target::Down => "down_proj",
+            Target::Qkv => "qkv_proj",
+            Target::GateUp => "gate_up_proj",
         }
     }
 
     /// The parent module in Hugging Face names (`self_attn` or `mlp`).
     pub fn hf_parent(self) -> &'static str {
         match self {
-            Target::Q | Target::K | Target::V | Target::O => "self_attn",
+            Target::Q | Target::K | Target::V | Target::O | Target::Qkv => "self_attn",
             _ => "mlp",
         }
     }
@@ -48,6 +79,9 @@ impl Target {
             Target::Gate => "ffn_gate",
             Target::Up => "ffn_up",
             Target::Down => "ffn_down",
+            Target::Qkv => "attn_qkv",
+            // llama.cpp keeps Phi-3's fused gate_up as `ffn_up` (twice as many rows).
+            Target::GateUp => "ffn_up",
         }
     }
 
@@ -89,7 +123,8 @@ impl LoraConfig {
     }
 
     /// Targets from a comma-separated list (`q,k,v,o` or `q_proj,v_proj`), or `all` for
-    /// every projection (PEFT's `all-linear` without the output head).
+    /// every projection (PEFT's `all-linear` without the output head). A model resolves
+    /// them against its own projections (`Llama::lora_targets`).
     pub fn parse_targets(list: &str) -> Result<Vec<Target>> {
         let list = list.trim();
         if list == "all" || list == "all-linear" {
@@ -99,7 +134,7 @@ impl LoraConfig {
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let t = Target::parse(name).ok_or_else(|| {
                 ModelError::Invalid(format!(
-                    "unknown LoRA target `{name}`: use q, k, v, o, gate, up, down (or q_proj, ..., or all)"
+                    "unknown LoRA target `{name}`: use q, k, v, o, gate, up, down, qkv, gate_up (or q_proj, ..., or all)"
                 ))
             })?;
             if !out.contains(&t) {
@@ -136,7 +171,9 @@ mod tests {
     #[test]
     fn targets_parse_in_every_spelling() {
         assert_eq!(LoraConfig::parse_targets("q, v_proj,ffn_down").unwrap(), vec![Target::Q, Target::V, Target::Down]);
-        assert_eq!(LoraConfig::parse_targets("all").unwrap().len(), 7);
+        assert_eq!(LoraConfig::parse_targets("all").unwrap().len(), 9);
+        assert_eq!(LoraConfig::parse_targets("qkv_proj,gate_up").unwrap(), vec![Target::Qkv, Target::GateUp]);
+        assert_eq!(LoraConfig::parse_targets("ffn_up").unwrap(), vec![Target::Up]);
         assert!(LoraConfig::parse_targets("q,lm_head").unwrap_err().to_string().contains("lm_head"));
         assert!(LoraConfig::parse_targets(" , ").is_err());
     }

@@ -88,11 +88,12 @@ pub struct PeftAdapter {
 }
 
 /// Read an adapter directory for a model with `n_layers` blocks; `shape_of(t)` gives the
-/// (out, in) of each target projection, against which every tensor is checked.
+/// (out, in) of each target projection, against which every tensor is checked (`None`: the
+/// model has no such projection).
 pub fn load(
     dir: &Path,
     n_layers: usize,
-    shape_of: impl Fn(Target) -> (usize, usize),
+    shape_of: impl Fn(Target) -> Option<(usize, usize)>,
     device: Device,
 ) -> Result<PeftAdapter> {
     let cfg_path = dir.join(CONFIG_FILE);
@@ -143,7 +144,19 @@ pub fn load(
                 t.hf_module()
             )));
         };
-        let (out, inp) = shape_of(t);
+        let (out, inp) = shape_of(t).ok_or_else(|| {
+            ModelError::Invalid(format!(
+                "{}: adapts `{}`, which this model does not have (it has {})",
+                weights_path.display(),
+                t.hf_module(),
+                Target::ALL
+                    .iter()
+                    .filter(|&&t| shape_of(t).is_some())
+                    .map(|t| t.hf_module())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
         let l = LoraLayer::from_tensors(a, b, config.scale(), out, inp)
             .map_err(|e| ModelError::Invalid(format!("layer {layer} {}: {e}", t.hf_module())))?;
         if l.rank() != config.rank {
