@@ -1,11 +1,12 @@
 //! Lamina's training: the AdamW optimizer, a warmup + cosine learning-rate schedule,
 //! gradient clipping by global norm, a seeded batch sampler, and the loop that trains a
 //! character-level GPT (`train_char_gpt`), and the supervised fine-tuning data pipeline
-//! and exact-match evaluation (`sft`).
+//! and exact-match evaluation (`sft`), and evaluation on task files (`eval`).
 
 pub mod alloc;
 mod clip;
 pub mod data;
+pub mod eval;
 pub mod finetune;
 mod optim;
 mod schedule;
