@@ -1,8 +1,8 @@
 //! `lamina`: the command-line tool. `train-demo` trains a small GPT on the bundled corpus
 //! and samples from it; `bench` times kernels; `devices` lists the CPU and GPU adapters;
 //! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
-//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on a
-//! JSONL test set by exact match; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
+//! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on task
+//! files (or a JSONL test set by exact match) and compares reports; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
 //! `quantize`, `prune` and `sweep` make and measure smaller models; `plot` draws a
 //! fine-tuning log.
 
@@ -11,6 +11,10 @@ mod bench_model;
 mod chat;
 mod demo;
 mod eval;
+mod eval_compare;
+mod eval_exact;
+mod eval_report;
+mod eval_tasks;
 mod finetune;
 mod generate;
 mod heap;
@@ -54,7 +58,7 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Prompt-processing and generation speed of a model, as llama-bench measures them.
     BenchModel(bench_model::BenchModelArgs),
-    /// Exact-match accuracy on a JSONL test set (greedy answers to each example's prompt).
+    /// Evaluate a model on tasks (language, task performance, safety, efficiency) into one report; `eval compare` puts reports side by side.
     Eval(eval::EvalArgs),
     /// Quantize a GGUF model or a Hugging Face LLaMA directory to GGUF (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, f16, ...).
     Quantize(quantize::QuantizeArgs),

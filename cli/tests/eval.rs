@@ -66,3 +66,100 @@ fn evaluates_smollm2_on_a_small_set() {
     assert!(out.contains("exact match 1/1 = 100.0%"), "{out}");
     std::fs::remove_file(data).unwrap();
 }
+
+/// A task file in a fresh directory.
+fn task_dir(tag: &str, files: &[(&str, &str)]) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamina-cli-eval-tasks-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    for (name, text) in files {
+        std::fs::write(d.join(name), text).unwrap();
+    }
+    d
+}
+
+#[test]
+fn bad_task_files_fail_before_loading_with_their_line() {
+    let d = task_dir(
+        "bad",
+        &[
+            ("badline.jsonl", "{\"lamina_task\": 1, \"kind\": \"multiple_choice\"}\n{\"context\": \"x\", \"choices\": [\"a\", \"b\"], \"answer\": 0}\n{oops\n"),
+            ("metric.jsonl", "{\"lamina_task\": 1, \"kind\": \"generation\", \"metrics\": [\"bleu\"]}\n"),
+            ("kl.jsonl", "{\"lamina_task\": 1, \"kind\": \"kl\", \"text\": \"t.txt\"}\n"),
+        ],
+    );
+    let path = |n: &str| d.join(n).to_str().unwrap().to_string();
+    for (task, want) in [
+        (path("badline.jsonl"), "line 3: not valid JSON"),
+        (path("metric.jsonl"), "unknown metric `bleu`"),
+        (path("kl.jsonl"), "--kl-base"),
+        ("no-such-task".to_string(), "no task `no-such-task`"),
+    ] {
+        let (ok, _, err) = lamina(&["eval", "-m", "/nonexistent.gguf", "--tasks", &task]);
+        assert!(!ok && err.contains(want), "{task}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (ok, _, err) = lamina(&["eval", "-m", "/nonexistent.gguf"]);
+    assert!(!ok && err.contains("--tasks") && err.contains("mc-arith"), "{err}");
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn runs_a_tiny_suite_and_compares_reports() {
+    let Some(model) = lamina_model::fixtures::smollm2_for_test() else { return };
+    let model = model.to_str().unwrap().to_string();
+    let d = task_dir(
+        "run",
+        &[
+            (
+                "mc.jsonl",
+                "{\"lamina_task\": 1, \"name\": \"tiny-mc\", \"kind\": \"multiple_choice\"}\n\
+                 {\"context\": \"The capital of France is\", \"choices\": [\"Paris\", \"a banana\"], \"answer\": 0}\n\
+                 {\"context\": \"Two plus two is\", \"choices\": [\"four\", \"purple\"], \"answer\": 0}\n",
+            ),
+            (
+                "gen.jsonl",
+                "{\"lamina_task\": 1, \"name\": \"tiny-gen\", \"kind\": \"generation\", \"format\": \"chat\", \"max_tokens\": 12, \"stop\": [\"\\n\"]}\n\
+                 {\"prompt\": \"What is the capital of France? Answer with one word.\", \"answers\": [\"Paris\", \"Paris.\"]}\n",
+            ),
+            ("suite.jsonl", "{\"lamina_task\": 1, \"kind\": \"group\", \"tasks\": [\"mc\", \"gen\"]}\n"),
+        ],
+    );
+    let out = d.join("reports");
+    let (suite, out_s) = (d.join("suite.jsonl"), out.to_str().unwrap().to_string());
+    let run = |label: &str, extra: &[&str]| {
+        let mut args = vec!["eval", "-m", &model, "--tasks", suite.to_str().unwrap(), "-o", &out_s, "--label", label];
+        args.extend_from_slice(extra);
+        let (ok, stdout, err) = lamina(&args);
+        assert!(ok, "{err}");
+        stdout
+    };
+    let v: serde_json::Value = serde_json::from_str(&run("a", &["--json", "--samples"])).unwrap();
+    assert_eq!(v["lamina_eval"], 1);
+    assert_eq!(v["tasks"][0]["task"], "tiny-mc");
+    assert_eq!(v["tasks"][0]["n"], 2);
+    assert_eq!(v["tasks"][0]["metrics"][0]["metric"], "acc");
+    assert_eq!(v["tasks"][0]["samples"][0]["loglik"].as_array().unwrap().len(), 2);
+    let gen = &v["tasks"][1];
+    assert_eq!(gen["metrics"].as_array().unwrap().len(), 7, "every generation metric by default: {gen}");
+    assert!(!gen["samples"][0]["output"].as_str().unwrap().contains('\n'), "cut at the stop string");
+    let table = run("b", &["--limit", "1", "--seed", "3"]);
+    assert!(table.contains("tiny-mc") && table.contains("acc_norm") && table.contains("--limit: 1 of 2"), "{table}");
+    for f in ["a.json", "a.html", "b.json", "b.html"] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    let html = std::fs::read_to_string(out.join("a.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("tiny-gen"));
+
+    let (a, b, page) = (out.join("a.json"), out.join("b.json"), out.join("cmp.html"));
+    let (ok, table, err) =
+        lamina(&["eval", "compare", a.to_str().unwrap(), b.to_str().unwrap(), "-o", page.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(table.contains("a") && table.contains("▲ better"), "{table}");
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<svg"));
+    std::fs::write(d.join("other.json"), "{\"tasks\": []}").unwrap();
+    let (ok, _, err) = lamina(&["eval", "compare", a.to_str().unwrap(), d.join("other.json").to_str().unwrap()]);
+    assert!(!ok && err.contains("not a `lamina eval` report"), "{err}");
+    let (ok, _, err) = lamina(&["eval", "compare", a.to_str().unwrap(), d.join("mc.jsonl").to_str().unwrap()]);
+    assert!(!ok && err.contains("not JSON"), "{err}");
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -13,10 +13,12 @@
 //! Points that cannot be drawn (NaN, infinite, or not positive on a log axis) are
 //! skipped and break a line; a chart with nothing to draw says "no data".
 
+mod bars;
 mod loss;
 mod svg;
 mod ticks;
 
+pub use bars::{short, BarChart, BarSeries};
 pub use loss::loss_curve_svg;
 
 /// How values map to an axis.

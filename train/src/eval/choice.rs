@@ -71,7 +71,7 @@ pub fn score_item(env: &Env<'_>, task: &Task, scorer: &mut Scorer<'_>, item: &It
 /// Run a choice task over `items`.
 pub fn run(env: &Env<'_>, task: &Task, items: &[&Item], report: &mut dyn FnMut(usize, String)) -> Result<TaskResult> {
     let mut scorer = Scorer::new(env.model, env.options.ctx)?;
-    let mut tally = Tally::default();
+    let mut tally = Tally { bias: task.spec.kind == Kind::BiasPairs, ..Tally::default() };
     let mut result = TaskResult::default();
     for (i, item) in items.iter().enumerate() {
         let outcome = score_item(env, task, &mut scorer, item)?;
@@ -101,6 +101,8 @@ fn sample(item: &Item, o: &Outcome) -> serde_json::Value {
 /// Per-item values of every metric, kept to compute means and standard errors.
 #[derive(Default)]
 struct Tally {
+    /// Bias pairs: categories are broken down by `pct_stereotype`, otherwise by `acc`.
+    bias: bool,
     acc: Vec<f64>,
     acc_norm: Vec<f64>,
     /// Bias pairs: 1 when the stereotyping sentence (choice 0) is the more likely.
@@ -111,16 +113,27 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, c: &Choice, o: &Outcome) {
-        self.acc.push(indicator(o.pred == c.answer));
+        let acc = indicator(o.pred == c.answer);
+        self.acc.push(acc);
         self.acc_norm.push(indicator(o.pred_norm == c.answer));
+        let mut headline = acc;
         if let [a, b] = o.scored[..] {
             // The harness's crows_pairs: strictly more likely (a tie is not a preference).
-            self.stereo.push(indicator(a.loglik > b.loglik));
+            let stereo = indicator(a.loglik > b.loglik);
+            self.stereo.push(stereo);
             self.diff.push((a.loglik - b.loglik).abs());
-            if let Some(cat) = &c.category {
-                self.by_category.entry(cat.clone()).or_default().push(indicator(a.loglik > b.loglik));
+            if self.bias {
+                headline = stereo;
             }
         }
+        if let Some(cat) = &c.category {
+            self.by_category.entry(cat.clone()).or_default().push(headline);
+        }
+    }
+
+    /// The headline metric over each category of items.
+    fn categories(&self, m: Metric) -> impl Iterator<Item = MetricValue> + '_ {
+        self.by_category.iter().map(move |(cat, v)| MetricValue::mean(m, v).for_category(cat))
     }
 
     fn running(&self, kind: Kind) -> String {
@@ -135,15 +148,19 @@ impl Tally {
         let mut out = Vec::new();
         for &m in wanted {
             match m {
-                Metric::Acc => out.push(MetricValue::mean(m, &self.acc)),
+                Metric::Acc => {
+                    out.push(MetricValue::mean(m, &self.acc));
+                    if !self.bias {
+                        out.extend(self.categories(m));
+                    }
+                }
                 Metric::AccNorm => out.push(MetricValue::mean(m, &self.acc_norm)),
                 Metric::PctStereotype => {
                     out.push(MetricValue::mean(m, &self.stereo));
-                    for (cat, v) in &self.by_category {
-                        out.push(MetricValue::mean(m, v).for_category(cat));
-                    }
+                    out.extend(self.categories(m));
                 }
                 Metric::LikelihoodDiff => out.push(MetricValue::mean(m, &self.diff)),
+                other => unreachable!("{} is not a choice metric (the header parser checks)", other.name()),
             }
         }
         out
@@ -175,8 +192,13 @@ mod tests {
 
     #[test]
     fn bias_metrics_count_strict_preferences() {
-        let mut t = Tally::default();
-        let c = Choice { context: String::new(), choices: vec!["a".into(), "b".into()], answer: 0, category: Some("x".into()) };
+        let mut t = Tally { bias: true, ..Tally::default() };
+        let c = Choice {
+            context: String::new(),
+            choices: vec!["a".into(), "b".into()],
+            answer: 0,
+            category: Some("x".into()),
+        };
         for (a, b) in [(-1.0, -2.0), (-2.0, -1.0), (-1.0, -1.0), (-1.0, -4.0)] {
             t.add(&c, &Outcome::new(vec![s(a), s(b)], &c.choices));
         }

@@ -7,7 +7,11 @@ use std::fmt;
 #[derive(Debug)]
 pub enum EvalError {
     /// A task file is unreadable or malformed. `line` is 1-based, absent for whole-file problems.
-    Task { path: String, line: Option<usize>, message: String },
+    Task {
+        path: String,
+        line: Option<usize>,
+        message: String,
+    },
     /// Options that cannot work (`--limit 0`, a task that needs `--kl-base` without one, ...).
     Config(String),
     Model(ModelError),

@@ -13,6 +13,50 @@ pub enum Metric {
     PctStereotype,
     /// Bias pairs: the mean absolute log-likelihood gap between the two sentences (nats).
     LikelihoodDiff,
+    /// Generation: the answer equals a reference (surrounding whitespace ignored).
+    ExactMatch,
+    /// Generation: equal after SQuAD normalisation.
+    ExactMatchNorm,
+    /// Generation: a normalised reference appears in the normalised answer.
+    Contains,
+    /// Generation: SQuAD token F1.
+    F1,
+    /// Generation: the fraction of the reference's words in the answer.
+    Recall,
+    /// Generation: ROUGE-L F1 (summaries).
+    RougeL,
+    /// Generation: chrF, 0 to 100 (translation).
+    Chrf,
+    /// Refusal: the fraction of harmful requests refused.
+    RefusalRate,
+    /// Refusal: the fraction of harmless look-alike requests refused.
+    OverRefusalRate,
+    /// Toxicity: the fraction of answers flagged, over all prompts and by prompt kind.
+    ToxicRate,
+    ToxicRateProvocative,
+    ToxicRateNeutral,
+    /// Toxicity: the fraction of answers the judge model (`--judge`) calls toxic.
+    ToxicRateJudge,
+    /// Privacy: the fraction of answers that give back the planted secret.
+    LeakRate,
+    /// Privacy: the fraction of answers holding anything shaped like personal data or a key.
+    PiiRate,
+    /// Perplexity of the text (llama-perplexity's chunks).
+    Perplexity,
+    /// KL: mean KL divergence from the base model per token (nats), its perplexity
+    /// ratio, and how often both rank the same token first.
+    MeanKld,
+    PplRatio,
+    SameTop,
+    /// Efficiency: time to first token (ms), per-token decode latency (ms) at the median and
+    /// 95th percentile, prompt and generation throughput (tokens/s), peak memory (MiB).
+    TtftMs,
+    TokenMsP50,
+    TokenMsP95,
+    PrefillTokS,
+    DecodeTokS,
+    PeakRssMib,
+    PeakHeapMib,
 }
 
 /// Which way a metric improves (for highlighting differences between reports).
@@ -22,6 +66,17 @@ pub enum Goal {
     Lower,
     /// Closer to this value is better (0.5 for a bias preference).
     Target(f64),
+}
+
+impl Goal {
+    /// Whether `b` is better than `a` (false for equal values).
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Goal::Higher => b > a,
+            Goal::Lower => b < a,
+            Goal::Target(t) => (b - t).abs() < (a - t).abs(),
+        }
+    }
 }
 
 struct Info {
@@ -37,6 +92,37 @@ const CATALOGUE: &[Info] = &[
     Info { metric: Metric::AccNorm, name: "acc_norm", goal: Goal::Higher, kinds: &[Kind::MultipleChoice] },
     Info { metric: Metric::PctStereotype, name: "pct_stereotype", goal: Goal::Target(0.5), kinds: &[Kind::BiasPairs] },
     Info { metric: Metric::LikelihoodDiff, name: "likelihood_diff", goal: Goal::Lower, kinds: &[Kind::BiasPairs] },
+    Info { metric: Metric::ExactMatch, name: "exact_match", goal: Goal::Higher, kinds: &[Kind::Generation] },
+    Info { metric: Metric::ExactMatchNorm, name: "exact_match_norm", goal: Goal::Higher, kinds: &[Kind::Generation] },
+    Info { metric: Metric::Contains, name: "contains", goal: Goal::Higher, kinds: &[Kind::Generation] },
+    Info { metric: Metric::F1, name: "f1", goal: Goal::Higher, kinds: &[Kind::Generation] },
+    Info { metric: Metric::Recall, name: "recall", goal: Goal::Higher, kinds: &[Kind::Generation] },
+    Info { metric: Metric::RougeL, name: "rouge_l", goal: Goal::Higher, kinds: &[Kind::Generation] },
+    Info { metric: Metric::Chrf, name: "chrf", goal: Goal::Higher, kinds: &[Kind::Generation] },
+    Info { metric: Metric::RefusalRate, name: "refusal_rate", goal: Goal::Higher, kinds: &[Kind::Refusal] },
+    Info { metric: Metric::OverRefusalRate, name: "over_refusal_rate", goal: Goal::Lower, kinds: &[Kind::Refusal] },
+    Info { metric: Metric::ToxicRate, name: "toxic_rate", goal: Goal::Lower, kinds: &[Kind::Toxicity] },
+    Info {
+        metric: Metric::ToxicRateProvocative,
+        name: "toxic_rate_provocative",
+        goal: Goal::Lower,
+        kinds: &[Kind::Toxicity],
+    },
+    Info { metric: Metric::ToxicRateNeutral, name: "toxic_rate_neutral", goal: Goal::Lower, kinds: &[Kind::Toxicity] },
+    Info { metric: Metric::ToxicRateJudge, name: "toxic_rate_judge", goal: Goal::Lower, kinds: &[Kind::Toxicity] },
+    Info { metric: Metric::LeakRate, name: "leak_rate", goal: Goal::Lower, kinds: &[Kind::Privacy] },
+    Info { metric: Metric::PiiRate, name: "pii_rate", goal: Goal::Lower, kinds: &[Kind::Privacy] },
+    Info { metric: Metric::Perplexity, name: "perplexity", goal: Goal::Lower, kinds: &[Kind::Perplexity, Kind::Kl] },
+    Info { metric: Metric::MeanKld, name: "mean_kld", goal: Goal::Lower, kinds: &[Kind::Kl] },
+    Info { metric: Metric::PplRatio, name: "ppl_ratio", goal: Goal::Target(1.0), kinds: &[Kind::Kl] },
+    Info { metric: Metric::SameTop, name: "same_top", goal: Goal::Higher, kinds: &[Kind::Kl] },
+    Info { metric: Metric::TtftMs, name: "ttft_ms", goal: Goal::Lower, kinds: &[Kind::Efficiency] },
+    Info { metric: Metric::TokenMsP50, name: "token_ms_p50", goal: Goal::Lower, kinds: &[Kind::Efficiency] },
+    Info { metric: Metric::TokenMsP95, name: "token_ms_p95", goal: Goal::Lower, kinds: &[Kind::Efficiency] },
+    Info { metric: Metric::PrefillTokS, name: "prefill_tok_s", goal: Goal::Higher, kinds: &[Kind::Efficiency] },
+    Info { metric: Metric::DecodeTokS, name: "decode_tok_s", goal: Goal::Higher, kinds: &[Kind::Efficiency] },
+    Info { metric: Metric::PeakRssMib, name: "peak_rss_mib", goal: Goal::Lower, kinds: &[Kind::Efficiency] },
+    Info { metric: Metric::PeakHeapMib, name: "peak_heap_mib", goal: Goal::Lower, kinds: &[Kind::Efficiency] },
 ];
 
 impl Metric {
@@ -68,11 +154,7 @@ impl Metric {
 
     /// Whether `b` is better than `a` (false for equal values).
     pub fn better(self, a: f64, b: f64) -> bool {
-        match self.goal() {
-            Goal::Higher => b > a,
-            Goal::Lower => b < a,
-            Goal::Target(t) => (b - t).abs() < (a - t).abs(),
-        }
+        self.goal().better(a, b)
     }
 
     /// The metric called `name` in any kind (reading a report back).

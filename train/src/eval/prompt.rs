@@ -29,18 +29,25 @@ pub fn build(spec: &TaskSpec, text: &str, shots: &[Shot<'_>], template: &ChatTem
     match spec.format {
         PromptFormat::Raw => Ok(Prompt { text: raw(spec, text, shots), special: false }),
         PromptFormat::Chat => {
-            let mut messages = Vec::with_capacity(2 * shots.len() + 2);
-            if !spec.description.is_empty() {
-                messages.push(Message::new("system", &spec.description));
-            }
-            for s in shots {
-                messages.push(Message::new("user", s.text));
-                messages.push(Message::new("assistant", s.answer));
-            }
-            messages.push(Message::new("user", text));
+            let messages = chat_turns(spec, shots, &[Message::new("user", text)]);
             Ok(Prompt { text: template.render(&messages, true)?, special: true })
         }
     }
+}
+
+/// The conversation before the answer in the chat format: the description as a system
+/// turn, each few-shot example as a user turn and its answer, then the item's `turns`.
+pub fn chat_turns(spec: &TaskSpec, shots: &[Shot<'_>], turns: &[Message]) -> Vec<Message> {
+    let mut messages = Vec::with_capacity(2 * shots.len() + turns.len() + 1);
+    if !spec.description.is_empty() {
+        messages.push(Message::new("system", &spec.description));
+    }
+    for s in shots {
+        messages.push(Message::new("user", s.text));
+        messages.push(Message::new("assistant", s.answer));
+    }
+    messages.extend_from_slice(turns);
+    messages
 }
 
 fn raw(spec: &TaskSpec, text: &str, shots: &[Shot<'_>]) -> String {

@@ -35,9 +35,10 @@ pub fn read_task(path: &Path) -> Result<Task> {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let spec = TaskSpec::parse(&header, dir, &stem).map_err(|m| EvalError::task(&shown, Some(header_line), m))?;
 
-    if spec.kind == Kind::Group {
-        if let Some((n, _)) = lines.next() {
-            return Err(EvalError::task(&shown, Some(n), "a group has no items: it lists `tasks` in its header"));
+    if spec.kind == Kind::Group || spec.kind.reads_text() {
+        if let Some((n, line)) = lines.next() {
+            let message = parse_item(line, n, spec.kind).err().unwrap_or_default();
+            return Err(EvalError::task(&shown, Some(n), message));
         }
         return Ok(Task { spec, path: path.to_path_buf(), items: Vec::new(), fewshot: Vec::new() });
     }
@@ -175,11 +176,23 @@ mod tests {
             ("empty.jsonl", "\n  \n".to_string(), "empty file"),
             ("header.jsonl", "{not json\n".to_string(), "line 1: the header is not valid JSON"),
             ("nohead.jsonl", format!("{ITEM}\n"), "line 1: the first line is not a task header"),
-            ("metric.jsonl", r#"{"lamina_task": 1, "kind": "multiple_choice", "metrics": ["f2"]}"#.to_string(), "unknown metric `f2`"),
+            (
+                "metric.jsonl",
+                r#"{"lamina_task": 1, "kind": "multiple_choice", "metrics": ["f2"]}"#.to_string(),
+                "unknown metric `f2`",
+            ),
             ("badline.jsonl", format!("{HEADER}\n{ITEM}\n\n{{\"context\": oops}}\n"), "line 4: not valid JSON"),
-            ("missing.jsonl", format!("{HEADER}\n{{\"context\": \"x\", \"answer\": 0}}\n"), "line 2: missing `choices`"),
+            (
+                "missing.jsonl",
+                format!("{HEADER}\n{{\"context\": \"x\", \"answer\": 0}}\n"),
+                "line 2: missing `choices`",
+            ),
             ("onlyhead.jsonl", format!("{HEADER}\n"), "no items to evaluate"),
-            ("data.jsonl", r#"{"lamina_task": 1, "kind": "minimal_pairs", "data": "nope.jsonl"}"#.to_string(), "nope.jsonl"),
+            (
+                "data.jsonl",
+                r#"{"lamina_task": 1, "kind": "minimal_pairs", "data": "nope.jsonl"}"#.to_string(),
+                "nope.jsonl",
+            ),
         ];
         for (name, text, want) in cases {
             let p = write(&d, name, &text);
@@ -188,7 +201,8 @@ mod tests {
             assert!(e.contains(name) || name == "data.jsonl", "{name}: {e}");
         }
         let p = d.join("latin1.jsonl");
-        std::fs::write(&p, b"{\"lamina_task\": 1, \"kind\": \"multiple_choice\"}\n{\"context\": \"caf\xe9\"}\n").unwrap();
+        std::fs::write(&p, b"{\"lamina_task\": 1, \"kind\": \"multiple_choice\"}\n{\"context\": \"caf\xe9\"}\n")
+            .unwrap();
         assert!(read_task(&p).unwrap_err().to_string().contains("line 2: not UTF-8"));
         std::fs::remove_dir_all(d).unwrap();
     }

@@ -124,9 +124,9 @@ impl TaskResult {
             n: v["n"].as_u64().unwrap_or(0) as usize,
             seconds: v["seconds"].as_f64().unwrap_or(0.0),
             metrics: metrics.iter().map(MetricValue::from_json).collect::<Result<_, _>>()?,
-            notes: v["notes"].as_array().map_or(Vec::new(), |a| {
-                a.iter().filter_map(|n| n.as_str().map(String::from)).collect()
-            }),
+            notes: v["notes"]
+                .as_array()
+                .map_or(Vec::new(), |a| a.iter().filter_map(|n| n.as_str().map(String::from)).collect()),
             samples: Vec::new(),
         })
     }

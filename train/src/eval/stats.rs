@@ -24,19 +24,6 @@ pub fn indicator(b: bool) -> f64 {
     }
 }
 
-/// The `q`-quantile (0..=1) of `values` by linear interpolation between order statistics
-/// (numpy's default), or NaN when there are none.
-pub fn quantile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,14 +36,5 @@ mod tests {
         assert!((s.unwrap() - 0.25).abs() < 1e-15);
         assert_eq!(mean_stderr(&[2.0]), (2.0, None));
         assert!(mean_stderr(&[]).0.is_nan());
-    }
-
-    #[test]
-    fn quantiles_interpolate_like_numpy() {
-        let v = [4.0, 1.0, 3.0, 2.0];
-        assert_eq!(quantile(&v, 0.5), 2.5);
-        assert!((quantile(&v, 0.95) - 3.85).abs() < 1e-12);
-        assert_eq!(quantile(&v, 0.0), 1.0);
-        assert_eq!(quantile(&[7.0], 0.95), 7.0);
     }
 }

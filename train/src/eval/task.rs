@@ -26,12 +26,42 @@ pub enum Kind {
     MinimalPairs,
     /// A stereotyping and a less stereotyping sentence (CrowS-Pairs): which is more likely?
     BiasPairs,
+    /// A prompt and reference answers: the generated answer is scored against them.
+    Generation,
+    /// Harmful requests and harmless look-alikes: which does the model refuse?
+    Refusal,
+    /// Neutral and provocative prompts: how often is the answer toxic (by a word list)?
+    Toxicity,
+    /// Prompts whose context holds a planted secret: does the answer give it back?
+    Privacy,
+    /// Perplexity of a text, as llama-perplexity measures it.
+    Perplexity,
+    /// KL divergence from a base model on a text, as llama-perplexity --kl-divergence measures it.
+    Kl,
+    /// Time to first token, per-token latency, prefill and decode speed, peak memory.
+    Efficiency,
     /// A list of other tasks, run in order.
     Group,
 }
 
 /// Every kind, for messages and tests.
-pub const KINDS: [Kind; 4] = [Kind::MultipleChoice, Kind::MinimalPairs, Kind::BiasPairs, Kind::Group];
+pub const KINDS: [Kind; 11] = [
+    Kind::MultipleChoice,
+    Kind::MinimalPairs,
+    Kind::BiasPairs,
+    Kind::Generation,
+    Kind::Refusal,
+    Kind::Toxicity,
+    Kind::Privacy,
+    Kind::Perplexity,
+    Kind::Kl,
+    Kind::Efficiency,
+    Kind::Group,
+];
+
+/// The header fields of a task that generates answers.
+const DECODING: [&str; 7] =
+    ["format", "stop", "max_tokens", "temperature", "target_delimiter", "fewshot_delimiter", "fewshot_data"];
 
 impl Kind {
     pub fn name(self) -> &'static str {
@@ -39,6 +69,13 @@ impl Kind {
             Kind::MultipleChoice => "multiple_choice",
             Kind::MinimalPairs => "minimal_pairs",
             Kind::BiasPairs => "bias_pairs",
+            Kind::Generation => "generation",
+            Kind::Refusal => "refusal",
+            Kind::Toxicity => "toxicity",
+            Kind::Privacy => "privacy",
+            Kind::Perplexity => "perplexity",
+            Kind::Kl => "kl",
+            Kind::Efficiency => "efficiency",
             Kind::Group => "group",
         }
     }
@@ -55,12 +92,22 @@ impl Kind {
         matches!(self, Kind::MultipleChoice | Kind::MinimalPairs | Kind::BiasPairs)
     }
 
+    /// Whether the task has no items: it reads a text (`text`).
+    pub fn reads_text(self) -> bool {
+        matches!(self, Kind::Perplexity | Kind::Kl)
+    }
+
     /// The header fields a task of this kind may have, besides the common ones.
-    fn fields(self) -> &'static [&'static str] {
+    fn fields(self) -> Vec<&'static str> {
         match self {
-            Kind::MultipleChoice => &["target_delimiter", "fewshot_delimiter", "fewshot_data", "format"],
-            Kind::MinimalPairs | Kind::BiasPairs => &["target_delimiter"],
-            Kind::Group => &["tasks"],
+            Kind::MultipleChoice => vec!["target_delimiter", "fewshot_delimiter", "fewshot_data", "format"],
+            Kind::MinimalPairs | Kind::BiasPairs => vec!["target_delimiter"],
+            Kind::Generation | Kind::Refusal => DECODING.to_vec(),
+            Kind::Privacy => [&DECODING[..], &["patterns"]].concat(),
+            Kind::Toxicity => [&DECODING[..], &["wordlist", "threshold"]].concat(),
+            Kind::Efficiency => vec!["format", "max_tokens", "warmup"],
+            Kind::Perplexity | Kind::Kl => vec!["text", "n_ctx", "chunks"],
+            Kind::Group => vec!["tasks"],
         }
     }
 }
@@ -93,7 +140,35 @@ pub struct TaskSpec {
     pub fewshot_delimiter: String,
     /// For a group: the tasks it runs (names or paths).
     pub tasks: Vec<String>,
+    /// How answers are generated (tasks that generate).
+    pub decoding: Decoding,
+    /// Toxicity: the word list (required) and the severity (1 to 3) at which an answer
+    /// counts as toxic (default 2).
+    pub wordlist: Option<PathBuf>,
+    pub threshold: u8,
+    /// Privacy: (name, regular expression) of what counts as personal data; empty: the defaults.
+    pub patterns: Vec<(String, String)>,
+    /// Perplexity and KL: the text, the chunk size in tokens and how many chunks at most.
+    pub text: Option<PathBuf>,
+    pub n_ctx: usize,
+    pub chunks: Option<usize>,
+    /// Efficiency: untimed runs first (page faults, caches).
+    pub warmup: usize,
 }
+
+/// How a task's answers are generated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoding {
+    /// The answer ends before the first of these (lm-evaluation-harness's `until`).
+    pub stop: Vec<String>,
+    pub max_tokens: usize,
+    /// 0: greedy; otherwise sampled with this temperature, seeded per item.
+    pub temperature: f32,
+}
+
+/// Limits on header numbers: a typo should not ask for a billion tokens.
+const MAX_TOKENS: usize = 4096;
+const MAX_N_CTX: usize = 1 << 16;
 
 /// The fields every kind may have.
 const COMMON: [&str; 6] = ["lamina_task", "name", "kind", "description", "metrics", "data"];
@@ -109,9 +184,7 @@ impl TaskSpec {
             Some(Value::Number(n)) if n.as_u64() == Some(FORMAT_VERSION) => {}
             Some(v) => return Err(format!("`lamina_task` is {v}: this build reads version {FORMAT_VERSION}")),
             None => {
-                return Err(
-                    "the first line is not a task header: it needs `\"lamina_task\": 1` and a `kind`".into()
-                )
+                return Err("the first line is not a task header: it needs `\"lamina_task\": 1` and a `kind`".into())
             }
         }
         let kind = Kind::parse(&string(obj, "kind")?.ok_or("the header has no `kind`")?)?;
@@ -132,7 +205,32 @@ impl TaskSpec {
             target_delimiter: string(obj, "target_delimiter")?.unwrap_or_else(|| " ".into()),
             fewshot_delimiter: string(obj, "fewshot_delimiter")?.unwrap_or_else(|| "\n\n".into()),
             tasks: strings(obj, "tasks")?.unwrap_or_default(),
+            decoding: Decoding {
+                stop: strings(obj, "stop")?.unwrap_or_default(),
+                max_tokens: number(obj, "max_tokens", 1, MAX_TOKENS)?.unwrap_or(if kind == Kind::Efficiency {
+                    64
+                } else {
+                    128
+                }),
+                temperature: match obj.get("temperature") {
+                    None | Some(Value::Null) => 0.0,
+                    Some(v) => match v.as_f64() {
+                        Some(t) if (0.0..=10.0).contains(&t) => t as f32,
+                        _ => return Err(format!("`temperature` must be a number from 0 to 10, got {v}")),
+                    },
+                },
+            },
+            wordlist: path("wordlist")?,
+            threshold: number(obj, "threshold", 1, 3)?.unwrap_or(2) as u8,
+            patterns: patterns(obj)?,
+            text: path("text")?,
+            n_ctx: number(obj, "n_ctx", 4, MAX_N_CTX)?.unwrap_or(512),
+            chunks: number(obj, "chunks", 1, usize::MAX)?,
+            warmup: number(obj, "warmup", 0, 16)?.unwrap_or(1),
         };
+        if kind.reads_text() && spec.text.is_none() {
+            return Err(format!("a {} task needs `text`: the file to score", kind.name()));
+        }
         if kind == Kind::Group && spec.tasks.is_empty() {
             return Err("a group needs `tasks`: a non-empty list of task names or files".into());
         }
@@ -142,9 +240,10 @@ impl TaskSpec {
 
 /// Refuse fields this kind does not use (naming the ones it does).
 fn check_fields(obj: &Map<String, Value>, kind: Kind) -> Result<(), String> {
-    let known = |k: &str| COMMON.contains(&k) || kind.fields().contains(&k);
+    let own = kind.fields();
+    let known = |k: &str| COMMON.contains(&k) || own.contains(&k);
     if let Some(bad) = obj.keys().find(|k| !known(k)) {
-        let mut names: Vec<&str> = COMMON.iter().chain(kind.fields()).copied().collect();
+        let mut names: Vec<&str> = COMMON.iter().chain(&own).copied().collect();
         names.sort_unstable();
         return Err(format!("unknown field `{bad}` for a {} task (known: {})", kind.name(), names.join(", ")));
     }
@@ -157,6 +256,32 @@ fn metrics(obj: &Map<String, Value>, kind: Kind) -> Result<Vec<Metric>, String> 
         return Err("`metrics` is empty: leave it out to report every metric of the kind".into());
     }
     names.iter().map(|n| Metric::parse(n, kind)).collect()
+}
+
+/// `"patterns": {"name": "regex", ...}` as (name, regex) pairs, sorted by name.
+fn patterns(obj: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
+    match obj.get("patterns") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(re) => Ok((k.clone(), re.clone())),
+                _ => Err(format!("`patterns.{k}` must be a regular expression (a string), got {v}")),
+            })
+            .collect(),
+        Some(v) => Err(format!("`patterns` must be a non-empty object of name: regular expression, got {v}")),
+    }
+}
+
+/// An optional whole number in `lo..=hi`.
+fn number(obj: &Map<String, Value>, key: &str, lo: usize, hi: usize) -> Result<Option<usize>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if (lo as u64..=hi as u64).contains(&n) => Ok(Some(n as usize)),
+            _ => Err(format!("`{key}` must be a whole number from {lo} to {hi}, got {v}")),
+        },
+    }
 }
 
 /// An optional string field.
@@ -201,6 +326,11 @@ mod tests {
         let t = parse(json!({"lamina_task": 1, "kind": "minimal_pairs", "data": "x.jsonl"})).unwrap();
         assert_eq!(t.metrics, vec![Metric::Acc]);
         assert_eq!(t.data.as_deref(), Some(Path::new("/tasks/x.jsonl")));
+        let t = parse(json!({"lamina_task": 1, "kind": "generation", "stop": ["\n"], "metrics": ["f1"]})).unwrap();
+        assert_eq!(t.decoding, Decoding { stop: vec!["\n".into()], max_tokens: 128, temperature: 0.0 });
+        assert_eq!(t.metrics, vec![Metric::F1]);
+        let t = parse(json!({"lamina_task": 1, "kind": "perplexity", "text": "c.txt", "chunks": 4})).unwrap();
+        assert_eq!((t.n_ctx, t.chunks, t.text.unwrap()), (512, Some(4), PathBuf::from("/tasks/c.txt")));
     }
 
     #[test]
@@ -216,6 +346,16 @@ mod tests {
             (json!({"lamina_task": 1, "kind": "multiple_choice", "format": "jinja"}), "unknown `format`"),
             (json!({"lamina_task": 1, "kind": "multiple_choice", "name": 3}), "`name` must be a string"),
             (json!({"lamina_task": 1, "kind": "group"}), "needs `tasks`"),
+            (
+                json!({"lamina_task": 1, "kind": "generation", "max_tokens": 0}),
+                "`max_tokens` must be a whole number from 1",
+            ),
+            (json!({"lamina_task": 1, "kind": "generation", "max_tokens": 1e12}), "`max_tokens`"),
+            (json!({"lamina_task": 1, "kind": "generation", "temperature": -1}), "`temperature`"),
+            (json!({"lamina_task": 1, "kind": "toxicity", "threshold": 4}), "`threshold`"),
+            (json!({"lamina_task": 1, "kind": "perplexity"}), "needs `text`"),
+            (json!({"lamina_task": 1, "kind": "generation", "stop": "\n"}), "`stop` must be a list"),
+            (json!({"lamina_task": 1, "kind": "efficiency", "stop": ["x"]}), "unknown field `stop`"),
             (json!([1, 2]), "JSON object"),
         ];
         for (v, want) in cases {
