@@ -3,14 +3,14 @@
 //! LLaMA-shaped decoder of every other decoder family, `arch` the registry that maps a
 //! file's architecture to its family and loader, `generation`/`sampling`/`chat` inference, `perplexity` evaluation and `kl` the
 //! divergence of a model from a base model,
-//! `tokenizer` a character tokenizer, `bpe` the byte-level BPE tokenizer of pretrained
-//! models (GGUF or `tokenizer.json`), and `gguf`, `safetensors`, `hf` read (and write)
+//! `tokenizer` the tokenizers (a character tokenizer, and those of pretrained models:
+//! SentencePiece, BPE and WordPiece from GGUF as llama.cpp runs them, or
+//! `tokenizer.json`), and `gguf`, `safetensors`, `hf` read (and write)
 //! model files; `quantize` rewrites a model in ggml block formats, `convert` reads a Hugging
 //! Face LLaMA directory as GGUF for it.
 
 pub mod arch;
 mod atomic;
-pub mod bpe;
 pub mod causal_lm;
 pub mod chat;
 pub mod convert;
@@ -36,7 +36,11 @@ pub mod safetensors;
 pub mod sampling;
 pub mod tokenizer;
 
-pub use bpe::{TokenStream, Tokenizer as BpeTokenizer};
+/// The former home of the pretrained models' tokenizer (when it was byte-level BPE only).
+pub mod bpe {
+    pub use crate::tokenizer::{byte_level, pretokenize, special, TokenStream, Tokenizer};
+}
+
 pub use causal_lm::{CausalLm, LogitsFor};
 pub use error::{ModelError, Result};
 pub use gpt::{Block, CausalSelfAttention, Gpt, GptConfig, Mlp};
@@ -44,3 +48,4 @@ pub use kv_cache::KvCache;
 pub use llama::{Activation, Llama, LlamaConfig, LoadOptions};
 pub use nn::{Embedding, LayerNorm, Linear, SeedStream};
 pub use tokenizer::{CharTokenizer, TokenizerError};
+pub use tokenizer::{TokenStream, Tokenizer, Tokenizer as BpeTokenizer};

@@ -280,9 +280,10 @@ fn unknown_pre_tokenizer_and_tokenizer_model_are_unsupported() {
     assert!(matches!(err, ModelError::Unsupported(_)), "{err}");
     assert!(err.to_string().contains("no-such-pre"), "{err}");
 
-    let spm = gguf(&[("tokenizer.ggml.model", Kv::Str("llama"))]);
-    let err = BpeTokenizer::from_gguf(&spm).unwrap_err();
+    let t5 = gguf(&[("tokenizer.ggml.model", Kv::Str("t5"))]);
+    let err = BpeTokenizer::from_gguf(&t5).unwrap_err();
     assert!(matches!(err, ModelError::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("tokenizer.ggml.model = t5"), "{err}");
 
     let err = BpeTokenizer::from_gguf(&gguf(&[])).unwrap_err();
     assert!(matches!(err, ModelError::Missing(_)), "{err}");

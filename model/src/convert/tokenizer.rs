@@ -10,10 +10,10 @@
 //! decides the splitting. Structures it does not recognise are an error rather than a
 //! guess, since a wrong name silently changes the token ids.
 
-use crate::bpe::is_byte_level;
 use crate::error::{ModelError, Result};
 use crate::gguf::{MetaArray, MetaValue};
 use crate::hf::{read_json, HfModel, TokenIds};
+use crate::tokenizer::is_byte_level;
 use serde_json::Value;
 
 /// GGUF token types (llama.cpp's `llama_token_type`).

@@ -13,10 +13,10 @@ mod stats;
 
 pub use stats::{compare_position, percentile, summarize, Distribution, Estimate, KlReport, Position, PERCENTILES};
 
-use crate::bpe::Tokenizer;
 use crate::causal_lm::{CausalLm, LogitsFor};
 use crate::error::{ModelError, Result};
 use crate::perplexity::{chunks, first_scored};
+use crate::tokenizer::Tokenizer;
 use rayon::prelude::*;
 use std::borrow::Cow;
 

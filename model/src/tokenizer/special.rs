@@ -1,10 +1,12 @@
-//! Token kinds and the split of a text on special tokens, before BPE sees it.
+//! Token kinds and the split of a text on special tokens, before the tokenizer proper
+//! sees it (llama.cpp's `tokenizer_st_partition`).
 
 /// What a token is, from GGUF's `tokenizer.ggml.token_type` (llama.cpp's
 /// `LLAMA_TOKEN_TYPE_*`) or from a `tokenizer.json`'s added tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
-    /// Produced by BPE; decodes through the byte-level alphabet.
+    /// Produced by the tokenizer; decodes through the byte-level alphabet or with `▁` as
+    /// a space, as the vocabulary's family does.
     Normal,
     /// The unknown token: treated like a control token.
     Unknown,
@@ -15,7 +17,7 @@ pub enum TokenKind {
     UserDefined,
     /// Reserved slots: never produced, decode to nothing.
     Unused,
-    /// SentencePiece byte tokens (`<0x0A>`); decode to nothing in a BPE vocabulary, as in llama.cpp.
+    /// Byte-fallback tokens (`<0x0A>`): decode to their byte.
     Byte,
 }
 
@@ -45,8 +47,8 @@ pub struct SpecialToken {
     pub text: String,
     /// Matched even when special tokens are not parsed (user-defined tokens).
     pub always: bool,
-    /// ASCII whitespace to the left / right of a match is dropped (`tokenizer.json`'s
-    /// `lstrip` / `rstrip`).
+    /// Whitespace to the left / right of a match is dropped (`tokenizer.json`'s `lstrip` /
+    /// `rstrip`, llama.cpp's `LLAMA_TOKEN_ATTR_LSTRIP` / `RSTRIP`).
     pub lstrip: bool,
     pub rstrip: bool,
 }
@@ -82,7 +84,7 @@ pub fn partition<'t>(text: &'t str, specials: &[SpecialToken], parse_special: bo
                     while let Some(at) = rest.find(sp.text.as_str()) {
                         let mut left = &rest[..at];
                         if sp.lstrip {
-                            left = left.trim_end_matches(|c: char| c.is_ascii_whitespace());
+                            left = left.trim_end_matches(is_c_space);
                         }
                         if !left.is_empty() {
                             next.push(Fragment::Text(left));
@@ -90,7 +92,7 @@ pub fn partition<'t>(text: &'t str, specials: &[SpecialToken], parse_special: bo
                         next.push(Fragment::Token(sp.id));
                         rest = &rest[at + sp.text.len()..];
                         if sp.rstrip {
-                            rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+                            rest = rest.trim_start_matches(is_c_space);
                         }
                     }
                     if !rest.is_empty() {
@@ -102,6 +104,11 @@ pub fn partition<'t>(text: &'t str, specials: &[SpecialToken], parse_special: bo
         fragments = next;
     }
     fragments
+}
+
+/// C's `isspace`, which llama.cpp strips with (it includes the vertical tab).
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r')
 }
 
 #[cfg(test)]

@@ -5,12 +5,42 @@
 //! from the file; added tokens become control tokens (`"special": true`) or user-defined
 //! ones, split out of the text before the model runs, as for GGUF.
 
+use super::eog::NamedIds;
 use super::special::TokenKind;
-use super::{SpecialIds, Tokenizer};
+use super::{Engine, PieceStyle, Settings, SpecialIds, Tokenizer, Vocab};
 use crate::error::{ModelError, Result};
 use serde_json::Value;
 use std::path::Path;
-use tokenizers::{Model, ModelWrapper, NormalizerWrapper, PreTokenizerWrapper};
+use tokenizers::{
+    Model, ModelWrapper, Normalizer, NormalizerWrapper, OffsetReferential, OffsetType, PreTokenizedString,
+    PreTokenizer, PreTokenizerWrapper,
+};
+
+/// The file's normalizer, pre-tokenizer and model.
+pub struct Pipeline {
+    normalizer: Option<NormalizerWrapper>,
+    pre_tokenizer: Option<PreTokenizerWrapper>,
+    model: ModelWrapper,
+}
+
+impl Pipeline {
+    /// Append the tokens of a text fragment without special tokens.
+    pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        let hf = |e: tokenizers::Error| ModelError::Tokenizer(e.to_string());
+        let mut pieces = PreTokenizedString::from(text);
+        if let Some(n) = &self.normalizer {
+            pieces.normalize(|s| n.normalize(s)).map_err(hf)?;
+        }
+        if let Some(p) = &self.pre_tokenizer {
+            p.pre_tokenize(&mut pieces).map_err(hf)?;
+        }
+        pieces.tokenize(|s| self.model.tokenize(s.get())).map_err(hf)?;
+        for (_, _, tokens) in pieces.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+            out.extend(tokens.iter().flatten().map(|t| t.id));
+        }
+        Ok(())
+    }
+}
 
 pub fn load(path: &Path) -> Result<Tokenizer> {
     let json = read_json(path)?;
@@ -77,11 +107,20 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
         eos,
         unk: id_of("unk_token"),
         pad: id_of("pad_token"),
-        eog,
+        sep: id_of("sep_token"),
+        mask: id_of("mask_token"),
         add_bos: flag("add_bos_token").unwrap_or(template_bos.is_some()),
         add_eos: flag("add_eos_token").unwrap_or(template_eos.is_some()),
+        add_sep: false,
     };
-    Ok(Tokenizer::assemble(normalizer, pre_tokenizer, model, texts, kinds, strip, ids))
+    let named = NamedIds { eos, ..NamedIds::default() };
+    let settings = Settings { ids, add_space_prefix: false, clean_spaces: false, pieces: PieceStyle::ByteLevel };
+    let pipeline = Pipeline { normalizer, pre_tokenizer, model };
+    let vocab = Vocab::new(texts, kinds, Vec::new());
+    let mut tok = Tokenizer::assemble(vocab, Engine::Hf(Box::new(pipeline)), settings, named, |_| strip);
+    // generation_config.json's end-of-generation ids.
+    tok.eog.extend(eog);
+    Ok(tok)
 }
 
 #[derive(serde::Deserialize)]
