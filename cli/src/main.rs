@@ -4,7 +4,7 @@
 //! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on task
 //! files (or a JSONL test set by exact match) and compares reports; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
 //! `quantize`, `prune` and `sweep` make and measure smaller models; `plot` draws a
-//! fine-tuning log.
+//! fine-tuning log; `tokenize` prints a text's tokens.
 
 mod bench;
 mod bench_model;
@@ -28,6 +28,7 @@ mod plot_log;
 mod prune;
 mod quantize;
 mod sweep;
+mod tokenize;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -74,6 +75,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
+    /// Print a text's token ids and pieces, as llama-tokenize does (a vocabulary-only GGUF will do).
+    Tokenize(tokenize::TokenizeArgs),
 }
 
 #[global_allocator]
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot_log::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Finetune(args) => finetune::run(args),
+        Command::Tokenize(args) => tokenize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
