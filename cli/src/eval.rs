@@ -44,6 +44,9 @@ pub struct EvalArgs {
     /// Keep every item's prompt, answer and scores in the JSON report.
     #[arg(long)]
     pub samples: bool,
+    /// Also show the per-category rows (`acc/npi_licensing`, ...) in the table.
+    #[arg(long)]
+    pub breakdown: bool,
     /// The base model a `kl` task measures the divergence from.
     #[arg(long, value_name = "PATH")]
     pub kl_base: Option<PathBuf>,

@@ -19,6 +19,9 @@ pub struct CompareArgs {
     /// Print the rows as JSON (task, metric, each report's value and the differences).
     #[arg(long)]
     pub json: bool,
+    /// Also show the per-category rows (`acc/npi_licensing`, ...) in the table.
+    #[arg(long)]
+    pub breakdown: bool,
 }
 
 pub fn read_report(path: &PathBuf) -> CliResult<Report> {
@@ -51,7 +54,7 @@ pub fn run(args: CompareArgs) -> CliResult {
         let labels: Vec<String> = reports.iter().map(Report::label).collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"labels": labels, "rows": rows}))?);
     } else {
-        print!("{}", eval_report::table(&reports));
+        print!("{}", eval_report::table(&reports, args.breakdown));
         if let Some(out) = &args.out {
             println!("comparison: {}", out.display());
         }

@@ -73,6 +73,9 @@ fn value_text(v: &MetricValue) -> String {
 }
 
 fn delta_text(d: &Delta) -> String {
+    if d.diff == 0.0 {
+        return "=".into();
+    }
     let arrow = match d.better {
         Some(true) => "▲",
         Some(false) => "▼",
@@ -82,7 +85,8 @@ fn delta_text(d: &Delta) -> String {
 }
 
 /// The reports as a text table (one report: value, standard error, n and time per task).
-pub fn table(reports: &[Report]) -> String {
+/// Per-category rows (`acc/...`) only with `breakdown`; the HTML and JSON always have them.
+pub fn table(reports: &[Report], breakdown: bool) -> String {
     let mut out = String::new();
     let width = reports.iter().map(|r| r.label().chars().count()).max().unwrap_or(0).clamp(16, 40);
     let _ = write!(out, "{:<18} {:<26} {:<8}", "task", "metric", "better");
@@ -94,7 +98,7 @@ pub fn table(reports: &[Report]) -> String {
     }
     out.push('\n');
     let mut last_task = "";
-    for row in rows(reports) {
+    for row in rows(reports).into_iter().filter(|r| breakdown || !r.metric.contains('/')) {
         let task = if row.task == last_task { "" } else { row.task };
         last_task = row.task;
         let g = row.values.iter().flatten().next().map_or(String::new(), |v| goal(v.goal));
@@ -119,9 +123,23 @@ pub fn table(reports: &[Report]) -> String {
             "▲ better, ▼ worse than the first column; * by more than 1.96 standard errors of the difference\n",
         );
     }
+    for (task, note, labels) in notes(reports) {
+        let _ = writeln!(out, "note ({task}; {}): {note}", labels.join(", "));
+    }
+    out
+}
+
+/// Each task's distinct notes, with the runs that have them, in order.
+fn notes(reports: &[Report]) -> Vec<(String, String, Vec<String>)> {
+    let mut out: Vec<(String, String, Vec<String>)> = Vec::new();
     for r in reports {
-        for t in r.tasks.iter().filter(|t| !t.notes.is_empty()) {
-            let _ = writeln!(out, "note ({}, {}): {}", r.label(), t.task, t.notes.join("; "));
+        for t in &r.tasks {
+            for n in &t.notes {
+                match out.iter_mut().find(|(task, note, _)| *task == t.task && note == n) {
+                    Some((_, _, labels)) => labels.push(r.label()),
+                    None => out.push((t.task.clone(), n.clone(), vec![r.label()])),
+                }
+            }
         }
     }
     out
@@ -176,10 +194,8 @@ pub fn html(reports: &[Report]) -> String {
         h.push_str(&chart.to_svg());
     }
     h.push_str("<h2>Notes</h2>\n");
-    for (r, l) in reports.iter().zip(&labels) {
-        for t in r.tasks.iter().filter(|t| !t.notes.is_empty()) {
-            let _ = writeln!(h, "<p class=\"note\">{} / {}: {}</p>", esc(l), esc(&t.task), esc(&t.notes.join("; ")));
-        }
+    for (task, note, runs) in notes(reports) {
+        let _ = writeln!(h, "<p class=\"note\">{} ({}): {}</p>", esc(&task), esc(&runs.join(", ")), esc(&note));
     }
     h.push_str("</body></html>\n");
     h
@@ -298,13 +314,13 @@ mod tests {
     fn comparisons_mark_direction_and_significance() {
         let a = report("base", &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], 20.0);
         let b = report("tuned", &[1.0; 8], 25.0);
-        let t = table(&[a.clone(), b.clone()]);
+        let t = table(&[a.clone(), b.clone()], false);
         assert!(t.contains("▲+0.7500*"), "{t}");
         assert!(t.contains("▼+5.000"), "perplexity up is worse: {t}");
         let h = html(&[a.clone(), b]);
         assert!(h.contains("class=\"better sig\"") && h.contains("class=\"worse\""), "{h}");
         assert_eq!(h.matches("<svg").count(), 2, "a 0-1 chart and a perplexity chart");
-        let single = table(&[a]);
+        let single = table(&[a], true);
         assert!(single.contains("0.2500 ± 0.1637") && single.contains("seconds"), "{single}");
     }
 }

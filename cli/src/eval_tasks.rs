@@ -102,7 +102,7 @@ pub fn run(args: EvalArgs) -> CliResult {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        print!("{}", eval_report::table(std::slice::from_ref(&report)));
+        print!("{}", eval_report::table(std::slice::from_ref(&report), args.breakdown));
         println!("report: {} and {}", json_path.display(), html_path.display());
     }
     Ok(())
