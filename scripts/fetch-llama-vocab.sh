@@ -7,8 +7,8 @@
 #   models/llama.cpp-vocab/templates/*.jinja           real models' chat templates
 #
 # They ship in the `llama-cpp-python==0.3.36` source distribution on PyPI (llama.cpp
-# vendored under vendor/llama.cpp/models/); we download it with pip (no dependencies,
-# no build) and extract only those members. Idempotent: does nothing when the folder
+# vendored under vendor/llama.cpp/models/); we download it from the package index
+# and extract only those members. Idempotent: does nothing when the folder
 # holds a complete extraction of this version. `LLAMA_CPP_SDIST=/path/to.tar.gz` uses a
 # copy already on disk instead of downloading (it is checked against the same sha256).
 # Usage: scripts/fetch-llama-vocab.sh
@@ -43,9 +43,24 @@ if [[ -n "${LLAMA_CPP_SDIST:-}" ]]; then
     TARBALL="$LLAMA_CPP_SDIST"
     echo "fetch-llama-vocab: using $TARBALL"
 else
-    echo "fetch-llama-vocab: pip download --no-deps --no-binary :all: $PKG (76 MB)"
-    "$PY" -m pip download --no-deps --no-binary :all: "$PKG" -d "$TMPDIR_DL" >/dev/null
+    # Straight from the package index, not `pip download`: pip prepares an sdist's metadata,
+    # and on a machine without cmake, scikit-build-core's build requirements made pip
+    # compile CMake from source (about 30 minutes of CI).
+    INDEX="${PIP_INDEX_URL:-https://pypi.org/simple}"
+    echo "fetch-llama-vocab: $SDIST (76 MB) from $INDEX"
     TARBALL="$TMPDIR_DL/$SDIST"
+    "$PY" - "$INDEX" "$SDIST" "$TARBALL" <<'PYEOF'
+import re, shutil, sys, urllib.parse, urllib.request
+index, sdist, dest = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+page_url = index + "/llama-cpp-python/"
+page = urllib.request.urlopen(page_url, timeout=120).read().decode()
+link = re.search(r'href="([^"#]*' + re.escape(sdist) + ')', page)
+if not link:
+    sys.exit(f"fetch-llama-vocab: {sdist} is not listed at {page_url}")
+url = urllib.parse.urljoin(page_url, link.group(1))
+with urllib.request.urlopen(url, timeout=600) as src, open(dest, "wb") as out:
+    shutil.copyfileobj(src, out)
+PYEOF
 fi
 GOT="$(sha_of "$TARBALL")"
 if [[ "$GOT" != "$SHA256" ]]; then
