@@ -5,6 +5,7 @@ use clap::Args;
 use lamina_model::chat::Message;
 use lamina_model::generation::{generate, GenerationStats, StopReason};
 use lamina_model::sampling::Sampler;
+use lamina_model::stop::StopText;
 use std::io::{Read, Write};
 
 #[derive(Args, Debug)]
@@ -122,47 +123,23 @@ pub fn print_stats(s: &GenerationStats, load_secs: f64) {
 }
 
 /// Prints streamed text, holding back any tail that could be the start of a stop string.
-pub struct StopPrinter {
-    stops: Vec<String>,
-    pending: String,
-}
+pub struct StopPrinter(StopText);
 
 impl StopPrinter {
     pub fn new(stops: Vec<String>) -> StopPrinter {
-        StopPrinter { stops: stops.into_iter().filter(|s| !s.is_empty()).collect(), pending: String::new() }
+        StopPrinter(StopText::new(stops))
     }
 
     /// Add text; returns false once a stop string has appeared (the text before it is printed).
     pub fn push(&mut self, text: &str) -> bool {
-        self.pending.push_str(text);
-        if let Some(at) = self.stops.iter().filter_map(|s| self.pending.find(s.as_str())).min() {
-            self.pending.truncate(at);
-            self.flush_all();
-            return false;
-        }
-        // Longest suffix of `pending` that is a prefix of some stop string: keep it back.
-        let keep = self
-            .stops
-            .iter()
-            .flat_map(|s| (1..s.len()).rev().filter(move |&n| s.is_char_boundary(n)).map(move |n| &s[..n]))
-            .filter(|p| self.pending.ends_with(p))
-            .map(|p| p.len())
-            .max()
-            .unwrap_or(0);
-        let cut = self.pending.len() - keep;
-        print!("{}", &self.pending[..cut]);
+        let (shown, stopped) = self.0.push(text);
+        print!("{shown}");
         let _ = std::io::stdout().flush();
-        self.pending.drain(..cut);
-        true
-    }
-
-    fn flush_all(&mut self) {
-        print!("{}", self.pending);
-        self.pending.clear();
-        let _ = std::io::stdout().flush();
+        !stopped
     }
 
     pub fn finish(&mut self) {
-        self.flush_all();
+        print!("{}", self.0.finish());
+        let _ = std::io::stdout().flush();
     }
 }

@@ -4,7 +4,8 @@
 //! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on task
 //! files (or a JSONL test set by exact match) and compares reports; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
 //! `quantize`, `prune` and `sweep` make and measure smaller models; `plot` draws a
-//! fine-tuning log; `tokenize` prints a text's tokens.
+//! fine-tuning log; `tokenize` prints a text's tokens; `serve` puts a model behind an
+//! OpenAI-compatible HTTP API.
 
 mod bench;
 mod bench_model;
@@ -27,6 +28,7 @@ mod plot;
 mod plot_log;
 mod prune;
 mod quantize;
+mod serve;
 mod sweep;
 mod tokenize;
 
@@ -73,6 +75,8 @@ enum Command {
     Finetune(finetune::FinetuneArgs),
     /// Fold a LoRA adapter into its base model and write a GGUF.
     Merge(merge::MergeArgs),
+    /// Serve a model over HTTP: OpenAI-compatible API, continuous batching, a chat page at /.
+    Serve(serve::ServeArgs),
     /// Show a model file's architecture, hyperparameters, tokenizer, chat template and tensors.
     Info(info::InfoArgs),
     /// Print a text's token ids and pieces, as llama-tokenize does (a vocabulary-only GGUF will do).
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Finetune(args) => finetune::run(args),
         Command::Tokenize(args) => tokenize::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,7 @@ pub mod qnn;
 pub mod quantize;
 pub mod safetensors;
 pub mod sampling;
+pub mod stop;
 pub mod tokenizer;
 
 /// The former home of the pretrained models' tokenizer (when it was byte-level BPE only).
@@ -41,7 +42,7 @@ pub mod bpe {
     pub use crate::tokenizer::{byte_level, pretokenize, special, TokenStream, Tokenizer};
 }
 
-pub use causal_lm::{CausalLm, LogitsFor};
+pub use causal_lm::{CausalLm, LogitsFor, SeqStep};
 pub use error::{ModelError, Result};
 pub use gpt::{Block, CausalSelfAttention, Gpt, GptConfig, Mlp};
 pub use kv_cache::KvCache;

@@ -13,6 +13,7 @@
 
 use super::{Llama, Pass};
 use crate::error::Result;
+use crate::kv_cache::KvCache;
 use crate::llama::{Activation, LlamaConfig};
 use crate::lora::{dropout_seed, Target};
 use lamina_tensor::{rope_tables, scaled_dot_product_attention, DType, Device, Tensor};
@@ -27,6 +28,8 @@ pub(super) struct PassContext {
     /// (Tq, Tk) additive causal mask, for the composed (soft-capped) attention.
     causal_mask: Option<Tensor>,
     start: usize,
+    /// New positions (rows) of the pass.
+    len: usize,
 }
 
 impl PassContext {
@@ -54,7 +57,22 @@ impl PassContext {
             Some(_) => Some(mask(&|pos, key| key > pos)?),
             None => None,
         };
-        Ok(PassContext { ropes, window_mask, causal_mask, start })
+        Ok(PassContext { ropes, window_mask, causal_mask, start, len: t })
+    }
+
+    /// The RoPE tables of several sequences' passes one after the other, for a batched
+    /// pass over all their rows (each sequence's masks stay in its own context).
+    pub(super) fn joined(parts: &[PassContext]) -> Result<PassContext> {
+        let ropes = parts[0]
+            .ropes
+            .iter()
+            .map(|(base, _, _)| {
+                let (cos, sin): (Vec<&Tensor>, Vec<&Tensor>) = parts.iter().map(|p| p.rope(*base)).unzip();
+                Ok((*base, Tensor::cat(&cos, 0)?, Tensor::cat(&sin, 0)?))
+            })
+            .collect::<Result<_>>()?;
+        let len = parts.iter().map(|p| p.len).sum();
+        Ok(PassContext { ropes, window_mask: None, causal_mask: None, start: 0, len })
     }
 
     fn rope(&self, base: f32) -> (&Tensor, &Tensor) {
@@ -69,9 +87,10 @@ pub(super) fn softcap(x: &Tensor, cap: f32) -> Result<Tensor> {
 }
 
 impl Llama {
-    /// One decoder block over x (batch * seq, dim). With a cache (inference, batch 1) the
-    /// new keys and values extend it and attention covers the cached prefix; without one
-    /// (training) attention is causal within each sequence. `Pass::Train`'s step seed
+    /// One decoder block over x (batch * seq, dim). With caches (inference, batch 1) x holds
+    /// the new tokens of one or more sequences in turn: each sequence's keys and values
+    /// extend its own cache and its attention covers its cached prefix. Without (training)
+    /// attention is causal within each sequence. `Pass::Train`'s step seed
     /// seeds the adapters' dropout.
     pub(super) fn block(
         &self,
@@ -113,14 +132,9 @@ impl Llama {
         let q = heads(q, c.n_heads, b.q_norm.as_ref())?.rope(cos, sin, c.rope_convention)?;
         let k = heads(k, c.n_kv_heads, b.k_norm.as_ref())?.rope(cos, sin, c.rope_convention)?;
         let v = heads(v, c.n_kv_heads, None)?;
-        let (k_all, v_all) = match pass {
-            Pass::Cached(cache) => cache.append(layer, &k, &v)?,
-            Pass::Train { .. } => (k, v),
-        };
-        let window = c.window(layer).and(ctx.window_mask.as_ref());
-        let a = match c.attn_softcap {
-            None => scaled_dot_product_attention(&q, &k_all, &v_all, window, true, c.attn_scale)?,
-            Some(cap) => softcapped_attention(c, &q, &k_all, &v_all, ctx, window, cap)?,
+        let a = match pass {
+            Pass::Cached(seqs) => attend_cached(c, layer, &q, &k, &v, seqs)?,
+            Pass::Train { .. } => attend(c, layer, &q, &k, &v, ctx)?,
         };
         let a = a.permute(&[0, 2, 1, 3])?.reshape(&[batch * t, c.q_dim()])?;
         let x = x.add(&post_norm(project(Target::O, &a)?, b.post_attn_norm.as_ref(), c.norm_eps)?)?;
@@ -139,6 +153,43 @@ impl Llama {
         let y = project(Target::Down, &gate.mul(&up)?)?;
         Ok(x.add(&post_norm(y, b.post_ffn_norm.as_ref(), c.norm_eps)?)?)
     }
+}
+
+/// Causal attention of q over k, v with the layer's window and score soft-cap.
+fn attend(c: &LlamaConfig, layer: usize, q: &Tensor, k: &Tensor, v: &Tensor, ctx: &PassContext) -> Result<Tensor> {
+    let window = c.window(layer).and(ctx.window_mask.as_ref());
+    match c.attn_softcap {
+        None => Ok(scaled_dot_product_attention(q, k, v, window, true, c.attn_scale)?),
+        Some(cap) => softcapped_attention(c, q, k, v, ctx, window, cap),
+    }
+}
+
+/// Attention of each sequence's new rows over its cache, after storing their keys and
+/// values there. q (1, heads, T, hd), k and v (1, kv_heads, T, hd) hold every sequence's
+/// rows in turn (`ctx.len` each); the result is (1, heads, T, hd) in the same order. One
+/// sequence (plain generation) takes the tensors as they are; a batch splits them (views,
+/// no copy) and joins the outputs.
+fn attend_cached(
+    c: &LlamaConfig,
+    layer: usize,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    seqs: &[(&KvCache, &PassContext)],
+) -> Result<Tensor> {
+    if let [(cache, ctx)] = seqs {
+        let (k_all, v_all) = cache.append(layer, k, v)?;
+        return attend(c, layer, q, &k_all, &v_all, ctx);
+    }
+    let mut outs = Vec::with_capacity(seqs.len());
+    let mut row = 0;
+    for &(cache, ctx) in seqs {
+        let part = |x: &Tensor| x.narrow(2, row, ctx.len);
+        let (k_all, v_all) = cache.append(layer, &part(k)?, &part(v)?)?;
+        outs.push(attend(c, layer, &part(q)?, &k_all, &v_all, ctx)?);
+        row += ctx.len;
+    }
+    Ok(Tensor::cat(&outs.iter().collect::<Vec<_>>(), 2)?)
 }
 
 fn post_norm(y: Tensor, norm: Option<&Tensor>, eps: f32) -> Result<Tensor> {

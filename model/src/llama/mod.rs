@@ -15,7 +15,7 @@ pub use config::{gguf_name, hf_name, Activation, LlamaConfig};
 pub(crate) use config::{gguf_name_with, hf_name_with};
 pub use rope_layout::{gguf_rows_from_hf, hf_rows_from_gguf};
 
-use crate::causal_lm::{CausalLm, LogitsFor};
+use crate::causal_lm::{CausalLm, LogitsFor, SeqStep};
 use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
 use crate::lora::{BlockAdapters, Target};
@@ -143,11 +143,12 @@ impl Llama {
     }
 }
 
-/// How a forward pass runs: extending a KV cache (inference) or over whole sequences
-/// with gradients (training).
+/// How a forward pass runs: extending KV caches (inference: x's rows are the new tokens of
+/// one or more sequences in turn, each with its cache and its own context, which says how
+/// many rows are its) or over whole sequences with gradients (training).
 #[derive(Clone, Copy)]
 enum Pass<'c> {
-    Cached(&'c KvCache),
+    Cached(&'c [(&'c KvCache, &'c block::PassContext)]),
     Train { step_seed: Option<u64> },
 }
 
@@ -179,35 +180,76 @@ impl CausalLm for Llama {
     }
 
     fn forward(&self, tokens: &[u32], cache: &mut KvCache, which: LogitsFor) -> Result<Tensor> {
+        self.forward_batch(&mut [SeqStep { tokens, cache }], which)
+    }
+
+    fn forward_batch(&self, seqs: &mut [SeqStep<'_>], which: LogitsFor) -> Result<Tensor> {
         // The whole pass runs on the CPU pool's threads: each kernel then starts its work
         // in place instead of handing it to the pool and waiting (~20 µs per op, which
         // adds up to milliseconds per decoded token).
-        lamina_tensor::cpu::parallel::install(|| self.forward_inner(tokens, cache, which))
+        lamina_tensor::cpu::parallel::install(|| self.logits(&self.final_hidden(seqs, which)?))
+    }
+
+    fn hidden_states(&self, tokens: &[u32]) -> Result<Tensor> {
+        let mut cache = self.new_cache(tokens.len())?;
+        let seqs = &mut [SeqStep { tokens, cache: &mut cache }];
+        lamina_tensor::cpu::parallel::install(|| self.final_hidden(seqs, LogitsFor::All))
     }
 }
 
 impl Llama {
-    fn forward_inner(&self, tokens: &[u32], cache: &mut KvCache, which: LogitsFor) -> Result<Tensor> {
+    /// The decoder over every sequence's new tokens (rows in sequence order), each
+    /// extending its own cache; returns the output norm of the rows `which` asks for.
+    /// The caches advance only when the whole pass succeeded.
+    fn final_hidden(&self, seqs: &mut [SeqStep<'_>], which: LogitsFor) -> Result<Tensor> {
         let c = &self.config;
-        if tokens.is_empty() {
-            return Err(ModelError::Invalid("forward needs at least one token".into()));
+        let mut tokens = Vec::new();
+        let mut contexts = Vec::with_capacity(seqs.len());
+        for s in seqs.iter() {
+            if s.tokens.is_empty() {
+                return Err(ModelError::Invalid("forward needs at least one token".into()));
+            }
+            if let Some(&bad) = s.tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+                return Err(ModelError::Invalid(format!(
+                    "token id {bad} is outside the vocabulary of {}",
+                    c.vocab_size
+                )));
+            }
+            s.cache.check_room(s.tokens.len())?;
+            tokens.extend_from_slice(s.tokens);
+            contexts.push(block::PassContext::new(c, s.cache.len(), s.tokens.len(), self.device)?);
         }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
-            return Err(ModelError::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
-        }
-        cache.check_room(tokens.len())?;
         let t = tokens.len();
-        let mut x = self.embed_tokens(tokens)?;
-        let ctx = block::PassContext::new(c, cache.len(), t, self.device)?;
-        for i in 0..self.blocks.len() {
-            x = self.block(i, &x, (1, t), &ctx, Pass::Cached(cache))?;
+        // Several sequences: RoPE tables joined row by row, each starting where its cache ends.
+        let joined = if contexts.len() > 1 { Some(block::PassContext::joined(&contexts)?) } else { None };
+        let ctx = joined.as_ref().unwrap_or(&contexts[0]);
+        let mut x = self.embed_tokens(&tokens)?;
+        {
+            let segments: Vec<(&KvCache, &block::PassContext)> =
+                seqs.iter().zip(&contexts).map(|(s, ctx)| (&*s.cache, ctx)).collect();
+            for i in 0..self.blocks.len() {
+                x = self.block(i, &x, (1, t), ctx, Pass::Cached(&segments))?;
+            }
         }
-        cache.advance(t);
+        for s in seqs.iter_mut() {
+            s.cache.advance(s.tokens.len());
+        }
         if which == LogitsFor::Last {
-            x = x.narrow(0, t - 1, 1)?;
+            x = if seqs.len() == 1 {
+                x.narrow(0, t - 1, 1)?
+            } else {
+                // Each sequence's last row (the index list is read on the host).
+                let ends: Vec<i32> = seqs
+                    .iter()
+                    .scan(0i32, |end, s| {
+                        *end += s.tokens.len() as i32;
+                        Some(*end - 1)
+                    })
+                    .collect();
+                x.index_select(0, &Tensor::from_vec(ends, &[seqs.len()])?)?
+            };
         }
-        let x = x.rms_norm(Some(&self.out_norm), c.norm_eps)?;
-        self.logits(&x)
+        Ok(x.rms_norm(Some(&self.out_norm), c.norm_eps)?)
     }
 
     /// The embeddings of `tokens` (len, dim), scaled where the family scales them.
