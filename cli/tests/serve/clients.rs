@@ -85,6 +85,8 @@ fn the_readme_curl_examples_work() {
     }
 }
 
+/// CI does not install Chromium (too large for its time budget), so there this skips;
+/// `scripts/test_chat_page.py` runs the same check against any running server.
 #[test]
 fn the_chat_page_streams_an_answer_in_chromium() {
     let Some(m) = model() else { return };

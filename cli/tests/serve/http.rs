@@ -56,6 +56,40 @@ pub fn request(addr: &str, method: &str, path: &str, extra: &[&str], body: Optio
     parse(&raw)
 }
 
+/// A streaming request whose first `data:` event has arrived: drop it to leave
+/// mid-stream, or `finish` it to read the rest.
+pub struct OpenStream {
+    socket: TcpStream,
+    seen: Vec<u8>,
+}
+
+impl OpenStream {
+    pub fn finish(mut self) -> Reply {
+        let _ = self.socket.read_to_end(&mut self.seen);
+        parse(&self.seen)
+    }
+}
+
+/// Send a POST and read until the first `data:` event of its stream has arrived.
+pub fn start_stream(addr: &str, path: &str, body: &serde_json::Value) -> OpenStream {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    let body = body.to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).unwrap();
+    socket.write_all(body.as_bytes()).unwrap();
+    let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+    while !String::from_utf8_lossy(&seen).contains("data: ") {
+        let n = socket.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before its first event: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    OpenStream { socket, seen }
+}
+
 pub fn post(addr: &str, path: &str, body: &serde_json::Value) -> Reply {
     request(addr, "POST", path, &[], Some(body.to_string().as_bytes()))
 }

@@ -117,6 +117,22 @@ fn bad_requests_get_openai_error_objects() {
         }
     }
     assert_eq!(cases[10].0.json()["error"]["code"], "context_length_exceeded");
+    // A client that leaves mid-stream stops its generation: its slot is free long before
+    // its 200 tokens could have been generated.
+    let long = chat("Write a long essay.", json!({"max_tokens": 200, "ignore_eos": true, "stream": true}));
+    drop(http::start_stream(a, "/v1/chat/completions", &long));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let text = http::get(a, "/metrics").body;
+        if text.contains("lamina_cancelled_total 1") && text.contains("lamina_active_slots 0") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the abandoned request still holds its slot:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let generated: u64 =
+        metrics.lines().find_map(|l| l.strip_prefix("lamina_generated_tokens_total ")?.parse().ok()).unwrap();
+    assert!(generated < 200, "the abandoned request generated {generated} tokens");
     // Still up, and every answer was counted.
     assert_eq!(http::get(a, "/health").json()["status"], "ok");
     let metrics = http::get(a, "/metrics").body;
@@ -143,7 +159,7 @@ fn a_full_queue_answers_429_with_retry_after() {
     let Some(m) = model() else { return };
     let server = Server::start(&["-m", &m, "--ctx", "256", "--parallel", "1", "--queue", "1"]);
     let a = server.addr.clone();
-    let long = chat("Count to one hundred.", json!({"max_tokens": 160, "ignore_eos": true}));
+    let long = chat("Count to one hundred.", json!({"max_tokens": 96, "ignore_eos": true}));
     let gauge = |name: &str| -> u64 {
         let text = http::get(&a, "/metrics").body;
         text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok()).unwrap()
@@ -169,32 +185,36 @@ fn a_full_queue_answers_429_with_retry_after() {
     assert_eq!(waiting.join().unwrap().status, 200);
 }
 
+/// Start a server, open a stream of `max_tokens` tokens, send `signal` once its first
+/// event has arrived, and return the server (exited) with the whole stream.
+fn signal_during_a_stream(args: &[&str], max_tokens: usize, signal: &str) -> (Server, http::Reply) {
+    let Some(m) = model() else { panic!("checked by the caller") };
+    let mut server = Server::start(&[&["-m", m.as_str()], args].concat());
+    let body = chat("Write a long essay.", json!({"max_tokens": max_tokens, "ignore_eos": true, "stream": true}));
+    let stream = http::start_stream(&server.addr, "/v1/chat/completions", &body);
+    let status = server.signal_and_wait(signal, Duration::from_secs(60));
+    assert!(status.success(), "exit status {status:?}: {}", server.log());
+    (server, stream.finish())
+}
+
 #[test]
 fn sigterm_lets_running_requests_finish_and_exits_0() {
-    let Some(m) = model() else { return };
-    let mut server = Server::start(&["-m", &m, "--ctx", "256", "--parallel", "2"]);
-    let a = server.addr.clone();
-    let body = chat("Describe the sea.", json!({"max_tokens": 48, "ignore_eos": true, "stream": true}));
-    let stream = std::thread::spawn(move || http::post(&a, "/v1/chat/completions", &body));
-    std::thread::sleep(Duration::from_millis(400));
-    let status = server.signal_and_wait("TERM", Duration::from_secs(60));
-    assert!(status.success(), "exit status {status:?}: {}", server.log());
-    let r = stream.join().unwrap();
+    if model().is_none() {
+        return;
+    }
+    let (server, r) = signal_during_a_stream(&["--ctx", "256", "--parallel", "2"], 48, "TERM");
     assert_eq!(r.events().last().map(String::as_str), Some("[DONE]"), "the running stream was cut: {}", r.body);
     assert!(std::net::TcpStream::connect(&server.addr).is_err(), "still accepting after shutdown");
 }
 
 #[test]
 fn sigint_past_the_deadline_cancels_and_exits_0() {
-    let Some(m) = model() else { return };
-    let mut server = Server::start(&["-m", &m, "--ctx", "512", "--parallel", "1", "--shutdown-timeout", "0.3"]);
-    let a = server.addr.clone();
-    let body = chat("Write a long essay.", json!({"max_tokens": 400, "ignore_eos": true, "stream": true}));
-    let stream = std::thread::spawn(move || http::post(&a, "/v1/chat/completions", &body));
-    std::thread::sleep(Duration::from_millis(400));
-    let status = server.signal_and_wait("INT", Duration::from_secs(30));
-    assert!(status.success(), "exit status {status:?}: {}", server.log());
-    let events = stream.join().unwrap().events();
+    if model().is_none() {
+        return;
+    }
+    let args = ["--ctx", "512", "--parallel", "1", "--shutdown-timeout", "0.3"];
+    let (_, r) = signal_during_a_stream(&args, 400, "INT");
+    let events = r.events();
     let last: Value = serde_json::from_str(events.last().expect("some events")).unwrap();
     assert!(last["error"]["message"].as_str().unwrap().contains("shutting down"), "{last}");
 }
