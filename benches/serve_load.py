@@ -69,7 +69,7 @@ def start(kind, args, port):
     else:
         cmd = [args.llama_server, "-m", args.model, "--port", str(port), "--host", "127.0.0.1",
                "-t", str(args.threads), "-tb", str(args.threads), "-np", str(args.parallel),
-               "-c", str(args.ctx * args.parallel)]
+               "-c", str(args.ctx * args.parallel)] + args.llama_server_args.split()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port, proc)
@@ -166,6 +166,9 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--lamina", default=os.path.join(ROOT, "target", "release", "lamina"))
     ap.add_argument("--llama-server", default="/work/ref/build-native/bin/llama-server")
+    ap.add_argument("--llama-server-args", default="",
+                    help="more options for llama-server, e.g. '--poll 0' (no spin-waiting: far faster on a "
+                         "machine whose cores are busy with other work)")
     ap.add_argument("--servers", default="lamina,llama-server")
     ap.add_argument("--clients", default="1,4,8,16")
     ap.add_argument("--per-client", type=int, default=2, help="requests each client sends per phase")
