@@ -8,21 +8,22 @@ use lamina_model::gguf::GgufFile;
 use lamina_model::kv_cache::KvCache;
 use lamina_model::sampling::SamplerConfig;
 use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, LlamaConfig, LogitsFor, SeqStep};
-use lamina_serve::api::{GenParams, GenRequest, Prompt};
+use lamina_serve::api::{EmbedRequest, GenParams, GenRequest, Prompt};
 use lamina_serve::metrics::Metrics;
-use lamina_serve::scheduler::job::{Event, Finish, Job, Work};
+use lamina_serve::scheduler::job::{EmbedJob, Event, Finish, Job, Work};
 use lamina_serve::scheduler::Scheduler;
 use lamina_serve::{Engine, SchedulerOptions};
 use lamina_tensor::{Device, RopeConvention, Tensor};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 const POISON: u32 = 666;
 
-/// A model whose forward pass panics when any sequence holds `POISON`.
-struct Faulty(Llama);
+/// A model whose forward pass panics when any sequence holds `POISON`, and which logs
+/// its calls: `g` for a (batched) forward pass, `e` for an embedding's hidden states.
+struct Faulty(Llama, Arc<Mutex<String>>);
 
 impl CausalLm for Faulty {
     fn vocab_size(&self) -> usize {
@@ -42,11 +43,16 @@ impl CausalLm for Faulty {
     }
     fn forward_batch(&self, seqs: &mut [SeqStep<'_>], which: LogitsFor) -> lamina_model::Result<Tensor> {
         assert!(!seqs.iter().any(|s| s.tokens.contains(&POISON)), "poisoned token in the batch");
+        self.1.lock().unwrap().push('g');
         self.0.forward_batch(seqs, which)
+    }
+    fn hidden_states(&self, tokens: &[u32]) -> lamina_model::Result<Tensor> {
+        self.1.lock().unwrap().push('e');
+        self.0.hidden_states(tokens)
     }
 }
 
-fn engine(tokenizer: BpeTokenizer, template_source: Option<String>) -> Engine {
+fn engine(tokenizer: BpeTokenizer, template_source: Option<String>, log: Arc<Mutex<String>>) -> Engine {
     let config = LlamaConfig {
         arch: "llama".into(),
         vocab_size: tokenizer.vocab_size(),
@@ -62,7 +68,7 @@ fn engine(tokenizer: BpeTokenizer, template_source: Option<String>) -> Engine {
         context_length: 256,
         ..Default::default()
     };
-    let model = Faulty(Llama::random(config, true, 0.5, 11, Device::Cpu).unwrap());
+    let model = Faulty(Llama::random(config, true, 0.5, 11, Device::Cpu).unwrap(), log);
     let token = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i)).unwrap_or("").to_string();
     let template = lamina_model::chat::ChatTemplate::new(
         template_source.as_deref().unwrap_or(lamina_model::chat::CHATML),
@@ -73,20 +79,34 @@ fn engine(tokenizer: BpeTokenizer, template_source: Option<String>) -> Engine {
     Engine { model: Box::new(model), tokenizer, template, name: "faulty".into() }
 }
 
-/// A scheduler thread with `parallel` slots of `ctx` tokens; returns its work channel
-/// and metrics. It stops when the channel's sender is dropped.
-fn start(parallel: usize, ctx: usize) -> Option<(mpsc::Sender<Work>, Arc<Metrics>, std::thread::JoinHandle<()>)> {
+struct Running {
+    tx: mpsc::Sender<Work>,
+    metrics: Arc<Metrics>,
+    handle: std::thread::JoinHandle<()>,
+    /// The model's calls so far (see `Faulty`).
+    log: Arc<Mutex<String>>,
+}
+
+/// A scheduler thread with `parallel` slots of `ctx` tokens, started once `before` has put
+/// its work in the channel. It stops when the channel's sender is dropped.
+fn start_after(parallel: usize, ctx: usize, before: impl FnOnce(&mpsc::Sender<Work>, &Metrics)) -> Option<Running> {
     let path = fixtures::smollm2_for_test()?;
     let (tx, rx) = mpsc::channel();
     let metrics = Arc::new(Metrics::new(parallel));
-    let m = metrics.clone();
+    before(&tx, &metrics);
+    let (m, log) = (metrics.clone(), Arc::new(Mutex::new(String::new())));
+    let model_log = log.clone();
     let handle = std::thread::spawn(move || {
         let f = GgufFile::open(path).unwrap();
         let template = f.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
-        let engine = engine(BpeTokenizer::from_gguf(&f).unwrap(), template);
+        let engine = engine(BpeTokenizer::from_gguf(&f).unwrap(), template, model_log);
         Scheduler::new(&engine, SchedulerOptions { parallel, ctx, chunk: 16 }, m).unwrap().run(rx);
     });
-    Some((tx, metrics, handle))
+    Some(Running { tx, metrics, handle, log })
+}
+
+fn start(parallel: usize, ctx: usize) -> Option<(mpsc::Sender<Work>, Arc<Metrics>, std::thread::JoinHandle<()>)> {
+    start_after(parallel, ctx, |_, _| {}).map(|r| (r.tx, r.metrics, r.handle))
 }
 
 fn greedy(prompt: Vec<u32>, max_tokens: usize) -> GenRequest {
@@ -193,4 +213,32 @@ fn requests_that_cannot_fit_are_refused_with_a_code() {
     drop(tx);
     handle.join().unwrap();
     assert_eq!(metrics.queued.load(Relaxed), 0);
+}
+
+#[test]
+fn a_long_embedding_request_lets_generations_run_between_its_inputs() {
+    let inputs = 24;
+    let (mut gen, mut reply) = (None, None);
+    let Some(r) = start_after(2, 128, |tx, metrics| {
+        // Both wait in the channel before the scheduler starts: the embeddings first.
+        let request =
+            EmbedRequest { inputs: (0..inputs).map(|i| Prompt::Tokens(prompt(i, 30))).collect(), base64: false };
+        let (tx_reply, rx_reply) = tokio::sync::oneshot::channel();
+        metrics.queued.fetch_add(1, Relaxed);
+        tx.send(Work::Embed(EmbedJob { request, reply: tx_reply })).unwrap();
+        reply = Some(rx_reply);
+        gen = Some(submit(tx, metrics, greedy(prompt(7, 10), 3), false));
+    }) else {
+        return;
+    };
+    assert_eq!(outcome(gen.as_mut().unwrap()).1, Ok(Finish::Length));
+    let out = reply.unwrap().blocking_recv().unwrap().unwrap();
+    assert_eq!((out.vectors.len(), out.prompt_tokens), (inputs as usize, inputs as usize * 30));
+    drop(r.tx);
+    r.handle.join().unwrap();
+    let log = r.log.lock().unwrap().clone();
+    // Prefill and 3 decode steps, each followed by one input; then the other inputs.
+    assert_eq!(log.matches('e').count(), inputs as usize, "{log}");
+    assert!(log.starts_with("gegege"), "the generation waited for the embeddings: {log}");
+    assert_eq!(r.metrics.queued.load(Relaxed), 0);
 }

@@ -3,6 +3,8 @@
 //! pass over each running request's next token and a chunk of the newest prompts
 //! (`chunk` tokens per step at most, so a long prompt does not stall everyone's tokens).
 //! A request that finishes, fails or loses its client frees its slot before the next step.
+//! Embedding requests run one input between steps, so a long list of inputs slows the
+//! running generations' tokens instead of stopping them.
 //!
 //! Faults stay with their request: a step that fails (an error or a caught panic) is
 //! rerun one sequence at a time, and only the sequence that fails alone gets a 500.
@@ -10,6 +12,7 @@
 pub mod job;
 mod sequence;
 
+use crate::api::Prompt;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -42,6 +45,12 @@ struct Slot<'e> {
     seq: Option<Sequence<'e>>,
 }
 
+/// An embedding request partly done: its inputs run one per scheduler step.
+struct EmbedProgress {
+    job: EmbedJob,
+    done: Embeddings,
+}
+
 /// A request tokenized and checked, waiting for a slot.
 struct Ready {
     job: Job,
@@ -55,6 +64,7 @@ pub struct Scheduler<'e> {
     opts: SchedulerOptions,
     slots: Vec<Slot<'e>>,
     queue: VecDeque<Ready>,
+    embeds: VecDeque<EmbedProgress>,
     metrics: Arc<Metrics>,
     /// Set by a shutdown request: stop admitting, cancel what still runs at this time.
     deadline: Option<Instant>,
@@ -67,7 +77,16 @@ impl<'e> Scheduler<'e> {
         let slots = (0..opts.parallel)
             .map(|_| Ok(Slot { cache: engine.model.new_cache(opts.ctx)?, cached: Vec::new(), seq: None }))
             .collect::<lamina_model::Result<Vec<_>>>()?;
-        Ok(Scheduler { engine, opts, slots, queue: VecDeque::new(), metrics, deadline: None, admitted: 0 })
+        Ok(Scheduler {
+            engine,
+            opts,
+            slots,
+            queue: VecDeque::new(),
+            embeds: VecDeque::new(),
+            metrics,
+            deadline: None,
+            admitted: 0,
+        })
     }
 
     /// Bytes of KV cache the pool holds.
@@ -87,9 +106,12 @@ impl<'e> Scheduler<'e> {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 self.cancel_all();
             }
+            let busy = self.active() > 0 || !self.embeds.is_empty();
             if self.active() > 0 {
                 self.step();
-            } else if self.deadline.is_some() {
+            }
+            self.embed_next();
+            if !busy && self.deadline.is_some() {
                 break;
             }
         }
@@ -103,7 +125,7 @@ impl<'e> Scheduler<'e> {
     /// Take in new work: wait for it when idle, else only what has arrived. Returns false
     /// when nothing can ever arrive again and nothing is left to do.
     fn receive(&mut self, rx: &Receiver<Work>) -> bool {
-        let idle = self.active() == 0 && self.queue.is_empty();
+        let idle = self.active() == 0 && self.queue.is_empty() && self.embeds.is_empty();
         let mut first = if idle && self.deadline.is_none() {
             match rx.recv() {
                 Ok(w) => Some(w),
@@ -123,7 +145,10 @@ impl<'e> Scheduler<'e> {
             };
             match work {
                 Work::Generate(job) => self.prepare(job),
-                Work::Embed(job) => self.embed(job),
+                Work::Embed(job) => {
+                    let done = Embeddings { vectors: Vec::new(), prompt_tokens: 0 };
+                    self.embeds.push_back(EmbedProgress { job, done });
+                }
                 Work::Shutdown { deadline } => {
                     self.deadline = Some(deadline);
                     for r in std::mem::take(&mut self.queue) {
@@ -249,6 +274,10 @@ impl<'e> Scheduler<'e> {
             self.metrics.queued.fetch_sub(1, Relaxed);
             let _ = r.job.events.send(Event::Failed(ApiError::shutting_down()));
         }
+        for e in std::mem::take(&mut self.embeds) {
+            self.metrics.queued.fetch_sub(1, Relaxed);
+            let _ = e.job.reply.send(Err(ApiError::shutting_down()));
+        }
     }
 
     /// One batched forward pass over every running sequence, then sampling.
@@ -345,21 +374,38 @@ impl<'e> Scheduler<'e> {
         }
     }
 
-    fn embed(&mut self, job: EmbedJob) {
-        let (engine, ctx) = (self.engine, self.opts.ctx);
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut out = Embeddings { vectors: Vec::new(), prompt_tokens: 0 };
-            for input in &job.request.inputs {
-                let (v, n) = engine.embed(input, ctx)?;
-                out.vectors.push(v);
-                out.prompt_tokens += n;
+    /// Run the next input of the oldest embedding request; answer it after its last input,
+    /// its first failing one, or at once if its client has gone.
+    fn embed_next(&mut self) {
+        let Some(e) = self.embeds.front_mut() else { return };
+        let gone = e.job.reply.is_closed();
+        let mut failure = None;
+        if let Some(input) = e.job.request.inputs.get(e.done.vectors.len()).filter(|_| !gone) {
+            match embed_input(self.engine, input, self.opts.ctx) {
+                Ok((v, n)) => {
+                    e.done.vectors.push(v);
+                    e.done.prompt_tokens += n;
+                }
+                Err(err) => failure = Some(err),
             }
-            Ok(out)
-        }))
-        .unwrap_or_else(|panic| Err(ApiError::internal(format!("embedding failed: {}", panic_message(&panic)))));
+            if failure.is_none() && e.done.vectors.len() < e.job.request.inputs.len() {
+                return;
+            }
+        }
+        let e = self.embeds.pop_front().expect("front exists");
         self.metrics.queued.fetch_sub(1, Relaxed);
-        let _ = job.reply.send(result);
+        if gone {
+            self.metrics.add_cancelled();
+        } else {
+            let _ = e.job.reply.send(failure.map_or(Ok(e.done), Err));
+        }
     }
+}
+
+/// One embedding input, a panic caught as a 500.
+fn embed_input(engine: &Engine, input: &Prompt, ctx: usize) -> Result<(Vec<f32>, usize), ApiError> {
+    catch_unwind(AssertUnwindSafe(|| engine.embed(input, ctx)))
+        .unwrap_or_else(|panic| Err(ApiError::internal(format!("embedding failed: {}", panic_message(&panic)))))
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
