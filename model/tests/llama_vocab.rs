@@ -204,3 +204,66 @@ fn streaming_never_splits_a_character() {
     }
     assert!(held_back > 0, "some token should end inside a character");
 }
+
+/// Long inputs take time in proportion to their length (the merges run off priority
+/// queues, as llama.cpp's): text and a run with no space or newline at all (one word for
+/// the byte-level BPE, one line for Gemma 4, one symbol run for SentencePiece), of 8 000
+/// and 64 000 characters. Eight times the text may cost at most 32 times the time (up to
+/// 16 measured), where a quadratic merge costs 64 times. Times are the thread's CPU time
+/// (other processes on a loaded machine do not count), the least of a few runs; a long
+/// run under 20 ms passes whatever the ratio, as timer noise dominates there. Speed
+/// itself is not asserted.
+#[test]
+fn long_texts_take_linearithmic_time() {
+    let Some(all) = tokenizers() else { return };
+    let (small, large) = (8_000, 64_000);
+    let mut report = Vec::new();
+    for (path, tok, _) in all {
+        let sample = read_pairs(path).into_iter().map(|(t, _)| t).max_by_key(|t| t.len()).unwrap();
+        let prose: String = sample.chars().cycle().take(large).collect();
+        let word: String = "tokenization".chars().cycle().take(large).collect();
+        for (what, text) in [("prose", &prose), ("one word", &word)] {
+            let cost = |n: usize, runs: usize| {
+                let text: String = text.chars().take(n).collect();
+                (0..runs).map(|_| thread_cpu_time(|| tok.encode(&text, false, false).unwrap())).min().unwrap()
+            };
+            let (t_small, t_large) = (cost(small, 3), cost(large, 2));
+            let ratio = t_large.as_secs_f64() / t_small.as_secs_f64().max(1e-6);
+            eprintln!(
+                "{:32} {what:8}: 8 000 chars {:>6.1} ms, 64 000 {:>6.1} ms, x{ratio:.1}",
+                name(path),
+                ms(t_small),
+                ms(t_large)
+            );
+            if ratio > 32.0 && ms(t_large) > 20.0 {
+                report
+                    .push(format!("{} {what}: 8 000 chars {t_small:?}, 64 000 {t_large:?} (x{ratio:.1})", name(path)));
+            }
+        }
+    }
+    assert!(report.is_empty(), "superlinear tokenization:\n{}", report.join("\n"));
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The CPU time this thread spends in `f` (wall time where there is no thread clock).
+fn thread_cpu_time<T>(f: impl FnOnce() -> T) -> std::time::Duration {
+    #[cfg(unix)]
+    fn now() -> std::time::Duration {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a POSIX constant.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+        std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+    #[cfg(not(unix))]
+    fn now() -> std::time::Duration {
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
+    }
+    let t0 = now();
+    std::hint::black_box(f());
+    now() - t0
+}
