@@ -109,12 +109,11 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
     let path = model_path(&args.model)?;
     let start = Instant::now();
     let (model, tokenizer, template_source): (Box<dyn CausalLm>, BpeTokenizer, Option<String>) = if path.is_dir() {
-        // A Hugging Face directory: config.json, safetensors, tokenizer.json.
+        // A Hugging Face directory: config.json, safetensors, tokenizer.json or tokenizer.model.
         let hf = HfModel::open(&path)?;
         let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
         let model = with_lora(arch::load_hf(&hf, opts)?, args)?;
-        let tj = hf.tokenizer_json.clone().ok_or_else(|| format!("{}: no tokenizer.json", path.display()))?;
-        (model, BpeTokenizer::from_file(tj)?, hf.chat_template.clone())
+        (model, BpeTokenizer::from_hf_dir(&path)?, hf.chat_template.clone())
     } else {
         let file = GgufFile::open(&path)?;
         let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };

@@ -5,28 +5,61 @@ use super::byte_level;
 use super::special::TokenKind;
 use super::PieceStyle;
 
-/// Append the bytes of one token. Control and unknown tokens give their text unless
-/// `skip_special`; user-defined tokens always give their text; byte tokens (`<0x0A>`)
-/// their byte; unused ones nothing.
-pub fn append_piece(text: &str, kind: TokenKind, style: PieceStyle, skip_special: bool, out: &mut Vec<u8>) {
+/// Append the bytes of one token; returns false for a special token skipped. Control and
+/// unknown tokens give their text unless `skip_special`; user-defined tokens always give
+/// their text; byte tokens (`<0x0A>`) their byte; unused ones nothing. `first`: no token
+/// was kept before this one (WordPiece puts no space before the first).
+pub fn append_piece(
+    text: &str,
+    kind: TokenKind,
+    style: PieceStyle,
+    skip_special: bool,
+    first: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    if let PieceStyle::WordPiece { cleanup } = style {
+        return append_wordpiece(text, kind, cleanup, skip_special, first, out);
+    }
     match kind {
-        TokenKind::Control | TokenKind::Unknown if skip_special => {}
+        TokenKind::Control | TokenKind::Unknown if skip_special => return false,
         TokenKind::Control | TokenKind::Unknown | TokenKind::UserDefined => out.extend_from_slice(text.as_bytes()),
-        TokenKind::Normal => match style {
-            PieceStyle::ByteLevel => byte_level::decode_into(text, out),
-            PieceStyle::Spaced => {
-                let mut rest = text;
-                while let Some(at) = rest.find('\u{2581}') {
-                    out.extend_from_slice(&rest.as_bytes()[..at]);
-                    out.push(b' ');
-                    rest = &rest[at + '\u{2581}'.len_utf8()..];
-                }
-                out.extend_from_slice(rest.as_bytes());
+        TokenKind::Normal if style == PieceStyle::ByteLevel => byte_level::decode_into(text, out),
+        TokenKind::Normal => {
+            let mut rest = text;
+            while let Some(at) = rest.find('\u{2581}') {
+                out.extend_from_slice(&rest.as_bytes()[..at]);
+                out.push(b' ');
+                rest = &rest[at + '\u{2581}'.len_utf8()..];
             }
-        },
+            out.extend_from_slice(rest.as_bytes());
+        }
         TokenKind::Byte => out.extend(byte_of(text)),
         TokenKind::Unused => {}
     }
+    true
+}
+
+/// Hugging Face's `decoders::WordPiece`: every token but the first is joined with a space,
+/// or without one when it starts with `##`; `cleanup` is applied to each token so joined.
+fn append_wordpiece(
+    text: &str,
+    kind: TokenKind,
+    cleanup: bool,
+    skip_special: bool,
+    first: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    if skip_special && kind.is_special() {
+        return false;
+    }
+    let piece = match text.strip_prefix("##") {
+        _ if first => text.to_string(),
+        Some(rest) if kind == TokenKind::Normal => rest.to_string(),
+        _ => format!(" {text}"),
+    };
+    let piece = if cleanup { tokenizers::decoders::wordpiece::cleanup(&piece) } else { piece };
+    out.extend_from_slice(piece.as_bytes());
+    true
 }
 
 /// The byte of a `<0xNN>` token.
@@ -97,11 +130,22 @@ mod tests {
     #[test]
     fn pieces() {
         let mut out = Vec::new();
-        append_piece("▁Hello▁▁x", TokenKind::Normal, PieceStyle::Spaced, false, &mut out);
-        append_piece("<0x0A>", TokenKind::Byte, PieceStyle::Spaced, false, &mut out);
-        append_piece("Ġw", TokenKind::Normal, PieceStyle::ByteLevel, false, &mut out);
-        append_piece("<s>", TokenKind::Control, PieceStyle::Spaced, true, &mut out);
-        append_piece("<s>", TokenKind::Control, PieceStyle::Spaced, false, &mut out);
+        append_piece("▁Hello▁▁x", TokenKind::Normal, PieceStyle::Spaced, false, true, &mut out);
+        append_piece("<0x0A>", TokenKind::Byte, PieceStyle::Spaced, false, false, &mut out);
+        append_piece("Ġw", TokenKind::Normal, PieceStyle::ByteLevel, false, false, &mut out);
+        assert!(!append_piece("<s>", TokenKind::Control, PieceStyle::Spaced, true, false, &mut out));
+        append_piece("<s>", TokenKind::Control, PieceStyle::Spaced, false, false, &mut out);
         assert_eq!(out, b" Hello  x\n w<s>");
+        let mut out = Vec::new();
+        let wp = PieceStyle::WordPiece { cleanup: true };
+        for (t, k) in [
+            ("##a", TokenKind::Normal),
+            ("##b", TokenKind::Normal),
+            (".", TokenKind::Normal),
+            ("[SEP]", TokenKind::Control),
+        ] {
+            append_piece(t, k, wp, false, out.is_empty(), &mut out);
+        }
+        assert_eq!(out, b"##ab. [SEP]");
     }
 }

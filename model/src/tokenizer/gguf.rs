@@ -9,7 +9,7 @@ use super::eog::{strip_attributes, NamedIds};
 use super::pretokenize;
 use super::special::TokenKind;
 use super::wordpiece::WordPiece;
-use super::{bpe::Bpe, Engine, PieceStyle, Settings, SpecialIds, Tokenizer, Vocab};
+use super::{bpe::Bpe, Engine, LeadingSpace, PieceStyle, Settings, SpecialIds, Tokenizer, Vocab};
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
 
@@ -61,6 +61,11 @@ pub fn load(gguf: &GgufFile) -> Result<Tokenizer> {
     }
     settings.add_space_prefix =
         optional_bool(gguf, "tokenizer.ggml.add_space_prefix")?.unwrap_or(settings.add_space_prefix);
+    // llama.cpp's detokenize drops the space the first token starts with where encoding
+    // adds one.
+    if settings.add_space_prefix {
+        settings.leading_space = LeadingSpace::OfFirstToken;
+    }
     let name = optional_str(gguf, "general.name")?.unwrap_or("");
     let arch = optional_str(gguf, "general.architecture")?.unwrap_or("");
     let pre = pre_name.unwrap_or("");
@@ -101,7 +106,8 @@ fn family_defaults(gguf: &GgufFile, family: Family, pre: Option<&str>, vocab: &V
     for id in [&mut ids.bos, &mut ids.eos, &mut ids.unk, &mut ids.pad, &mut ids.sep, &mut ids.mask] {
         *id = id.filter(|&i| (i as usize) < vocab.len());
     }
-    Ok((engine, Settings { ids, add_space_prefix, clean_spaces, pieces }))
+    let leading_space = LeadingSpace::Keep;
+    Ok((engine, Settings { ids, add_space_prefix, clean_spaces, pieces, leading_space }))
 }
 
 /// The special ids and flags the metadata sets over the defaults in `ids`; returns the

@@ -2,12 +2,14 @@
 //! and `generation_config.json` from the same directory when they are there.
 //!
 //! The normalizer, pre-tokenizer and model are the `tokenizers` crate's own, deserialized
-//! from the file; added tokens become control tokens (`"special": true`) or user-defined
-//! ones, split out of the text before the model runs, as for GGUF.
+//! from the file (BPE, WordPiece, Unigram, ...); added tokens become control tokens
+//! (`"special": true`) or user-defined ones, split out of the text before the model runs,
+//! as for GGUF. Decoding follows the file's decoder (`decoding`): GPT-2's byte alphabet,
+//! SentencePiece's `▁` with byte fallback, or WordPiece's `##`.
 
 use super::eog::NamedIds;
 use super::special::TokenKind;
-use super::{Engine, PieceStyle, Settings, SpecialIds, Tokenizer, Vocab};
+use super::{Engine, LeadingSpace, PieceStyle, Settings, SpecialIds, Tokenizer, Vocab};
 use crate::error::{ModelError, Result};
 use serde_json::Value;
 use std::path::Path;
@@ -45,12 +47,7 @@ impl Pipeline {
 pub fn load(path: &Path) -> Result<Tokenizer> {
     let json = read_json(path)?;
     let bad = |what: &str, e: &dyn std::fmt::Display| ModelError::Tokenizer(format!("{}: {what}: {e}", path.display()));
-    if !is_byte_level(json.get("decoder")) {
-        return Err(ModelError::Unsupported(format!(
-            "{}: only byte-level BPE tokenizers (decoder \"ByteLevel\") are supported",
-            path.display()
-        )));
-    }
+    let (pieces, leading_space) = decoding(json.get("decoder")).map_err(|e| bad("decoder", &e))?;
     let model: ModelWrapper =
         serde_json::from_value(json.get("model").cloned().unwrap_or(Value::Null)).map_err(|e| bad("model", &e))?;
     let normalizer: Option<NormalizerWrapper> =
@@ -59,68 +56,144 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
     let pre_tokenizer: Option<PreTokenizerWrapper> =
         serde_json::from_value(json.get("pre_tokenizer").cloned().unwrap_or(Value::Null))
             .map_err(|e| bad("pre_tokenizer", &e))?;
-
-    // The model's vocabulary, then the added tokens (which may reuse or extend its ids).
-    let vocab = model.get_vocab();
     let added: Vec<AddedToken> = match json.get("added_tokens") {
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad("added_tokens", &e))?,
         None => Vec::new(),
     };
-    let n = vocab.values().chain(added.iter().map(|a| &a.id)).max().map_or(0, |&m| m as usize + 1);
-    if n == 0 {
-        return Err(bad("vocabulary", &"it is empty"));
-    }
-    let mut texts = vec![String::new(); n];
-    let mut kinds = vec![TokenKind::Unused; n];
-    for (text, id) in vocab {
-        texts[id as usize] = text;
-        kinds[id as usize] = TokenKind::Normal;
-    }
-    let mut strip = Vec::new();
-    for a in &added {
-        texts[a.id as usize] = a.content.clone();
-        kinds[a.id as usize] = if a.special { TokenKind::Control } else { TokenKind::UserDefined };
-        if a.lstrip || a.rstrip {
-            strip.push((a.id, a.lstrip, a.rstrip));
-        }
-    }
+    let byte_fallback = json.get("model").and_then(|m| m.get("byte_fallback")).and_then(Value::as_bool) == Some(true);
+    let (texts, kinds) = token_table(&model, &added, byte_fallback).ok_or_else(|| bad("vocabulary", &"it is empty"))?;
+    let strip: Vec<(u32, bool, bool)> =
+        added.iter().filter(|a| a.lstrip || a.rstrip).map(|a| (a.id, a.lstrip, a.rstrip)).collect();
 
     let dir = path.parent().unwrap_or(Path::new("."));
-    let config = read_json(&dir.join("tokenizer_config.json")).ok();
-    let generation = read_json(&dir.join("generation_config.json")).ok();
-    let id_of = |name: &str| -> Option<u32> {
-        let token = config.as_ref()?.get(name)?;
-        let text = token.as_str().or_else(|| token.get("content")?.as_str())?;
-        texts.iter().position(|t| t == text).map(|i| i as u32)
-    };
-    let flag = |name: &str| config.as_ref()?.get(name)?.as_bool();
-    let (template_bos, template_eos) = template_specials(json.get("post_processor"), &texts);
-    let bos = id_of("bos_token").or(template_bos);
-    let eos = id_of("eos_token").or(template_eos);
-    let mut eog = Vec::new();
-    if let Some(v) = generation.as_ref().and_then(|g| g.get("eos_token_id")) {
-        let ids = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
-        eog.extend(ids.iter().filter_map(Value::as_u64).filter(|&i| (i as usize) < n).map(|i| i as u32));
-    }
-    let ids = SpecialIds {
-        bos,
-        eos,
-        unk: id_of("unk_token"),
-        pad: id_of("pad_token"),
-        sep: id_of("sep_token"),
-        mask: id_of("mask_token"),
-        add_bos: flag("add_bos_token").unwrap_or(template_bos.is_some()),
-        add_eos: flag("add_eos_token").unwrap_or(template_eos.is_some()),
-        add_sep: false,
-    };
-    let named = NamedIds { eos, ..NamedIds::default() };
-    let settings = Settings { ids, add_space_prefix: false, clean_spaces: false, pieces: PieceStyle::ByteLevel };
+    let (ids, eog) = special_ids(dir, json.get("post_processor"), &texts);
+    let named = NamedIds { eos: ids.eos, ..NamedIds::default() };
+    let settings = Settings { ids, add_space_prefix: false, clean_spaces: false, pieces, leading_space };
     let pipeline = Pipeline { normalizer, pre_tokenizer, model };
     let vocab = Vocab::new(texts, kinds, Vec::new());
     let mut tok = Tokenizer::assemble(vocab, Engine::Hf(Box::new(pipeline)), settings, named, |_| strip);
     // generation_config.json's end-of-generation ids.
     tok.eog.extend(eog);
     Ok(tok)
+}
+
+/// Texts and kinds by id: the model's vocabulary, then the added tokens (which may
+/// reuse or extend its ids): control tokens where `"special": true`, user-defined ones
+/// otherwise. With byte fallback, the `<0xNN>` tokens are byte tokens. `None` when empty.
+fn token_table(
+    model: &ModelWrapper,
+    added: &[AddedToken],
+    byte_fallback: bool,
+) -> Option<(Vec<String>, Vec<TokenKind>)> {
+    let vocab = model.get_vocab();
+    let n = vocab.values().chain(added.iter().map(|a| &a.id)).max().map(|&m| m as usize + 1)?;
+    let mut texts = vec![String::new(); n];
+    let mut kinds = vec![TokenKind::Unused; n];
+    for (text, id) in vocab {
+        let byte = byte_fallback && text.len() == 6 && text.starts_with("<0x") && text.ends_with('>');
+        kinds[id as usize] = if byte { TokenKind::Byte } else { TokenKind::Normal };
+        texts[id as usize] = text;
+    }
+    for a in added {
+        texts[a.id as usize] = a.content.clone();
+        kinds[a.id as usize] = if a.special { TokenKind::Control } else { TokenKind::UserDefined };
+    }
+    Some((texts, kinds))
+}
+
+/// BOS/EOS and friends from `tokenizer_config.json` (else the post-processor's template),
+/// and the extra end-of-generation ids of `generation_config.json`.
+fn special_ids(dir: &Path, post_processor: Option<&Value>, texts: &[String]) -> (SpecialIds, Vec<u32>) {
+    let (bos, eos) = template_specials(post_processor, texts);
+    let mut ids = SpecialIds { bos, eos, add_bos: bos.is_some(), add_eos: eos.is_some(), ..SpecialIds::default() };
+    apply_tokenizer_config(dir, texts, &mut ids);
+    (ids, generation_eog(dir, texts.len()))
+}
+
+/// The special tokens `tokenizer_config.json` names (a string or `{"content": ...}`) and
+/// its `add_bos_token` / `add_eos_token`, over `ids`.
+pub fn apply_tokenizer_config(dir: &Path, texts: &[String], ids: &mut SpecialIds) {
+    let Ok(config) = read_json(&dir.join("tokenizer_config.json")) else { return };
+    let id_of = |name: &str| -> Option<u32> {
+        let token = config.get(name)?;
+        let text = token.as_str().or_else(|| token.get("content")?.as_str())?;
+        texts.iter().position(|t| t == text).map(|i| i as u32)
+    };
+    let slots = [
+        ("bos_token", &mut ids.bos),
+        ("eos_token", &mut ids.eos),
+        ("unk_token", &mut ids.unk),
+        ("pad_token", &mut ids.pad),
+        ("sep_token", &mut ids.sep),
+        ("mask_token", &mut ids.mask),
+    ];
+    for (name, slot) in slots {
+        if let Some(id) = id_of(name) {
+            *slot = Some(id);
+        }
+    }
+    let flag = |name: &str| config.get(name).and_then(Value::as_bool);
+    ids.add_bos = flag("add_bos_token").unwrap_or(ids.add_bos);
+    ids.add_eos = flag("add_eos_token").unwrap_or(ids.add_eos);
+}
+
+/// `generation_config.json`'s `eos_token_id` (one id or a list).
+pub fn generation_eog(dir: &Path, n: usize) -> Vec<u32> {
+    let Ok(generation) = read_json(&dir.join("generation_config.json")) else { return Vec::new() };
+    let Some(v) = generation.get("eos_token_id") else { return Vec::new() };
+    let ids = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+    ids.iter().filter_map(Value::as_u64).filter(|&i| (i as usize) < n).map(|i| i as u32).collect()
+}
+
+/// How the file's decoder turns tokens into text, in the terms of `decode.rs`: GPT-2's
+/// byte alphabet (`ByteLevel`), `▁` as a space (`Replace` + `ByteFallback` + `Strip`
+/// as Llama and Gemma write it, or `Metaspace`), or `WordPiece`'s `##` joins.
+fn decoding(decoder: Option<&Value>) -> std::result::Result<(PieceStyle, LeadingSpace), String> {
+    let mut steps = Vec::new();
+    flatten_decoders(decoder, &mut steps);
+    let ty = |d: &Value| d.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let types: Vec<String> = steps.iter().map(|d| ty(d)).collect();
+    if is_byte_level(decoder) {
+        return Ok((PieceStyle::ByteLevel, LeadingSpace::Keep));
+    }
+    if let Some(wp) = steps.iter().find(|d| ty(d) == "WordPiece") {
+        let prefix = wp.get("prefix").and_then(Value::as_str).unwrap_or("##");
+        if prefix != "##" {
+            return Err(format!("a WordPiece decoder with prefix {prefix:?} (only \"##\" is supported)"));
+        }
+        let cleanup = wp.get("cleanup").and_then(Value::as_bool).unwrap_or(true);
+        return Ok((PieceStyle::WordPiece { cleanup }, LeadingSpace::Keep));
+    }
+    if let Some(ms) = steps.iter().find(|d| ty(d) == "Metaspace") {
+        let never = ms.get("prepend_scheme").and_then(Value::as_str) == Some("never")
+            || ms.get("add_prefix_space").and_then(Value::as_bool) == Some(false);
+        return Ok((PieceStyle::Spaced, if never { LeadingSpace::Keep } else { LeadingSpace::OfText }));
+    }
+    let replaces_meta = steps.iter().any(|d| {
+        ty(d) == "Replace" && d.get("pattern").and_then(|p| p.get("String")).and_then(Value::as_str) == Some("\u{2581}")
+    });
+    if replaces_meta {
+        let strips = steps.iter().any(|d| {
+            ty(d) == "Strip"
+                && d.get("content").and_then(Value::as_str) == Some(" ")
+                && d.get("start").and_then(Value::as_u64).unwrap_or(0) > 0
+        });
+        return Ok((PieceStyle::Spaced, if strips { LeadingSpace::OfText } else { LeadingSpace::Keep }));
+    }
+    Err(format!(
+        "decoder {:?} is not supported (supported: ByteLevel, WordPiece, Metaspace, Replace(\"\u{2581}\", \" \"))",
+        types
+    ))
+}
+
+fn flatten_decoders<'a>(d: Option<&'a Value>, out: &mut Vec<&'a Value>) {
+    let Some(d) = d else { return };
+    match d.get("decoders").and_then(Value::as_array) {
+        Some(inner) if d.get("type").and_then(Value::as_str) == Some("Sequence") => {
+            inner.iter().for_each(|x| flatten_decoders(Some(x), out))
+        }
+        _ => out.push(d),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -143,14 +216,9 @@ fn read_json(path: &Path) -> Result<Value> {
 
 /// `"ByteLevel"`, alone or inside a `"Sequence"`.
 pub(crate) fn is_byte_level(decoder: Option<&Value>) -> bool {
-    let Some(d) = decoder else { return false };
-    match d.get("type").and_then(Value::as_str) {
-        Some("ByteLevel") => true,
-        Some("Sequence") => {
-            d.get("decoders").and_then(Value::as_array).is_some_and(|ds| ds.iter().any(|x| is_byte_level(Some(x))))
-        }
-        _ => false,
-    }
+    let mut steps = Vec::new();
+    flatten_decoders(decoder, &mut steps);
+    steps.iter().any(|d| d.get("type").and_then(Value::as_str) == Some("ByteLevel"))
 }
 
 /// The special tokens a `TemplateProcessing` post-processor puts before and after a single

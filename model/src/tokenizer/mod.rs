@@ -22,6 +22,7 @@ mod eog;
 mod gguf;
 mod hf_json;
 pub mod pretokenize;
+mod sentencepiece;
 pub mod special;
 mod spm;
 mod stream;
@@ -70,6 +71,21 @@ enum PieceStyle {
     ByteLevel,
     /// UTF-8 text with `▁` for a space (SentencePiece, WordPiece as llama.cpp converts it).
     Spaced,
+    /// Hugging Face's WordPiece decoder: `##` joins a token to the one before, any other
+    /// token after the first gets a space; `cleanup` tidies each token's spaces.
+    WordPiece { cleanup: bool },
+}
+
+/// Which leading space decoding drops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeadingSpace {
+    Keep,
+    /// One space the first token starts with (llama.cpp's `remove_space` for
+    /// SentencePiece vocabularies).
+    OfFirstToken,
+    /// One space the decoded text starts with (a `tokenizer.json` decoder ending in
+    /// `Strip`, or a `Metaspace` one), after special tokens are skipped.
+    OfText,
 }
 
 /// Special ids and flags, read from metadata.
@@ -90,13 +106,13 @@ struct SpecialIds {
 #[derive(Debug)]
 struct Settings {
     ids: SpecialIds,
-    /// SentencePiece: a space goes before text at the start and after a special token;
-    /// decoding drops one from the first token again.
+    /// SentencePiece: a space goes before text at the start and after a special token.
     add_space_prefix: bool,
     /// Decoding removes the space before `.,!?` and some contractions (llama.cpp's
     /// `clean_spaces`).
     clean_spaces: bool,
     pieces: PieceStyle,
+    leading_space: LeadingSpace,
 }
 
 impl Tokenizer {
@@ -106,10 +122,17 @@ impl Tokenizer {
         gguf::load(gguf)
     }
 
-    /// The tokenizer of a Hugging Face model directory: its `tokenizer.json`, with
-    /// `tokenizer_config.json` and `generation_config.json` beside it when present.
+    /// The tokenizer of a Hugging Face model directory: its `tokenizer.json` (what
+    /// transformers uses), else its SentencePiece `tokenizer.model` (BPE models, run as
+    /// llama.cpp runs them after conversion); with `tokenizer_config.json` and
+    /// `generation_config.json` beside it when present.
     pub fn from_hf_dir(dir: impl AsRef<Path>) -> Result<Tokenizer> {
-        Self::from_file(dir.as_ref().join("tokenizer.json"))
+        let dir = dir.as_ref();
+        let json = dir.join("tokenizer.json");
+        if !json.is_file() && dir.join("tokenizer.model").is_file() {
+            return sentencepiece::load(dir);
+        }
+        Self::from_file(json)
     }
 
     /// The tokenizer of a Hugging Face `tokenizer.json` file. BOS/EOS come from
@@ -204,12 +227,17 @@ impl Tokenizer {
     /// character cut off at either end) become U+FFFD.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         let mut bytes = Vec::with_capacity(ids.len() * 4);
+        let mut first = true;
         for (i, &id) in ids.iter().enumerate() {
             let start = bytes.len();
-            self.append_piece(id, skip_special, &mut bytes)?;
-            if i == 0 && self.settings.add_space_prefix && bytes.get(start) == Some(&b' ') {
+            let kept = self.append_piece(id, skip_special, first, &mut bytes)?;
+            first &= !kept;
+            if i == 0 && self.settings.leading_space == LeadingSpace::OfFirstToken && bytes.get(start) == Some(&b' ') {
                 bytes.remove(start);
             }
+        }
+        if self.settings.leading_space == LeadingSpace::OfText && bytes.first() == Some(&b' ') {
+            bytes.remove(0);
         }
         if self.settings.clean_spaces {
             decode::clean_spaces(&mut bytes);
@@ -227,17 +255,18 @@ impl Tokenizer {
     /// character may be no UTF-8 on its own.
     pub fn token_to_piece(&self, id: u32, special: bool) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.append_piece(id, !special, &mut out)?;
+        self.append_piece(id, !special, false, &mut out)?;
         Ok(out)
     }
 
-    fn append_piece(&self, id: u32, skip_special: bool, out: &mut Vec<u8>) -> Result<()> {
+    /// Append one token's bytes (`first`: no token was kept before it); returns whether
+    /// it was kept (not a skipped special token).
+    fn append_piece(&self, id: u32, skip_special: bool, first: bool, out: &mut Vec<u8>) -> Result<bool> {
         let kind = self.vocab.kind(id).ok_or_else(|| {
             ModelError::Tokenizer(format!("token id {id} is out of range for a vocabulary of {}", self.vocab.len()))
         })?;
         let text = self.vocab.text(id).expect("checked above");
-        decode::append_piece(text, kind, self.settings.pieces, skip_special, out);
-        Ok(())
+        Ok(decode::append_piece(text, kind, self.settings.pieces, skip_special, first, out))
     }
 
     /// The family of the vocabulary, as llama.cpp names it (`SPM`, `BPE`, `WPM`), or

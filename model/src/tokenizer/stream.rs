@@ -24,7 +24,7 @@ impl<'a> TokenStream<'a> {
     /// (a partial character, or a special token that is skipped). An unknown id is an
     /// error and leaves the stream as it was.
     pub fn push(&mut self, id: u32) -> Result<Option<String>> {
-        self.tokenizer.append_piece(id, self.skip_special, &mut self.pending)?;
+        self.tokenizer.append_piece(id, self.skip_special, false, &mut self.pending)?;
         let mut out = String::new();
         loop {
             match std::str::from_utf8(&self.pending) {
