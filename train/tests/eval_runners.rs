@@ -1,6 +1,7 @@
 //! The generating task runners on a scripted model (no download, milliseconds): answers
 //! cut at stop strings and scored against references, refusal and over-refusal, toxicity
-//! by a word list, planted-secret leaks, few-shot prompts, and the efficiency measures.
+//! by a word list, planted-secret leaks, few-shot prompts, sampled answers that repeat for
+//! a seed, and the efficiency measures.
 
 mod support;
 
@@ -172,6 +173,24 @@ fn few_shot_examples_come_from_the_train_split_seeded() {
     let env = Env::new(&model, &f.tok, &f.template, RunOptions { num_fewshot: 7, ..opts() });
     let e = run_task(&env, &t, &mut |_| {}).unwrap_err().to_string();
     assert!(e.contains("--num-fewshot 7") && e.contains("6 few-shot examples"), "{e}");
+}
+
+#[test]
+fn sampled_answers_repeat_for_a_seed() {
+    // Temperature 10 flattens the parrot's logits (10 for its token, 0 elsewhere) to a near
+    // uniform draw over the vocabulary, so the answers are whatever the seed makes them.
+    let f = Fixture::new();
+    let task = "{\"lamina_task\": 1, \"kind\": \"generation\", \"temperature\": 10, \"max_tokens\": 8}\n\
+        {\"prompt\": \"Say hello.\", \"answer\": \"Hello there!\"}\n\
+        {\"prompt\": \"Say hello.\", \"answer\": \"Hello there!\"}\n";
+    let answers = |seed| {
+        let (r, _) = f.run("sampled.jsonl", task, RunOptions { seed, ..opts() });
+        r.samples.iter().map(|s| s["output"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let one = answers(1);
+    assert_eq!(one, answers(1), "the same seed gives the same answers");
+    assert_ne!(one, answers(2), "another seed, other answers");
+    assert_ne!(one[0], one[1], "each item draws from its own stream, even for the same prompt");
 }
 
 #[test]
