@@ -42,11 +42,12 @@ impl BarChart {
     }
 
     /// The value range: from 0 (or the smallest value, if negative) to the largest value
-    /// plus its error, and the marks.
+    /// plus its error, and the marks. Whiskers below do not widen it: a rate of 0.2 ± 0.2
+    /// (or its rounding, 0.2 - 0.20000000000000004) must not put -0.2 on a 0-1 axis.
     fn range(&self) -> (f64, f64) {
         let ends = self.series.iter().flat_map(|s| s.values.iter().flatten()).flat_map(|&(v, e)| {
             let e = e.filter(|e| e.is_finite()).unwrap_or(0.0);
-            [v - e, v + e]
+            [v, v + e]
         });
         let (lo, hi) = ends
             .chain(self.marks.iter().map(|m| m.0))
@@ -155,7 +156,7 @@ impl BarChart {
                 let _ = writeln!(
                     s,
                     r#"<line x1="{:.1}" y1="{ym:.1}" x2="{:.1}" y2="{ym:.1}" stroke="black"/>"#,
-                    x(v - e),
+                    x((v - e).max(lo)),
                     x(v + e)
                 );
             }
@@ -196,6 +197,13 @@ mod tests {
         assert!(svg.contains("scores &lt;&amp;&gt;") && svg.contains("no preference"));
         assert!(svg.contains("0.4000") && !svg.contains("NaN"));
         assert!(chart.height() > 100.0);
+        assert_eq!(chart.range(), (0.0, 0.6));
+        let whisker_below_zero = BarChart {
+            series: vec![BarSeries { name: "a".into(), values: vec![Some((0.2, Some(0.20000000000000004))), None] }],
+            ..chart
+        };
+        assert_eq!(whisker_below_zero.range(), (0.0, 0.5), "the mark at 0.5; the whisker stops at the axis");
+        assert!(!whisker_below_zero.to_svg().contains(">-0."), "no negative ticks");
         assert_eq!(short(1234.5678), "1235");
         assert_eq!(short(0.01234), "0.01234");
     }
