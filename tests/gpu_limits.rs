@@ -13,7 +13,8 @@ fn tensors_crossing_the_binding_limit_are_refused_cleanly() {
     let limit = GpuDevice::get(n).unwrap().summary().max_storage_buffer_binding_size;
     let at_limit = (limit / 4) as usize; // f32 elements that exactly fill one binding
     if limit > 512 << 20 {
-        eprintln!("binding limit {limit} bytes: too large to allocate in a test here; checking the refusal only");
+        let why = format!("binding limit {limit} bytes: too large to fill in a test, so only its refusal is checked");
+        lamina_tensor::skip_or_fail("LAMINA_REQUIRE_GPU_FULL", &why);
     }
     // One element over: f16 packs two per word, so use f32 for an exact edge. A broadcast
     // view costs no host memory; materialising it on the GPU must fail with a clear error.

@@ -601,10 +601,7 @@ fn parse_op(s: &str) -> Result<OpName, String> {
 /// matmul_qt's weight formats: those `QMatrix::from_tensor` can make.
 fn parse_qtype(s: &str) -> Result<GgmlType, String> {
     let types = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
-    types.into_iter().find(|t| t.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
-        let names: Vec<String> = types.iter().map(|t| t.name().to_lowercase()).collect();
-        format!("unknown --qtype `{s}` (choose one of {})", names.join(", "))
-    })
+    GgmlType::parse_among(s, &types).map_err(|e| format!("--qtype: {e}"))
 }
 
 fn parse_dims(s: &str) -> Result<Vec<usize>, String> {

@@ -10,12 +10,14 @@ use lamina_train::eval::{expand, run_task, Env, JudgeModel, Kind, Memory, Report
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
-/// Where task names are looked up: `data/eval` under the working directory, then the repository's.
+/// Where task names are looked up: `data/eval` under the working directory, then the one
+/// of the source checkout the binary was built in (`models::checkout_dir`), if any.
 pub fn task_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from("data/eval")];
-    let repo = lamina_model::fixtures::repo_root().join("data/eval");
-    if repo.canonicalize().ok() != dirs[0].canonicalize().ok() {
-        dirs.push(repo);
+    if let Some(repo) = lamina_model::models::checkout_dir().map(|d| d.join("data/eval")) {
+        if repo.canonicalize().ok() != dirs[0].canonicalize().ok() {
+            dirs.push(repo);
+        }
     }
     dirs
 }

@@ -1,12 +1,13 @@
 //! What the LLM commands share: resolving and loading a model (fetching the default one
 //! on first use), its tokenizer and chat template, and the sampling options.
 
+pub use crate::default_model::model_path;
 use clap::Args;
 use lamina_model::chat::{ChatTemplate, CHATML};
 use lamina_model::gguf::GgufFile;
 use lamina_model::hf::HfModel;
 use lamina_model::sampling::SamplerConfig;
-use lamina_model::{arch, fixtures, BpeTokenizer, CausalLm, LoadOptions};
+use lamina_model::{arch, BpeTokenizer, CausalLm, LoadOptions};
 use lamina_tensor::Device;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -83,23 +84,6 @@ pub struct Loaded {
     pub tokenizer: BpeTokenizer,
     pub template: ChatTemplate,
     pub load_secs: f64,
-}
-
-/// The model file to use: the given one, or the default, fetched when missing.
-pub fn model_path(arg: &Option<PathBuf>) -> CliResult<PathBuf> {
-    if let Some(p) = arg {
-        return Ok(p.clone());
-    }
-    let p = fixtures::smollm2_path();
-    if !p.is_file() {
-        let script = fixtures::repo_root().join("scripts").join("fetch-model.sh");
-        eprintln!("{} is not here yet: fetching it with {}", p.display(), script.display());
-        let status = std::process::Command::new("bash").arg(&script).status()?;
-        if !status.success() || !p.is_file() {
-            return Err(format!("fetching the default model failed; run {} by hand", script.display()).into());
-        }
-    }
-    Ok(p)
 }
 
 pub fn load(args: &ModelArgs) -> CliResult<Loaded> {

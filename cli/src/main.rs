@@ -10,6 +10,7 @@
 mod bench;
 mod bench_model;
 mod chat;
+mod default_model;
 mod demo;
 mod eval;
 mod eval_compare;

@@ -37,13 +37,10 @@ pub fn run(args: MergeArgs) -> CliResult {
     if path == args.output {
         return Err("the output must be a different file from the base model".into());
     }
-    let chosen =
-        match args.ty.to_lowercase().as_str() {
-            "same" => None,
-            name => Some(ENCODABLE.into_iter().find(|t| t.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
-                format!("unknown --type `{}` (same, f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1)", args.ty)
-            })?),
-        };
+    let chosen = match args.ty.to_lowercase().as_str() {
+        "same" => None,
+        name => Some(GgmlType::parse_among(name, &ENCODABLE).map_err(|e| format!("--type: {e}, or same"))?),
+    };
     let file = GgufFile::open(&path)?;
     let mut model = Llama::from_gguf_with(&file, LoadOptions { device: Device::Cpu, keep_quantized: true })?;
     let cfg = model.load_lora(&args.lora, false).map_err(|e| format!("--lora {}: {e}", args.lora.display()))?;

@@ -45,7 +45,7 @@ fn bad_data_and_options_fail_clearly_before_loading() {
 
 #[test]
 fn evaluates_smollm2_on_a_small_set() {
-    let Some(model) = lamina_model::fixtures::smollm2_for_test() else { return };
+    let Some(model) = lamina_testkit::smollm2() else { return };
     let model = model.to_str().unwrap().to_string();
     let date = r#"{"messages": [{"role": "user", "content": "Rewrite the date 14 March 2021 as YYYY-MM-DD."}, {"role": "assistant", "content": "2021-03-14"}]}"#;
     let data = write("small.jsonl", &format!("{GOOD}\n{{\"text\": \"no answer\"}}\n{date}\n"));
@@ -105,7 +105,7 @@ fn bad_task_files_fail_before_loading_with_their_line() {
 
 #[test]
 fn runs_a_tiny_suite_and_compares_reports() {
-    let Some(model) = lamina_model::fixtures::smollm2_for_test() else { return };
+    let Some(model) = lamina_testkit::smollm2() else { return };
     let model = model.to_str().unwrap().to_string();
     let d = task_dir(
         "run",

@@ -12,7 +12,7 @@ fn lamina(args: &[&str]) -> (bool, String, String) {
 }
 
 fn model() -> Option<String> {
-    lamina_model::fixtures::smollm2_for_test().map(|p| p.to_str().unwrap().to_string())
+    lamina_testkit::smollm2().map(|p| p.to_str().unwrap().to_string())
 }
 
 fn tmp(name: &str) -> PathBuf {

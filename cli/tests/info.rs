@@ -30,7 +30,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 #[test]
 fn real_model() {
-    let Some(path) = lamina_model::fixtures::smollm2_for_test() else { return };
+    let Some(path) = lamina_testkit::smollm2() else { return };
     let (ok, out, err) = info(&path, &[]);
     assert!(ok, "{err}");
     for want in [

@@ -20,7 +20,7 @@ fn lamina(args: &[&str], stdin: &str) -> (bool, String, String) {
 }
 
 fn model() -> Option<String> {
-    lamina_model::fixtures::smollm2_for_test().map(|p| p.to_str().unwrap().to_string())
+    lamina_testkit::smollm2().map(|p| p.to_str().unwrap().to_string())
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn chat_remembers_the_conversation() {
 fn quantize_writes_a_k_mix() {
     // The tiny GPT-2's rows (32 and 128 wide) are not 256-blocks: every matrix takes
     // llama.cpp's fallback, the tied embedding Q8_0.
-    let src = lamina_model::fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf");
+    let src = lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf");
     let out = std::env::temp_dir().join(format!("lamina-cli-q4km-{}.gguf", std::process::id()));
     let (ok, stdout, err) =
         lamina(&["quantize", src.to_str().unwrap(), out.to_str().unwrap(), "--type", "q4_k_m", "--json"], "");

@@ -16,7 +16,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn tiny() -> String {
-    lamina_model::fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf").display().to_string()
+    lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf").display().to_string()
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn prune_writes_a_model_and_reports_its_sparsity() {
 
 #[test]
 fn kl_of_the_reference_model_against_itself_and_a_pruned_copy() {
-    let Some(m) = lamina_model::fixtures::smollm2_for_test() else { return };
+    let Some(m) = lamina_testkit::smollm2() else { return };
     let m = m.to_str().unwrap();
     let common = ["--chunk", "64", "--chunks", "1", "--json"];
     let run = |model: &str| -> serde_json::Value {

@@ -3,7 +3,6 @@
 //! scripts/reference/llama_vocab_reference.py) on llama.cpp's vocabulary-only GGUFs; and
 //! bad input is a clear error.
 
-use lamina_model::fixtures;
 use std::process::Command;
 
 fn lamina(args: &[&str]) -> (bool, Vec<u8>, String) {
@@ -13,8 +12,8 @@ fn lamina(args: &[&str]) -> (bool, Vec<u8>, String) {
 
 #[test]
 fn output_equals_llama_tokenize() {
-    let Some(vocab) = fixtures::llama_vocab_for_test() else { return };
-    let dir = fixtures::repo_root().join("tests/fixtures/llama-vocab/tokenize");
+    let Some(vocab) = lamina_testkit::llama_vocab() else { return };
+    let dir = lamina_testkit::repo_root().join("tests/fixtures/llama-vocab/tokenize");
     let cases: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
     let cases = cases.as_array().unwrap();
@@ -37,7 +36,7 @@ fn output_equals_llama_tokenize() {
 
 #[test]
 fn text_from_argument_file_and_stdin_and_pieces() {
-    let Some(vocab) = fixtures::llama_vocab_for_test() else { return };
+    let Some(vocab) = lamina_testkit::llama_vocab() else { return };
     let model = vocab.join("ggml-vocab-llama-spm.gguf");
     let model = model.to_str().unwrap();
     let (ok, by_arg, err) = lamina(&["tokenize", "-m", model, "--ids", "Hello world"]);

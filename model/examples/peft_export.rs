@@ -17,7 +17,7 @@ use lamina_model::causal_lm::{CausalLm, LogitsFor};
 use lamina_model::gguf::GgufFile;
 use lamina_model::lora::{LoraConfig, LoraLayer, Target};
 use lamina_model::sampling::argmax;
-use lamina_model::{fixtures, BpeTokenizer, Llama, LoadOptions};
+use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::{DType, Device, Tensor};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ const GREEDY: usize = 16;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: peft_export DIR")?);
-    let f = GgufFile::open(fixtures::smollm2_path())?;
+    let f = GgufFile::open(lamina_testkit::smollm2_path())?;
     let load = || Llama::from_gguf_with(&f, LoadOptions { device: Device::Cpu, keep_quantized: false });
     if dir.join("adapter_config.json").exists() {
         eprintln!("{} already holds an adapter (from `lamina finetune`?): checking that one", dir.display());

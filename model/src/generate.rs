@@ -1,8 +1,10 @@
 //! Autoregressive sampling: run the model on the last `ctx` tokens, take the logits of the
-//! final position, and draw the next token (temperature, optional top-k).
+//! final position, and draw the next token (temperature, optional top-k) with the LLM
+//! commands' sampler (`sampling.rs`).
 
+use crate::sampling::{Sampler, SamplerConfig};
 use crate::Gpt;
-use lamina_tensor::{no_grad, random::uniform_at, Error, Result, Tensor};
+use lamina_tensor::{no_grad, Error, Result, Tensor};
 
 impl Gpt {
     /// Extend `prompt` by `max_new` sampled tokens and return the whole sequence
@@ -32,70 +34,37 @@ impl Gpt {
         if top_k == Some(0) {
             return bad("top_k must be at least 1".into());
         }
+        let config = SamplerConfig {
+            temperature,
+            top_k: top_k.unwrap_or(0),
+            top_p: 1.0,
+            min_p: 0.0,
+            seed,
+            ..Default::default()
+        };
+        let invalid = |e: crate::ModelError| Error::InvalidArgument { op: "generate", msg: e.to_string() };
+        let mut sampler = Sampler::new(config).map_err(invalid)?;
         let v = self.cfg.vocab;
         let mut seq = prompt.to_vec();
         no_grad(|| {
-            for step in 0..max_new {
+            for _ in 0..max_new {
                 let window = &seq[seq.len().saturating_sub(self.cfg.ctx)..];
                 let t = window.len();
                 let ids = Tensor::from_vec(window.iter().map(|&i| i as i32).collect::<Vec<_>>(), &[1, t])?;
                 let logits = self.forward_mode(&ids, false)?; // (1, T, V)
                 let last = logits.narrow(1, t - 1, 1)?.reshape(&[v])?.to_vec::<f32>()?; // (V)
-                seq.push(sample(&last, temperature, top_k, uniform_at(seed, step as u64)));
+                let next = sampler.sample(&last, &seq).map_err(invalid)?;
+                seq.push(next);
             }
             Ok(seq)
         })
     }
 }
 
-/// Draw from softmax(logits / temperature) restricted to the top k, using the uniform `u`
-/// in [0, 1). Ties at the k-th value are all kept.
-fn sample(logits: &[f32], temperature: f32, top_k: Option<usize>, u: f32) -> u32 {
-    let argmax = logits.iter().enumerate().fold(0, |best, (i, &x)| if x > logits[best] { i } else { best });
-    if temperature == 0.0 {
-        return argmax as u32;
-    }
-    let cutoff = match top_k {
-        Some(k) if k < logits.len() => {
-            let mut sorted = logits.to_vec();
-            sorted.sort_unstable_by(|a, b| b.total_cmp(a));
-            sorted[k - 1]
-        }
-        _ => f32::NEG_INFINITY,
-    };
-    let max = logits[argmax];
-    let weights: Vec<f64> =
-        logits.iter().map(|&x| if x >= cutoff { (((x - max) / temperature) as f64).exp() } else { 0.0 }).collect();
-    let total: f64 = weights.iter().sum();
-    if !(total.is_finite() && total > 0.0) {
-        return argmax as u32; // NaN logits: fall back to something valid
-    }
-    let mut target = u as f64 * total;
-    for (i, w) in weights.iter().enumerate() {
-        if target < *w {
-            return i as u32;
-        }
-        target -= w;
-    }
-    // Rounding left a sliver past the end: the last token with weight.
-    weights.iter().rposition(|&w| w > 0.0).unwrap_or(argmax) as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::GptConfig;
-
-    #[test]
-    fn sample_respects_top_k_and_greedy() {
-        let logits = [0.0, 5.0, 1.0, 4.0];
-        assert_eq!(sample(&logits, 0.0, None, 0.9), 1);
-        for i in 0..100 {
-            let s = sample(&logits, 1.0, Some(2), i as f32 / 100.0);
-            assert!(s == 1 || s == 3);
-        }
-        assert_eq!(sample(&logits, 1.0, None, 0.0), 0);
-    }
 
     #[test]
     fn generate_extends_the_prompt_deterministically() {

@@ -25,13 +25,7 @@ impl SeedStream {
     }
 }
 
-/// SplitMix64 finaliser (the same mix the engine's random tensors use).
-pub(crate) fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub(crate) use lamina_tensor::random::splitmix64 as splitmix;
 
 /// A parameter: normal(0, std) values, registered for gradients.
 pub fn normal_param(shape: &[usize], std: f32, seeds: &mut SeedStream) -> Result<Tensor> {

@@ -3,7 +3,7 @@
 //! Draws come from a seeded generator, so a seed reproduces a generation exactly.
 
 use crate::error::{ModelError, Result};
-use crate::nn::splitmix;
+use lamina_tensor::random::{splitmix64, SplitMix64};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplerConfig {
@@ -62,24 +62,18 @@ impl SamplerConfig {
 
 pub struct Sampler {
     config: SamplerConfig,
-    state: u64,
+    rng: SplitMix64,
 }
 
 impl Sampler {
     pub fn new(config: SamplerConfig) -> Result<Sampler> {
         config.validate()?;
-        let state = splitmix(config.seed);
-        Ok(Sampler { config, state })
+        let rng = SplitMix64::new(splitmix64(config.seed));
+        Ok(Sampler { config, rng })
     }
 
     pub fn config(&self) -> &SamplerConfig {
         &self.config
-    }
-
-    /// A uniform draw in [0, 1).
-    fn uniform(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        (splitmix(self.state) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Pick the next token from `logits` given the tokens so far (`history`).
@@ -128,7 +122,7 @@ impl Sampler {
             cand.truncate(keep);
         }
         let probs = softmax(cand.iter().map(|c| c.1), c.temperature);
-        let r = self.uniform();
+        let r = self.rng.uniform();
         let mut acc = 0.0;
         for (i, p) in probs.iter().enumerate() {
             acc += p;
@@ -198,5 +192,91 @@ mod tests {
         let mut s = Sampler::new(SamplerConfig::default()).unwrap();
         assert!(s.sample(&[f32::NAN, 1.0], &[]).is_err());
         assert!(s.sample(&[], &[]).is_err());
+    }
+
+    /// Logits whose softmax at temperature 1 is exactly `probs`.
+    fn logits_of(probs: &[f64]) -> Vec<f32> {
+        probs.iter().map(|p| p.ln() as f32).collect()
+    }
+
+    /// Draw counts per token over `n` draws.
+    fn counts(cfg: SamplerConfig, logits: &[f32], n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; logits.len()];
+        for t in draws(cfg, logits, n) {
+            c[t as usize] += 1.0;
+        }
+        c
+    }
+
+    /// Pearson's chi-square of observed counts against probabilities (cells with p = 0
+    /// must be empty).
+    fn chi_square(observed: &[f64], probs: &[f64]) -> f64 {
+        let n: f64 = observed.iter().sum();
+        observed
+            .iter()
+            .zip(probs)
+            .map(|(&o, &p)| {
+                if p == 0.0 {
+                    assert_eq!(o, 0.0, "a token with probability 0 was drawn");
+                    0.0
+                } else {
+                    (o - n * p).powi(2) / (n * p)
+                }
+            })
+            .sum()
+    }
+
+    const PROBS: [f64; 5] = [0.4, 0.25, 0.2, 0.1, 0.05];
+    /// chi-square with 4 degrees of freedom beyond which the draw is not the distribution
+    /// (p ~ 1e-6: the fixed seeds pass whatever they are if the sampler is right).
+    const CHI2_4DOF: f64 = 33.0;
+
+    fn plain(temperature: f32, seed: u64) -> SamplerConfig {
+        SamplerConfig { temperature, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() }
+    }
+
+    #[test]
+    fn draws_follow_the_softmax_distribution() {
+        let logits = logits_of(&PROBS);
+        let chi = chi_square(&counts(plain(1.0, 11), &logits, 20_000), &PROBS);
+        assert!(chi < CHI2_4DOF, "temperature 1: chi-square {chi:.1}");
+        // Temperature 0.5 squares the probabilities (then renormalised).
+        let sq: Vec<f64> = PROBS.iter().map(|p| p * p).collect();
+        let total: f64 = sq.iter().sum();
+        let want: Vec<f64> = sq.iter().map(|p| p / total).collect();
+        let chi = chi_square(&counts(plain(0.5, 12), &logits, 20_000), &want);
+        assert!(chi < CHI2_4DOF, "temperature 0.5: chi-square {chi:.1}");
+        // A sampler whose draws ignored the logits would fail the same test.
+        let uniform = [0.2; 5];
+        assert!(chi_square(&counts(plain(1.0, 11), &logits, 20_000), &uniform) > 1000.0);
+    }
+
+    #[test]
+    fn top_p_keeps_the_smallest_set_reaching_p() {
+        let logits = logits_of(&PROBS);
+        // Cumulative 0.4, 0.65, 0.85: top-p 0.8 keeps three tokens, renormalised.
+        let cfg = SamplerConfig { top_p: 0.8, ..plain(1.0, 13) };
+        let want = [0.4 / 0.85, 0.25 / 0.85, 0.2 / 0.85, 0.0, 0.0];
+        let chi = chi_square(&counts(cfg, &logits, 20_000), &want);
+        assert!(chi < CHI2_4DOF, "top-p 0.8: chi-square {chi:.1}");
+        // Top-p 0.6: 0.4 is short of it, 0.65 reaches it: two tokens.
+        let cfg = SamplerConfig { top_p: 0.6, ..plain(1.0, 14) };
+        let got = counts(cfg, &logits, 2000);
+        assert!(got[..2].iter().all(|&c| c > 0.0) && got[2..].iter().all(|&c| c == 0.0), "{got:?}");
+    }
+
+    #[test]
+    fn min_p_drops_tokens_below_its_share_of_the_top() {
+        let logits = logits_of(&PROBS);
+        // min-p 0.3: the floor is 0.12, so 0.1 and 0.05 go.
+        let cfg = SamplerConfig { min_p: 0.3, ..plain(1.0, 15) };
+        let want = [0.4 / 0.85, 0.25 / 0.85, 0.2 / 0.85, 0.0, 0.0];
+        let chi = chi_square(&counts(cfg, &logits, 20_000), &want);
+        assert!(chi < CHI2_4DOF, "min-p 0.3: chi-square {chi:.1}");
+        // Top-k, then min-p, as llama.cpp chains them: after top-k 4 the probabilities are
+        // 0.42, 0.26, 0.21, 0.11, and min-p 0.55 (a floor of 0.23) leaves two tokens.
+        let cfg = SamplerConfig { top_k: 4, min_p: 0.55, ..plain(1.0, 16) };
+        let got = counts(cfg, &logits, 2000);
+        assert!(got[..2].iter().all(|&c| c > 0.0) && got[2..].iter().all(|&c| c == 0.0), "{got:?}");
     }
 }

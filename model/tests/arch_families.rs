@@ -15,7 +15,7 @@ use lamina_model::arch;
 use lamina_model::gguf::GgufFile;
 use lamina_model::hf::HfModel;
 use lamina_model::safetensors::SafeTensors;
-use lamina_model::{fixtures, CausalLm, LoadOptions, LogitsFor};
+use lamina_model::{CausalLm, LoadOptions, LogitsFor};
 use lamina_tensor::{DType, Device, NoGradGuard};
 use std::path::PathBuf;
 
@@ -29,7 +29,7 @@ struct Prompt {
 }
 
 fn dir(family: &str) -> PathBuf {
-    fixtures::repo_root().join("tests/fixtures/arch").join(family)
+    lamina_testkit::fixture("arch").join(family)
 }
 
 /// The reference a source is held to: Mistral's GGUF has no sliding window (llama.cpp's

@@ -11,7 +11,7 @@
 use lamina_model::gguf::GgufFile;
 use lamina_model::kv_cache::KvCache;
 use lamina_model::llama::Activation;
-use lamina_model::{fixtures, CausalLm, Llama, LlamaConfig, LoadOptions, LogitsFor, SeqStep};
+use lamina_model::{CausalLm, Llama, LlamaConfig, LoadOptions, LogitsFor, SeqStep};
 use lamina_tensor::{Device, RopeConvention};
 
 fn tiny() -> LlamaConfig {
@@ -111,7 +111,7 @@ fn batched_float_model_matches_one_sequence_at_a_time() {
 
 #[test]
 fn batched_quantized_model_is_bit_identical() {
-    let Some(path) = fixtures::smollm2_for_test() else { return };
+    let Some(path) = lamina_testkit::smollm2() else { return };
     let f = GgufFile::open(path).unwrap();
     let m = Llama::from_gguf_with(&f, LoadOptions::on(Device::Cpu)).unwrap();
     let (b, s) = both_ways(&m, LogitsFor::Last);

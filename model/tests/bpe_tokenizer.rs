@@ -4,7 +4,7 @@
 
 use lamina_model::bpe::byte_level::byte_to_char;
 use lamina_model::gguf::GgufFile;
-use lamina_model::{fixtures, BpeTokenizer, ModelError};
+use lamina_model::{BpeTokenizer, ModelError};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ fn smollm2() -> Option<&'static BpeTokenizer> {
     static TOKENIZER: OnceLock<Option<BpeTokenizer>> = OnceLock::new();
     TOKENIZER
         .get_or_init(|| {
-            let path = fixtures::smollm2_for_test()?;
+            let path = lamina_testkit::smollm2()?;
             let gguf = GgufFile::open(path).unwrap();
             let t0 = Instant::now();
             let tok = BpeTokenizer::from_gguf(&gguf).unwrap();
@@ -40,7 +40,7 @@ struct Golden {
 /// special=True)` (see its `method` field), so they are compared with
 /// `encode(text, add_special = false, parse_special = true)`.
 fn golden() -> Vec<Golden> {
-    let path = fixtures::repo_root().join("tests/fixtures/smollm2/tokens.json");
+    let path = lamina_testkit::repo_root().join("tests/fixtures/smollm2/tokens.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let method = json["method"].as_str().unwrap();
     assert!(method.contains("add_bos=False, special=True"), "the fixture was made differently: {method}");

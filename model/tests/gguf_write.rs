@@ -5,7 +5,7 @@
 mod support;
 
 use lamina_model::gguf::{self, GgufFile, GgufTensor, GgufWriter, MetaValue};
-use lamina_model::{fixtures, ModelError};
+use lamina_model::ModelError;
 use lamina_tensor::quant::GgmlType;
 use std::borrow::Cow;
 use support::{as_gguf_tensors, sample_metadata, sample_tensors, TempDir};
@@ -102,7 +102,7 @@ fn writer_refuses_bad_input() {
 /// Parse SmolLM2 and write it back: the same bytes, so the writer matches llama.cpp's layout.
 #[test]
 fn rewriting_smollm2_is_byte_identical() {
-    let Some(path) = fixtures::smollm2_for_test() else { return };
+    let Some(path) = lamina_testkit::smollm2() else { return };
     let original = std::fs::read(&path).unwrap();
     let file = GgufFile::open(&path).unwrap();
     let meta: Vec<(String, MetaValue)> = file.metadata_in_order().map(|(k, v)| (k.to_string(), v.clone())).collect();

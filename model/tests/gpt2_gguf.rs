@@ -3,8 +3,7 @@
 //! CPU and, where an adapter exists, the GPU.
 
 use lamina_model::gguf::GgufFile;
-use lamina_model::{fixtures, CausalLm, Gpt, LogitsFor};
-use lamina_tensor::gpu::GpuDevice;
+use lamina_model::{CausalLm, Gpt, LogitsFor};
 use lamina_tensor::Device;
 
 struct Reference {
@@ -15,7 +14,7 @@ struct Reference {
 }
 
 fn reference() -> Reference {
-    let dir = fixtures::repo_root().join("tests/fixtures/gpt2-tiny");
+    let dir = lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
     let ids = |k: &str| v[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<u32>>();
@@ -30,7 +29,7 @@ fn reference() -> Reference {
 
 fn check(device: Device) {
     let r = reference();
-    let f = GgufFile::open(fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap();
+    let f = GgufFile::open(lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap();
     let m: Box<dyn CausalLm> = Box::new(Gpt::from_gguf(&f, device).unwrap());
     let _g = lamina_tensor::NoGradGuard::new();
     let mut cache = m.new_cache(16).unwrap();
@@ -63,17 +62,13 @@ fn gpt2_matches_the_numpy_reference_on_cpu() {
 
 #[test]
 fn gpt2_matches_the_numpy_reference_on_gpu() {
-    match GpuDevice::get(0) {
-        Ok(_) => check(Device::Gpu(0)),
-        Err(e) if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter: {e}")
-        }
-        Err(e) => eprintln!("skipping: no GPU adapter ({e})"),
+    if let Some(gpu) = lamina_testkit::gpu() {
+        check(gpu);
     }
 }
 
 #[test]
 fn a_llama_file_is_not_gpt2() {
-    let f = GgufFile::open(fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap();
+    let f = GgufFile::open(lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap();
     assert!(lamina_model::Llama::from_gguf(&f, Device::Cpu).is_err());
 }

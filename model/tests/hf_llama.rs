@@ -8,7 +8,7 @@ use lamina_model::gguf::GgufFile;
 use lamina_model::hf::HfModel;
 use lamina_model::llama::hf_name;
 use lamina_model::safetensors::write_safetensors;
-use lamina_model::{fixtures, CausalLm, Llama, LoadOptions, LogitsFor};
+use lamina_model::{CausalLm, Llama, LoadOptions, LogitsFor};
 use lamina_tensor::{DType, Device, Tensor};
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ fn unpermute(w: &Tensor, heads: usize) -> Tensor {
 
 #[test]
 fn hf_directory_matches_the_gguf_model() {
-    let Some(path) = fixtures::smollm2_for_test() else { return };
+    let Some(path) = lamina_testkit::smollm2() else { return };
     let f = GgufFile::open(path).unwrap();
     let mut gguf = Llama::from_gguf_with(&f, LoadOptions { device: Device::Cpu, keep_quantized: false }).unwrap();
     gguf.blocks.truncate(LAYERS);

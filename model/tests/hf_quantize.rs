@@ -17,7 +17,7 @@ use lamina_model::gguf::{GgufFile, MetaArray, MetaValue};
 use lamina_model::llama::{hf_name, hf_rows_from_gguf};
 use lamina_model::quantize::{quantize_model, Target};
 use lamina_model::safetensors::write_safetensors;
-use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, LoadOptions, LogitsFor};
+use lamina_model::{BpeTokenizer, CausalLm, Llama, LoadOptions, LogitsFor};
 use lamina_tensor::quant::GgmlType;
 use lamina_tensor::{DType, Device, Tensor};
 use serde_json::json;
@@ -126,7 +126,7 @@ fn truncated(f: &GgufFile, keep_quantized: bool) -> Llama {
 
 #[test]
 fn smollm2_hf_directory_converts_to_its_gguf() {
-    let Some(path) = fixtures::smollm2_for_test() else { return };
+    let Some(path) = lamina_testkit::smollm2() else { return };
     let f = GgufFile::open(path).unwrap();
     let dir = TempDir::new("hf-quantize");
     let hf = dir.path("smollm2-hf");

@@ -9,11 +9,11 @@ use lamina_model::gguf::{self, GgufFile, MetaArray, MetaValue};
 use lamina_model::kl::{check_same_tokenizer, kl_divergence, tokenize_for_both, Base, BaseCache, KlOptions};
 use lamina_model::perplexity::perplexity;
 use lamina_model::quantize::{quantize_model, Target};
-use lamina_model::{fixtures, BpeTokenizer, CausalLm, Gpt, GptConfig, LogitsFor};
+use lamina_model::{BpeTokenizer, CausalLm, Gpt, GptConfig, LogitsFor};
 use lamina_tensor::Device;
 
 fn tiny() -> GgufFile {
-    GgufFile::open(fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap()
+    GgufFile::open(lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap()
 }
 
 /// 100 pseudo-random ids of the fixture's 64-token vocabulary.

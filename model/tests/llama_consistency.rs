@@ -4,14 +4,14 @@
 
 use lamina_model::gguf::GgufFile;
 use lamina_model::qnn::Proj;
-use lamina_model::{fixtures, CausalLm, Llama, LoadOptions, LogitsFor};
+use lamina_model::{CausalLm, Llama, LoadOptions, LogitsFor};
 use lamina_tensor::Device;
 use std::sync::OnceLock;
 
 fn model() -> Option<&'static (GgufFile, Llama)> {
     static M: OnceLock<Option<(GgufFile, Llama)>> = OnceLock::new();
     M.get_or_init(|| {
-        let path = fixtures::smollm2_for_test()?;
+        let path = lamina_testkit::smollm2()?;
         let f = GgufFile::open(path).unwrap();
         let m = Llama::from_gguf_with(&f, LoadOptions { device: Device::Cpu, keep_quantized: false }).unwrap();
         Some((f, m))

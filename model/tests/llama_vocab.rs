@@ -4,7 +4,7 @@
 //! give exactly those ids. The files come from `scripts/fetch-llama-vocab.sh`.
 
 use lamina_model::gguf::GgufFile;
-use lamina_model::{fixtures, Tokenizer};
+use lamina_model::Tokenizer;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 fn tokenizers() -> Option<&'static [(PathBuf, Tokenizer, std::time::Duration)]> {
     static ALL: OnceLock<Option<Vec<(PathBuf, Tokenizer, std::time::Duration)>>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let dir = fixtures::llama_vocab_for_test()?;
+        let dir = lamina_testkit::llama_vocab()?;
         let vocabs = vocabularies(&dir);
         assert!(vocabs.len() >= 15, "only {} vocabularies with test pairs in {}", vocabs.len(), dir.display());
         let load = |path: PathBuf| {
@@ -128,7 +128,7 @@ fn ids_of(v: &serde_json::Value) -> Vec<u32> {
 #[test]
 fn decoding_equals_llama_cpp() {
     let Some(all) = tokenizers() else { return };
-    let path = fixtures::repo_root().join("tests/fixtures/llama-vocab/detokenize.json");
+    let path = lamina_testkit::fixture("llama-vocab/detokenize.json");
     let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let vocabs = fixture["vocabs"].as_object().unwrap();
     assert_eq!(vocabs.len(), all.len(), "the fixture covers every vocabulary with a test pair");

@@ -12,7 +12,7 @@ use lamina_model::LlamaConfig;
 use lamina_tensor::quant::{GgmlType, QMatrix};
 use lamina_tensor::{DType, Device, RopeConvention, Tensor};
 
-const IGNORE: i32 = -100;
+use lamina_model::llama::IGNORE;
 
 fn config() -> LlamaConfig {
     LlamaConfig {

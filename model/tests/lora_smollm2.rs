@@ -4,12 +4,12 @@
 //! adapted model's logits without the adapter.
 
 use lamina_model::causal_lm::{CausalLm, LogitsFor};
-use lamina_model::fixtures::smollm2_for_test;
 use lamina_model::gguf::{write_with_replacements, GgufFile};
 use lamina_model::lora::{LoraConfig, LoraLayer, Target};
 use lamina_model::{Llama, LoadOptions};
 use lamina_tensor::quant::GgmlType;
 use lamina_tensor::{DType, Device, Tensor};
+use lamina_testkit::smollm2 as smollm2_for_test;
 
 const PROMPT: [u32; 6] = [1, 504, 3458, 282, 4649, 314];
 

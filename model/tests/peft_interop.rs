@@ -7,11 +7,11 @@
 //! in the base.
 
 use lamina_model::causal_lm::{CausalLm, LogitsFor};
-use lamina_model::fixtures::{repo_root, smollm2_for_test};
 use lamina_model::gguf::GgufFile;
 use lamina_model::lora::Target;
 use lamina_model::{Llama, LoadOptions};
 use lamina_tensor::Device;
+use lamina_testkit::{repo_root, smollm2 as smollm2_for_test};
 use serde_json::Value;
 
 /// Lamina's f32 forward pass against transformers' f32 one over the same dequantized

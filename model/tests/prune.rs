@@ -8,7 +8,7 @@ mod support;
 use lamina_model::gguf::{self, GgufFile, GgufTensor, MetaValue};
 use lamina_model::prune::{prune_gguf, OutType, Pattern, PruneConfig, Scope};
 use lamina_model::quantize::{quantize_model, Target};
-use lamina_model::{fixtures, CausalLm, Gpt, LogitsFor};
+use lamina_model::{CausalLm, Gpt, LogitsFor};
 use lamina_tensor::quant::{dequantize, GgmlType};
 use lamina_tensor::Device;
 use support::TempDir;
@@ -226,7 +226,7 @@ fn requantized_zeros_are_measured_not_assumed() {
 
 #[test]
 fn a_pruned_gpt2_still_runs() {
-    let input = GgufFile::open(fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap();
+    let input = GgufFile::open(lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap();
     let dir = TempDir::new("prune-gpt2");
     let out = dir.path("pruned.gguf");
     let c = PruneConfig::new(None, "2:4".parse().unwrap(), None, OutType::F16).unwrap();

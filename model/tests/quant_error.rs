@@ -7,7 +7,6 @@
 //! dequantized: requantizing the Q4_1 matrices to Q4_1 is nearly exact, which is why the
 //! real-row budgets use the Q8_0 embedding (finer than every target but Q8_0 itself).
 
-use lamina_model::fixtures;
 use lamina_model::gguf::GgufFile;
 use lamina_tensor::quant::{dequantize, quantize_row, GgmlType};
 use lamina_tensor::{DType, Tensor};
@@ -66,7 +65,7 @@ fn gaussian_rows_within_each_formats_budget() {
 
 #[test]
 fn smollm2_rows_within_each_formats_budget() {
-    let Some(path) = fixtures::smollm2_for_test() else { return };
+    let Some(path) = lamina_testkit::smollm2() else { return };
     let f = GgufFile::open(path).unwrap();
     // 256 embedding rows spread over the vocabulary, first 512 of 576 columns (K-quant
     // rows must be whole super-blocks of 256).

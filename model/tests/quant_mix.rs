@@ -1,15 +1,15 @@
-//! The K mixes' tensor types against llama.cpp's own choices
+//! Every `lamina quantize` target's tensor types against llama.cpp's own choices
 //! (`tests/fixtures/kquant/mix_types.json`, from `scripts/reference/mix_types_reference.py`):
-//! SmolLM2 (rows of 576: the fallbacks), an 8-layer model with 256-wide rows and an untied
-//! head (the mixes proper), and an 80-layer grouped-query model (llama.cpp's 70B rule).
+//! SmolLM2 (rows of 576: the fallbacks, and a tied embedding that q4_0 makes Q8_0), an
+//! 8-layer model with 256-wide rows and an untied head (the mixes proper), and an 80-layer
+//! grouped-query model (llama.cpp's 70B rule).
 
-use lamina_model::fixtures;
-use lamina_model::quantize::{plan, ModelShape, Target};
+use lamina_model::quantize::{plan, ModelShape, Target, TARGETS};
 use serde_json::Value;
 
 #[test]
 fn every_tensor_gets_llama_cpps_type() {
-    let path = fixtures::repo_root().join("tests/fixtures/kquant/mix_types.json");
+    let path = lamina_testkit::fixture("kquant/mix_types.json");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let cases = json["cases"].as_object().unwrap();
     assert_eq!(cases.len(), 3);
@@ -34,7 +34,11 @@ fn every_tensor_gets_llama_cpps_type() {
             n_head_kv: n("n_head_kv"),
         };
         let targets = c["types"].as_object().unwrap();
-        assert_eq!(targets.len(), 7, "{case}");
+        let mut names: Vec<&str> = targets.keys().map(String::as_str).collect();
+        let mut all: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(names, all, "{case}: the fixture covers every target");
         for (target, want) in targets {
             let got = plan(&Target::parse(target).unwrap(), &named, &shape);
             let diffs: Vec<String> = want

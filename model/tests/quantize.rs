@@ -5,13 +5,13 @@
 
 use lamina_model::gguf::GgufFile;
 use lamina_model::quantize::{quantize_model, Target};
-use lamina_model::{fixtures, CausalLm, Gpt, LogitsFor};
+use lamina_model::{CausalLm, Gpt, LogitsFor};
 use lamina_tensor::quant::GgmlType;
 use lamina_tensor::Device;
 use std::path::PathBuf;
 
 fn fixture() -> GgufFile {
-    GgufFile::open(fixtures::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap()
+    GgufFile::open(lamina_testkit::repo_root().join("tests/fixtures/gpt2-tiny/gpt2-tiny.gguf")).unwrap()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -44,15 +44,22 @@ fn quantized_models_keep_their_logits_within_each_formats_budget() {
     {
         let path = tmp(ty.name());
         let mut calls = 0;
-        let report = quantize_model(&input, &path, &Target::uniform(ty).unwrap(), false, |done, total| {
+        let report = quantize_model(&input, &path, &Target::of_type(ty).unwrap(), false, |done, total| {
             calls += 1;
             assert!(done <= total);
         })
         .unwrap();
         assert_eq!(calls, input.tensors.len());
         let out = GgufFile::open(&path).unwrap();
+        // llama.cpp's choice: the tied embedding is the head (Q8_0: rows of 32 are not
+        // whole Q6_K blocks), position embeddings and vectors stay F32.
         for t in &out.tensors {
-            let want = if t.ne.len() == 2 && !t.name.contains("norm") { ty } else { GgmlType::F32 };
+            let want = match t.name.as_str() {
+                "token_embd.weight" => GgmlType::Q8_0,
+                "position_embd.weight" => GgmlType::F32,
+                _ if t.ne.len() == 2 && !t.name.contains("norm") => ty,
+                _ => GgmlType::F32,
+            };
             assert_eq!(t.ty, want, "{}: {}", ty, t.name);
         }
         assert_eq!(out.get_u64("general.file_type").unwrap() as u32, lamina_file_type(ty));

@@ -6,7 +6,7 @@
 use lamina_model::chat::{ChatTemplate, Message};
 use lamina_model::gguf::GgufFile;
 use lamina_model::perplexity::perplexity;
-use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, LoadOptions, LogitsFor};
+use lamina_model::{BpeTokenizer, CausalLm, Llama, LoadOptions, LogitsFor};
 use lamina_tensor::Device;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -23,7 +23,7 @@ struct Loaded {
 fn loaded() -> Option<&'static Loaded> {
     static M: OnceLock<Option<Loaded>> = OnceLock::new();
     M.get_or_init(|| {
-        let file = GgufFile::open(fixtures::smollm2_for_test()?).unwrap();
+        let file = GgufFile::open(lamina_testkit::smollm2()?).unwrap();
         let model = Llama::from_gguf_with(&file, LoadOptions { device: Device::Cpu, keep_quantized: false }).unwrap();
         let quantized =
             Llama::from_gguf_with(&file, LoadOptions { device: Device::Cpu, keep_quantized: true }).unwrap();
@@ -34,7 +34,7 @@ fn loaded() -> Option<&'static Loaded> {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = fixtures::repo_root().join("tests/fixtures/smollm2").join(name);
+    let path = lamina_testkit::repo_root().join("tests/fixtures/smollm2").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -102,7 +102,7 @@ fn greedy_tokens_match_the_reference_and_llama_cpp() {
 fn perplexity_matches_the_reference() {
     let Some(m) = loaded() else { return };
     let f = fixture("perplexity.json");
-    let text = std::fs::read_to_string(fixtures::repo_root().join(f["text_path"].as_str().unwrap())).unwrap();
+    let text = std::fs::read_to_string(lamina_testkit::repo_root().join(f["text_path"].as_str().unwrap())).unwrap();
     let tokens = m.tokenizer.encode(&text, true, false).unwrap();
     assert_eq!(tokens.len() as u64, f["text_n_tokens"].as_u64().unwrap(), "token count of the text");
     let n_ctx = f["n_ctx"].as_u64().unwrap() as usize;
@@ -195,9 +195,13 @@ fn quantized_greedy_tokens_follow_llama_cpp() {
         }
         let same = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
         eprintln!("{name}: quantized greedy agrees with llama.cpp on the first {same} of {} tokens", want.len());
-        if name == "chatml" {
-            // The answer ("The capital of France is Paris.") is far from any near-tie.
-            assert!(same >= 8, "{name}: only {same} tokens agree with llama.cpp");
-        }
+        // Where llama.cpp's quantized tokens leave the float64 reference's, the two best
+        // logits are within the 8-bit rounding noise of each other, and either side of that
+        // near-tie is right; up to it (and through the first end-of-turn) there is one
+        // answer, and ours must give it.
+        let robust = case["llama_cpp"]["agreeing_prefix_len"].as_u64().unwrap() as usize;
+        let first_eos = case["eos_at"].as_array().unwrap().first().map(|e| e.as_u64().unwrap() as usize + 1);
+        let must = first_eos.map_or(robust, |e| robust.min(e));
+        assert!(same >= must, "{name}: only {same} tokens agree with llama.cpp, {must} must");
     }
 }

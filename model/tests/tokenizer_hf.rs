@@ -4,11 +4,11 @@
 //! scripts/reference/hf_tokenizers_reference.py): ids with the special tokens the
 //! post-processor adds, and decoded text with and without special tokens.
 
-use lamina_model::{fixtures, Tokenizer};
+use lamina_model::Tokenizer;
 
 #[test]
 fn hf_tokenizer_json_kinds_equal_hugging_face() {
-    let root = fixtures::repo_root().join("tests/fixtures/hf-tokenizers");
+    let root = lamina_testkit::repo_root().join("tests/fixtures/hf-tokenizers");
     let mut checked = 0;
     for kind in ["spm-bpe", "wordpiece", "unigram"] {
         let dir = root.join(kind);
@@ -31,7 +31,7 @@ fn hf_tokenizer_json_kinds_equal_hugging_face() {
 /// Byte-fallback tokens of a `tokenizer.json` stream as whole characters.
 #[test]
 fn hf_byte_fallback_streams_whole_characters() {
-    let tok = Tokenizer::from_hf_dir(fixtures::repo_root().join("tests/fixtures/hf-tokenizers/spm-bpe")).unwrap();
+    let tok = Tokenizer::from_hf_dir(lamina_testkit::repo_root().join("tests/fixtures/hf-tokenizers/spm-bpe")).unwrap();
     let ids = tok.encode("漢字 😀!", false, false).unwrap();
     assert!(ids.iter().filter(|&&i| tok.id_to_token(i).unwrap().starts_with("<0x")).count() >= 10, "{ids:?}");
     let mut stream = tok.stream(true);
@@ -45,7 +45,7 @@ fn hf_byte_fallback_streams_whole_characters() {
 /// and gives the `sentencepiece` library's own ids and text.
 #[test]
 fn sentencepiece_model_equals_the_sentencepiece_library() {
-    let dir = fixtures::repo_root().join("tests/fixtures/hf-tokenizers/sentencepiece");
+    let dir = lamina_testkit::repo_root().join("tests/fixtures/hf-tokenizers/sentencepiece");
     let tok = Tokenizer::from_hf_dir(&dir).unwrap();
     assert_eq!((tok.family(), tok.bos_id(), tok.eos_id(), tok.unk_id()), ("SPM", Some(1), Some(2), Some(0)));
     let reference: serde_json::Value =

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""The tensor types llama.cpp's K mixes give, for `model/tests/quant_mix.rs`.
+"""The tensor types llama.cpp gives for every `lamina quantize` target, for
+`model/tests/quant_mix.rs`.
 
 Exact command that produced tests/fixtures/kquant/mix_types.json (repository root, after
-`scripts/fetch-model.sh`):
+`scripts/fetch-model.sh`), with the `llama-quantize` tool of a llama.cpp built from the
+sources vendored by llama-cpp-python 0.3.36:
 
-    python3 scripts/reference/mix_types_reference.py \
+    python3 scripts/reference/mix_types_reference.py --llama-quantize PATH/TO/llama-quantize \
         --model models/SmolLM2-135M-Instruct.Q4_1.gguf --out tests/fixtures/kquant/mix_types.json
 
-Requirements: numpy, gguf (0.19), llama-cpp-python (0.3.36 was used).
+Without `--llama-quantize` it calls `llama_model_quantize` through llama-cpp-python
+(0.3.36) instead; both give the same file. Requirements: numpy, gguf (0.19).
 
-Three models, each quantized by `llama_model_quantize` (no imatrix) to every K target
-(q4_k / q5_k are `--pure` Q4_K_S / Q5_K_S):
+Three models, each quantized by llama.cpp (no imatrix) to every target: the K mixes
+(q4_k / q5_k are `--pure` Q4_K_S / Q5_K_S), the 32-block types (q8_0, q5_1, q5_0, q4_1,
+q4_0: llama.cpp's own choice for the head and a tied embedding) and f16 / f32:
 
 - `smollm2`: SmolLM2-135M itself (30 layers, rows of 576 and 1536: the fallbacks), from
   the Q4_1 file with `allow_requantize` (the types do not depend on the input's);
@@ -35,12 +39,18 @@ import numpy as np
 from gguf import GGUFReader, GGUFWriter
 
 TARGETS = [("q4_k", 14, True), ("q5_k", 16, True), ("q6_k", 18, False), ("q4_k_s", 14, False),
-           ("q4_k_m", 15, False), ("q5_k_s", 16, False), ("q5_k_m", 17, False)]
+           ("q4_k_m", 15, False), ("q5_k_s", 16, False), ("q5_k_m", 17, False), ("q8_0", 7, False),
+           ("q5_1", 9, False), ("q5_0", 8, False), ("q4_1", 3, False), ("q4_0", 2, False),
+           ("f16", 1, False), ("f32", 0, False)]
+
+LLAMA_QUANTIZE = None  # path of llama.cpp's llama-quantize, when given
 
 _LOG_CB = None
 
 
 def quiet_llama() -> None:
+    if LLAMA_QUANTIZE:
+        return
     import llama_cpp
 
     global _LOG_CB
@@ -49,6 +59,12 @@ def quiet_llama() -> None:
 
 
 def quantize(src: str, dst: str, ftype: int, pure: bool) -> None:
+    if LLAMA_QUANTIZE:
+        import subprocess
+
+        cmd = [LLAMA_QUANTIZE, "--allow-requantize"] + (["--pure"] if pure else []) + [src, dst, str(ftype), "2"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return
     import llama_cpp
 
     p = llama_cpp.llama_model_quantize_default_params()
@@ -117,7 +133,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--llama-quantize", help="llama.cpp's llama-quantize (else llama-cpp-python)")
     args = ap.parse_args()
+    global LLAMA_QUANTIZE
+    LLAMA_QUANTIZE = args.llama_quantize
     quiet_llama()
     cases = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,7 +147,8 @@ def main() -> None:
             cases[name] = case(src, tmp)
             print(name, {t: sorted(set(v)) for t, v in cases[name]["types"].items()})
     with open(args.out, "w") as f:
-        json.dump({"made_by": "scripts/reference/mix_types_reference.py (llama-cpp-python 0.3.36)", "cases": cases},
+        made_by = "scripts/reference/mix_types_reference.py (llama.cpp of llama-cpp-python 0.3.36)"
+        json.dump({"made_by": made_by, "cases": cases},
                   f, separators=(",", ":"))
     print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
 

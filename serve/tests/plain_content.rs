@@ -4,11 +4,11 @@
 
 use lamina_model::chat::{ChatTemplate, Message};
 use lamina_model::gguf::GgufFile;
-use lamina_model::{fixtures, BpeTokenizer};
+use lamina_model::BpeTokenizer;
 use lamina_serve::prompt::encode_chat_plain;
 
 fn smollm2() -> Option<(BpeTokenizer, ChatTemplate)> {
-    let f = GgufFile::open(fixtures::smollm2_for_test()?).unwrap();
+    let f = GgufFile::open(lamina_testkit::smollm2()?).unwrap();
     let tok = BpeTokenizer::from_gguf(&f).unwrap();
     let source = f.get("tokenizer.chat_template").and_then(|v| v.as_str()).unwrap().to_string();
     let template = ChatTemplate::new(&source, "<|im_start|>", "<|im_end|>").unwrap();

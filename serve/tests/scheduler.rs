@@ -7,7 +7,7 @@
 use lamina_model::gguf::GgufFile;
 use lamina_model::kv_cache::KvCache;
 use lamina_model::sampling::SamplerConfig;
-use lamina_model::{fixtures, BpeTokenizer, CausalLm, Llama, LlamaConfig, LogitsFor, SeqStep};
+use lamina_model::{BpeTokenizer, CausalLm, Llama, LlamaConfig, LogitsFor, SeqStep};
 use lamina_serve::api::{EmbedRequest, GenParams, GenRequest, Prompt};
 use lamina_serve::metrics::Metrics;
 use lamina_serve::scheduler::job::{EmbedJob, Event, Finish, Job, Work};
@@ -90,7 +90,7 @@ struct Running {
 /// A scheduler thread with `parallel` slots of `ctx` tokens, started once `before` has put
 /// its work in the channel. It stops when the channel's sender is dropped.
 fn start_after(parallel: usize, ctx: usize, before: impl FnOnce(&mpsc::Sender<Work>, &Metrics)) -> Option<Running> {
-    let path = fixtures::smollm2_for_test()?;
+    let path = lamina_testkit::smollm2()?;
     let (tx, rx) = mpsc::channel();
     let metrics = Arc::new(Metrics::new(parallel));
     before(&tx, &metrics);

@@ -55,11 +55,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The error for a kernel handed tensors on two different devices.
-pub(crate) fn mixed(op: &'static str, a: &crate::Tensor, b: &crate::Tensor) -> Error {
-    Error::DeviceMismatch { op, lhs: a.device(), rhs: b.device() }
-}
-
 pub(crate) fn invalid(op: &'static str, msg: impl Into<String>) -> Error {
     Error::InvalidArgument { op, msg: msg.into() }
 }

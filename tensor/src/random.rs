@@ -6,6 +6,9 @@ use crate::layout::checked_numel;
 use crate::{DType, Tensor};
 use rayon::prelude::*;
 
+/// SplitMix64's increment: 2^64 / golden ratio.
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// SplitMix64's finaliser: a strong 64-bit mix, enough for ML initialisation and masks.
 #[inline]
 fn mix(mut z: u64) -> u64 {
@@ -14,10 +17,44 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// SplitMix64 (Steele, Lea & Flood) applied to one value: a well-mixed seed derived from
+/// `z`, for deriving independent seeds from a seed and a counter or name.
+#[inline]
+pub fn splitmix64(z: u64) -> u64 {
+    mix(z.wrapping_add(GOLDEN))
+}
+
+/// A SplitMix64 stream: the workspace's one small seedable generator (data order, sampling,
+/// test data). `new(s)` then `next_u64()` gives `splitmix64(s)`, `splitmix64(s + GOLDEN)`...
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let z = splitmix64(self.0);
+        self.0 = self.0.wrapping_add(GOLDEN);
+        z
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in 0..n (n > 0), by a 128-bit multiply (no modulo bias worth the name).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+}
+
 /// Uniform in [0, 1) with 24 random bits (every value exactly representable in f32).
 #[inline]
 pub fn uniform_at(seed: u64, i: u64) -> f32 {
-    let bits = mix(mix(seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    let bits = mix(mix(seed ^ GOLDEN).wrapping_add(i.wrapping_mul(GOLDEN)));
     (bits >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
 }
 

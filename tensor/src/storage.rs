@@ -81,22 +81,6 @@ impl Storage {
         }
     }
 
-    /// A contiguous copy of the elements under `layout`, on the same device.
-    pub fn copy_contiguous(&self, layout: &Layout) -> Result<Storage> {
-        Ok(match self {
-            Storage::Cpu(s) => Storage::Cpu(s.copy_contiguous(layout)),
-            Storage::Gpu(s) => Storage::Gpu(crate::gpu::copy_contiguous(s, layout)?),
-        })
-    }
-
-    /// Convert the elements under `layout` to `dtype` (contiguous result, same device).
-    pub fn cast(&self, layout: &Layout, dtype: DType) -> Result<Storage> {
-        Ok(match self {
-            Storage::Cpu(s) => Storage::Cpu(s.cast(layout, dtype)),
-            Storage::Gpu(s) => Storage::Gpu(crate::gpu::cast(s, layout, dtype)?),
-        })
-    }
-
     /// Copy `chunks` runs of `run` elements from contiguous `src` into this buffer, run i
     /// landing at element `first + i * stride`. Same dtype and device (checked by the caller).
     pub(crate) fn write_runs(

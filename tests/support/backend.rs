@@ -4,7 +4,7 @@
 //! CI, which has Mesa's lavapipe) a missing adapter fails the run instead of skipping.
 
 use lamina_tensor::cpu::isa::{self, Isa};
-use lamina_tensor::{DType, Device, OpName, Tensor};
+use lamina_tensor::{Device, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -66,15 +66,5 @@ impl Backend {
     /// Move a tensor to this backend's device (nothing to do for the CPU).
     pub fn upload(self, t: Tensor) -> lamina_tensor::Result<Tensor> {
         t.to_device(self.device())
-    }
-
-    /// Whether the backend implements `op` for `dtype`; unsupported cases are listed as
-    /// skipped, not failed (ggml's "not supported"). Both backends implement every op in
-    /// every float dtype.
-    pub fn supports(self, op: OpName, dtype: DType) -> bool {
-        let _ = (op, dtype);
-        match self {
-            Backend::Cpu(_) | Backend::Gpu(_) => true,
-        }
     }
 }

@@ -4,14 +4,16 @@
 
 use crate::reference::round_to;
 use crate::tensor::{ravel, unravel, RefTensor};
+use lamina_tensor::random::SplitMix64;
 use lamina_tensor::{DType, Result, Tensor};
 
-/// SplitMix64: small, seedable, good enough for test data.
-pub struct Rng(u64);
+/// Test data's generator: the engine's SplitMix64 stream (independent of what it tests:
+/// the ops never draw from it), plus a label-derived seed and normals.
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
 
     /// A generator whose stream depends only on `label` and `k` (stable across runs).
@@ -20,20 +22,16 @@ impl Rng {
         for b in label.bytes().chain(k.to_le_bytes()) {
             h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
-        Rng(h)
+        Rng::new(h)
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.uniform()
     }
 
     pub fn normal(&mut self) -> f64 {

@@ -8,28 +8,8 @@ use std::collections::HashMap;
 /// the binary so the demo and the end-to-end test need no files and no network.
 pub const SHIPPED_CORPUS: &str = include_str!("../../data/corpus.txt");
 
-/// SplitMix64: a small, seedable generator (enough for picking windows).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..n (n > 0), without modulo bias worth caring about at these sizes.
-    pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-}
+/// The workspace's small seedable generator (SplitMix64), for picking windows and orders.
+pub use lamina_tensor::random::SplitMix64 as Rng;
 
 /// Random (input, target) windows of `block` tokens from a token stream, nanoGPT's
 /// `get_batch`: x = tokens[i..i+T], y = tokens[i+1..i+T+1].

@@ -7,7 +7,7 @@
 
 use lamina_model::chat::{ChatTemplate, CHATML};
 use lamina_model::gguf::GgufFile;
-use lamina_model::{fixtures, BpeTokenizer, Llama, LoadOptions};
+use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::Device;
 use lamina_train::eval::choice::score_item;
 use lamina_train::eval::loglik::{encode_pair, Scorer};
@@ -18,8 +18,8 @@ const TOLERANCE: f64 = 1e-3;
 
 #[test]
 fn loglikelihoods_and_accuracies_match_transformers() {
-    let Some(model_path) = fixtures::smollm2_for_test() else { return };
-    let dir = fixtures::repo_root().join("tests/fixtures/eval_mc");
+    let Some(model_path) = lamina_testkit::smollm2() else { return };
+    let dir = lamina_testkit::fixture("eval_mc");
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let file = GgufFile::open(&model_path).unwrap();
     let model = Llama::from_gguf_with(&file, LoadOptions { device: Device::Cpu, keep_quantized: false }).unwrap();

@@ -5,7 +5,6 @@
 mod support;
 
 use lamina_model::chat::{ChatTemplate, Message, CHATML};
-use lamina_model::fixtures;
 use lamina_train::sft::*;
 use std::collections::BTreeSet;
 use support::*;
@@ -235,7 +234,7 @@ fn smollm2_template_boundaries() {
 fn the_shipped_dataset_encodes_cleanly_with_short_answers() {
     let Some((tok, template)) = smollm2() else { return };
     let enc = Encoder::new(&tok, Some(&template), EncodeOptions::default()).unwrap();
-    let dir = fixtures::repo_root().join("data/sft");
+    let dir = lamina_testkit::repo_root().join("data/sft");
     let mut answers = Vec::new();
     for (name, n) in [("train.jsonl", 1500), ("test.jsonl", 150)] {
         let path = dir.join(name);

@@ -6,7 +6,7 @@ mod support;
 use lamina_model::chat::{ChatTemplate, Message, CHATML};
 use lamina_model::gguf::GgufFile;
 use lamina_model::kv_cache::KvCache;
-use lamina_model::{fixtures, CausalLm, Llama, LoadOptions, LogitsFor};
+use lamina_model::{CausalLm, Llama, LoadOptions, LogitsFor};
 use lamina_tensor::{DType, Device, Tensor};
 use lamina_train::sft::*;
 use std::cell::RefCell;
@@ -129,10 +129,10 @@ fn mechanics_on_a_scripted_model() {
 #[test]
 fn smollm2_on_a_few_examples() {
     let Some((tok, template)) = smollm2() else { return };
-    let gguf = GgufFile::open(fixtures::smollm2_path()).unwrap();
+    let gguf = GgufFile::open(lamina_testkit::smollm2_path()).unwrap();
     let model = Llama::from_gguf_with(&gguf, LoadOptions { device: Device::Cpu, keep_quantized: true }).unwrap();
     let enc = Encoder::new(&tok, Some(&template), EncodeOptions::default()).unwrap();
-    let (mut records, _) = read_examples(&fixtures::repo_root().join("data/sft/test.jsonl"), true).unwrap();
+    let (mut records, _) = read_examples(&lamina_testkit::repo_root().join("data/sft/test.jsonl"), true).unwrap();
     records.truncate(2);
     // Its greedy answer to this one (it ignores "one word"), as `lamina generate --chat --greedy` writes it.
     records.insert(

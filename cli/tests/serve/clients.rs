@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo() -> PathBuf {
-    lamina_model::fixtures::repo_root()
+    lamina_testkit::repo_root()
 }
 
 /// Whether `probe` runs successfully; if not, skip (or fail under `require`).

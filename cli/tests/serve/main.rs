@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn model() -> Option<String> {
-    lamina_model::fixtures::smollm2_for_test().map(|p| p.to_str().unwrap().to_string())
+    lamina_testkit::smollm2().map(|p| p.to_str().unwrap().to_string())
 }
 
 fn chat(content: &str, extra: Value) -> Value {

@@ -14,6 +14,7 @@ mod train;
 pub use config::{gguf_name, hf_name, Activation, LlamaConfig};
 pub(crate) use config::{gguf_name_with, hf_name_with};
 pub use rope_layout::{gguf_rows_from_hf, hf_rows_from_gguf};
+pub use train::IGNORE;
 
 use crate::causal_lm::{CausalLm, LogitsFor, SeqStep};
 use crate::error::{ModelError, Result};

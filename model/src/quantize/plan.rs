@@ -1,11 +1,11 @@
-//! Which type each tensor gets. The K mixes follow llama.cpp's `src/llama-quant.cpp`
+//! Which type each tensor gets. Every target follows llama.cpp's `src/llama-quant.cpp`
 //! (`tensor_allows_quantization`, `llama_tensor_get_type_impl`, `tensor_type_fallback`)
-//! for dense models, so a Q4_K_M file from Lamina has the tensor types llama.cpp's own
-//! Q4_K_M of the same input has (`scripts/reference/quantize_llamacpp_check.py` compares
-//! them on SmolLM2):
+//! for dense models, so a Q4_K_M (or Q4_0) file from Lamina has the tensor types llama.cpp's
+//! own Q4_K_M (Q4_0) of the same input has (`model/tests/quant_mix.rs` checks every target
+//! against llama.cpp's choices on three models):
 //!
 //! - the output head (and the token embedding when it doubles as the head) gets Q6_K,
-//!   or Q8_0 when its rows are not whole 256-blocks;
+//!   or Q8_0 when the base is Q8_0 or its rows are not whole 256-blocks (Q6_K's fallback);
 //! - Q4_K_M / Q5_K_M: attn_v and ffn_down get Q6_K on the "use more bits" layers (the
 //!   first and last eighth, and every third layer between); Q4_K_S: Q5_K on the first
 //!   four attn_v and on ffn_down in the first eighth of the layers;
@@ -101,21 +101,7 @@ fn layer_of(name: &str) -> Option<usize> {
 
 /// The type of each tensor `(name, ne)` for `target`, in the order given.
 pub fn plan(target: &Target, tensors: &[(&str, &[u64])], shape: &ModelShape) -> Vec<GgmlType> {
-    match target.mix {
-        Mix::Uniform => tensors.iter().map(|(name, ne)| uniform(target.base, name, ne)).collect(),
-        Mix::Pure | Mix::LlamaCpp => llama_cpp(target, tensors, shape),
-    }
-}
-
-/// Matrices named `*.weight` (not norms) whose rows are whole blocks take the format;
-/// everything else is F32.
-fn uniform(base: GgmlType, name: &str, ne: &[u64]) -> GgmlType {
-    let matrix = ne.len() == 2 && name.ends_with(".weight") && !name.contains("norm");
-    if matrix && ne[0].is_multiple_of(base.block_size() as u64) {
-        base
-    } else {
-        GgmlType::F32
-    }
+    llama_cpp(target, tensors, shape)
 }
 
 /// Where the walk over the tensors is: llama.cpp's `quantize_state_impl` counters.
@@ -152,7 +138,8 @@ fn llama_cpp(target: &Target, tensors: &[(&str, &[u64])], shape: &ModelShape) ->
     types
 }
 
-/// `llama_tensor_get_type_impl` for the K file types on a dense (no experts) model.
+/// `llama_tensor_get_type_impl` on a dense (no experts) model, without an importance
+/// matrix: for the 32-block file types only the head's rule applies.
 fn mixture_type(target: &Target, shape: &ModelShape, cat: Category, cols: u64, walk: &mut Walk) -> GgmlType {
     let (base, ft) = (target.base, target.file_type);
     match cat {

@@ -3,17 +3,15 @@
 
 use lamina_tensor::quant::GgmlType;
 
-/// How tensors get their types.
+/// How tensors get their types: always as llama.cpp's `llama-quantize` gives them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mix {
-    /// Every weight matrix in the base format (when its rows are whole blocks; otherwise
-    /// F32), everything else F32.
-    Uniform,
-    /// llama.cpp's `--pure`: every tensor it would quantize in the base format, with its
-    /// fallback types for rows that are not whole blocks.
+    /// llama.cpp's `--pure` (and its float targets): every tensor it would quantize in the
+    /// base format, with its fallback types for rows that are not whole blocks.
     Pure,
     /// llama.cpp's mixture for this `llama_ftype` (`llama_tensor_get_type`): the output
-    /// head, and attn_v / ffn_down on some layers, get more bits.
+    /// head (and a tied token embedding) get more bits, and in the K mixes attn_v /
+    /// ffn_down on some layers.
     LlamaCpp,
 }
 
@@ -35,22 +33,22 @@ const fn target(name: &'static str, base: GgmlType, mix: Mix, file_type: u32) ->
 
 /// Every target, in the order `--help` lists them.
 pub const TARGETS: [Target; 14] = [
-    target("q8_0", GgmlType::Q8_0, Mix::Uniform, 7),
+    target("q8_0", GgmlType::Q8_0, Mix::LlamaCpp, 7),
     target("q6_k", GgmlType::Q6K, Mix::LlamaCpp, 18),
     target("q5_k_m", GgmlType::Q5K, Mix::LlamaCpp, 17),
     target("q5_k_s", GgmlType::Q5K, Mix::LlamaCpp, 16),
     // Pure K formats: llama.cpp writes the Q*_K_S file type for `--pure` runs too.
     target("q5_k", GgmlType::Q5K, Mix::Pure, 16),
-    target("q5_1", GgmlType::Q5_1, Mix::Uniform, 9),
-    target("q5_0", GgmlType::Q5_0, Mix::Uniform, 8),
+    target("q5_1", GgmlType::Q5_1, Mix::LlamaCpp, 9),
+    target("q5_0", GgmlType::Q5_0, Mix::LlamaCpp, 8),
     target("q4_k_m", GgmlType::Q4K, Mix::LlamaCpp, 15),
     target("q4_k_s", GgmlType::Q4K, Mix::LlamaCpp, 14),
     target("q4_k", GgmlType::Q4K, Mix::Pure, 14),
-    target("q4_1", GgmlType::Q4_1, Mix::Uniform, 3),
-    target("q4_0", GgmlType::Q4_0, Mix::Uniform, 2),
-    target("f16", GgmlType::F16, Mix::Uniform, 1),
+    target("q4_1", GgmlType::Q4_1, Mix::LlamaCpp, 3),
+    target("q4_0", GgmlType::Q4_0, Mix::LlamaCpp, 2),
+    target("f16", GgmlType::F16, Mix::Pure, 1),
     // No rounding at all: converts a Hugging Face directory to GGUF as it is.
-    target("f32", GgmlType::F32, Mix::Uniform, 0),
+    target("f32", GgmlType::F32, Mix::Pure, 0),
 ];
 
 /// llama.cpp's `LLAMA_FTYPE_MOSTLY_*` numbers for the K mixes.
@@ -69,9 +67,9 @@ impl Target {
         })
     }
 
-    /// The uniform target for a block format (`q8_0`, ..., `f16`), if there is one.
-    pub fn uniform(ty: GgmlType) -> Option<Target> {
-        TARGETS.iter().copied().find(|t| t.base == ty && t.mix == Mix::Uniform)
+    /// The target named after a format (`q8_0` for Q8_0, ..., `f16`), if there is one.
+    pub fn of_type(ty: GgmlType) -> Option<Target> {
+        TARGETS.iter().copied().find(|t| t.base == ty && t.name.eq_ignore_ascii_case(ty.name()))
     }
 }
 

@@ -4,6 +4,7 @@
 //! rounded back to the input dtype. Layouts may be strided; kernels read them through
 //! `CpuStorage::f32_view`, which borrows contiguous f32 data and gathers everything else.
 
+mod backend;
 pub mod gemm;
 pub mod isa;
 pub mod parallel;

@@ -18,7 +18,9 @@
 //! per word (element 2k in the low half of word k, the last word zero-padded). Kernels
 //! compute in f32 and round on store (round-to-nearest-even), like the CPU backend.
 
+mod backend;
 mod buffer;
+mod codes;
 mod device;
 mod dispatch;
 pub mod kernels;
@@ -41,17 +43,14 @@ pub use strided::{StridedParams, MAX_RANK};
 
 /// The GPU that tests should run on, for every test crate of the workspace: `Some(ordinal)`
 /// (`LAMINA_GPU_ORDINAL`, default 0) when an adapter answers; otherwise `None` after
-/// printing why, or a panic (a test failure) when `LAMINA_REQUIRE_GPU=1`, as CI sets it on
-/// lavapipe so that a missing driver cannot pass as a skip.
+/// printing why, or a test failure under `LAMINA_REQUIRE_GPU=1` (`crate::skip_or_fail`),
+/// as CI sets it on lavapipe so that a missing driver cannot pass as a skip.
 pub fn test_ordinal() -> Option<usize> {
     let ordinal = std::env::var("LAMINA_GPU_ORDINAL").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     match GpuDevice::get(ordinal) {
         Ok(_) => Some(ordinal),
         Err(e) => {
-            if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("LAMINA_REQUIRE_GPU=1 but no GPU adapter is usable: {e}");
-            }
-            eprintln!("skipping GPU cases: {e}");
+            crate::skip_or_fail("LAMINA_REQUIRE_GPU", &format!("no usable GPU adapter: {e}"));
             None
         }
     }

@@ -6,8 +6,9 @@
 //! What a family can vary is a typed key (`KernelKey`: a small Copy struct of enums), and
 //! the key's `constants()` is the single place that turns it into override values.
 //!
-//! Every shader is composed as: its `enable` lines, then `shaders/common.wgsl` (element
-//! codecs and strided indexing), then, for kernels that combine values across a workgroup,
+//! Every shader is composed as: its `enable` lines, then the codes generated from the Rust
+//! enums (`codes.rs`: dtypes, op families), then `shaders/common.wgsl` (element codecs and
+//! strided indexing), then, for kernels that combine values across a workgroup,
 //! one of the two reduction libraries (`RowReduce`), then the file itself; that is the only
 //! preprocessing. A module is compiled once per (file, reduction library).
 
@@ -67,16 +68,20 @@ pub struct Shader {
 
 impl Shader {
     /// The module text handed to the compiler: `enable` directives first (WGSL requires
-    /// them before any declaration), then `common.wgsl`, then the reduction library when
+    /// them before any declaration), then the generated codes, then `common.wgsl`, then the
+    /// reduction library when
     /// `row_reduce` names one, then the rest of the file.
     pub fn compose(&self, row_reduce: Option<RowReduce>) -> String {
         let (enables, body): (Vec<&str>, Vec<&str>) =
             self.source.lines().partition(|l| l.trim_start().starts_with("enable "));
-        let mut out = String::with_capacity(COMMON.len() + SUBGROUP_REDUCE.len() + self.source.len() + 64);
+        let codes = super::codes::wgsl();
+        let mut out =
+            String::with_capacity(codes.len() + COMMON.len() + SUBGROUP_REDUCE.len() + self.source.len() + 64);
         for e in enables {
             out.push_str(e);
             out.push('\n');
         }
+        out.push_str(codes);
         out.push_str(COMMON);
         if let Some(r) = row_reduce {
             let (name, text) = r.library();
@@ -119,15 +124,9 @@ pub trait KernelKey: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     }
 }
 
-/// The WGSL code of a dtype, matching the `DT_*` constants in `common.wgsl`.
+/// The WGSL code of a dtype as an override value (the `DT_*` constants: `codes.rs`).
 pub fn dtype_code(dtype: DType) -> f64 {
-    match dtype {
-        DType::F32 => 0.0,
-        DType::F16 => 1.0,
-        DType::BF16 => 2.0,
-        DType::I32 => 3.0,
-        DType::U32 => 4.0,
-    }
+    super::codes::dtype_code(dtype) as f64
 }
 
 /// A compiled compute pipeline and the layout of its bind group 0.

@@ -11,25 +11,10 @@ use std::sync::{Arc, OnceLock};
 
 /// The shared test device, or `None` (after printing why) when tests should skip.
 pub(crate) fn device() -> Option<Arc<GpuDevice>> {
-    static DEVICE: OnceLock<Result<Arc<GpuDevice>, String>> = OnceLock::new();
-    let got = DEVICE.get_or_init(|| {
-        let ordinal = std::env::var("LAMINA_GPU_ORDINAL").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let d = GpuDevice::get(ordinal).map_err(|e| e.to_string());
-        if let Ok(d) = &d {
-            eprintln!("GPU tests run on {} ({})", d.summary(), d.kernel_paths());
-        }
-        d
-    });
-    match got {
-        Ok(d) => Some(d.clone()),
-        Err(e) if std::env::var("LAMINA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
-            panic!("LAMINA_REQUIRE_GPU=1 but no GPU device: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping GPU test (set LAMINA_REQUIRE_GPU=1 to fail instead): {e}");
-            None
-        }
-    }
+    static LOGGED: OnceLock<()> = OnceLock::new();
+    let d = GpuDevice::get(super::test_ordinal()?).ok()?;
+    LOGGED.get_or_init(|| eprintln!("GPU tests run on {} ({})", d.summary(), d.kernel_paths()));
+    Some(d)
 }
 
 /// The shared test device, then, when it uses subgroup or f16 kernels, a second device on
@@ -39,8 +24,18 @@ pub(crate) fn devices() -> Vec<Arc<GpuDevice>> {
     static BASELINE: OnceLock<Option<Arc<GpuDevice>>> = OnceLock::new();
     let Some(dev) = device() else { return vec![] };
     let base = BASELINE.get_or_init(|| {
-        if dev.row_reduce() == RowReduce::Workgroup && !dev.f16_math() {
-            return None; // the shared device already runs the fallbacks
+        let missing: Vec<&str> =
+            [("subgroups", dev.row_reduce() == RowReduce::Workgroup), ("shader-f16", !dev.f16_math())]
+                .into_iter()
+                .filter_map(|(name, lacks)| lacks.then_some(name))
+                .collect();
+        if !missing.is_empty() {
+            let why =
+                format!("{} runs without {}: those kernel paths are not tested", dev.summary(), missing.join(" and "));
+            crate::skip_or_fail("LAMINA_REQUIRE_GPU_FULL", &why);
+        }
+        if missing.len() == 2 {
+            return None; // the shared device already runs every fallback
         }
         let b = GpuDevice::open_with(dev.ordinal(), GpuOptions::BASELINE).expect("a device without optional features");
         eprintln!("fallback kernels tested on a second device ({})", b.kernel_paths());

@@ -2,19 +2,14 @@
 
 use super::{BinaryOp, CmpOp, UnaryOp};
 use crate::autograd::Op;
-use crate::error::{mixed, Result};
+use crate::error::Result;
 use crate::layout::broadcast_shapes;
-use crate::storage::Storage;
-use crate::{cpu, gpu};
 use crate::{DType, Tensor};
 
 impl Tensor {
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         self.check_float("unary")?;
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(cpu::unary(s, self.layout(), op)?),
-            Storage::Gpu(s) => Storage::Gpu(gpu::unary(s, self.layout(), op)?),
-        };
+        let out = self.storage().unary(self.layout(), op)?;
         Ok(Tensor::from_kernel(out, self.shape(), || Op::Unary { x: self.clone(), op }, &[self]))
     }
 
@@ -86,11 +81,7 @@ impl Tensor {
     pub fn binary(&self, other: &Tensor, op: BinaryOp) -> Result<Tensor> {
         self.check_float("binary")?;
         let (a, b) = self.broadcast_pair("binary", other)?;
-        let out = match (&*a.storage(), &*b.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::binary(x, a.layout(), y, b.layout(), op)?),
-            (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::binary(x, a.layout(), y, b.layout(), op)?),
-            _ => return Err(mixed("binary", &a, &b)),
-        };
+        let out = a.storage().binary(a.layout(), (&b.storage(), b.layout()), op)?;
         // What each rule reads (grad.rs): add/sub neither operand, div only b, mul, max and
         // min both. Operands it does not read are recorded as data-free links.
         let record = || {
@@ -134,11 +125,7 @@ impl Tensor {
         };
         // Detached operands: the broadcast views record nothing, and the mask has no history.
         let (a, b) = self.detach().broadcast_pair("cmp", &other.detach())?;
-        let out = match (&*a.storage(), &*b.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::cmp(x, a.layout(), y, b.layout(), op)?),
-            (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::cmp(x, a.layout(), y, b.layout(), op)?),
-            _ => return Err(mixed("cmp", &a, &b)),
-        };
+        let out = a.storage().cmp(a.layout(), (&b.storage(), b.layout()), op)?;
         Ok(Tensor::from_storage(out, crate::Layout::contiguous(a.shape()), None))
     }
 
@@ -151,15 +138,7 @@ impl Tensor {
         let cond = if self.dtype() != a.dtype() { self.to_dtype(a.dtype())?.detach() } else { self.detach() };
         let shape = broadcast_shapes("where", &broadcast_shapes("where", cond.shape(), a.shape())?, b.shape())?;
         let (c, a, b) = (cond.broadcast_to(&shape)?, a.broadcast_to(&shape)?, b.broadcast_to(&shape)?);
-        let out = match (&*c.storage(), &*a.storage(), &*b.storage()) {
-            (Storage::Cpu(cs), Storage::Cpu(x), Storage::Cpu(y)) => {
-                Storage::Cpu(cpu::where_cond(cs, c.layout(), x, a.layout(), y, b.layout())?)
-            }
-            (Storage::Gpu(cs), Storage::Gpu(x), Storage::Gpu(y)) => {
-                Storage::Gpu(gpu::where_cond(cs, c.layout(), x, a.layout(), y, b.layout())?)
-            }
-            _ => return Err(mixed("where", &c, &a)),
-        };
+        let out = c.storage().where_cond(c.layout(), (&a.storage(), a.layout()), (&b.storage(), b.layout()))?;
         Ok(Tensor::from_kernel(out, &shape, || Op::Where { cond: c.clone(), a: a.clone(), b: b.clone() }, &[&a, &b]))
     }
 

@@ -71,6 +71,113 @@ pub enum ReduceOp {
     Min,
 }
 
+/// The code a kernel receives for an op of a family: its position in the family's list
+/// (`UnaryOp::KINDS`, `BinaryOp::ALL`...). The GPU's shaders name these codes through a
+/// WGSL `const` block generated from the same lists (`gpu/codes.rs`), so no code is written
+/// twice.
+pub trait OpCode: Copy + std::fmt::Debug + 'static {
+    /// The family's prefix in WGSL (`UNARY` gives `UNARY_GELU_TANH`).
+    const FAMILY: &'static str;
+    /// One op of each kind, in code order.
+    fn kinds() -> &'static [Self];
+    /// Whether `self` and `other` are the same kind (scalars ignored).
+    fn same_kind(self, other: Self) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+    /// The op's code. Every kind is in `kinds()` (a test checks), so the search succeeds.
+    fn code(self) -> u32 {
+        Self::kinds().iter().position(|&k| k.same_kind(self)).unwrap_or(usize::MAX) as u32
+    }
+    /// The kind's name in WGSL: the variant's name in upper snake case, after the family.
+    fn wgsl_name(self) -> String {
+        let debug = format!("{self:?}");
+        let variant = debug.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+        let mut name = format!("{}_", Self::FAMILY);
+        for (i, c) in variant.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_uppercase());
+        }
+        name
+    }
+}
+
+impl UnaryOp {
+    /// Every kind of unary op (scalars zero), in code order.
+    pub const KINDS: [UnaryOp; 17] = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Rsqrt,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+        UnaryOp::Silu,
+        UnaryOp::GeluTanh,
+        UnaryOp::GeluErf,
+        UnaryOp::Abs,
+        UnaryOp::Recip,
+        UnaryOp::Square,
+        UnaryOp::Powf(0.0),
+        UnaryOp::Clamp { min: 0.0, max: 0.0 },
+        UnaryOp::Affine { mul: 0.0, add: 0.0 },
+    ];
+
+    /// The op's scalars (powf's exponent, clamp's bounds, affine's mul and add), zero where
+    /// it has none: kernels receive them beside the code.
+    pub fn scalars(self) -> (f32, f32) {
+        match self {
+            UnaryOp::Powf(e) => (e, 0.0),
+            UnaryOp::Clamp { min, max } => (min, max),
+            UnaryOp::Affine { mul, add } => (mul, add),
+            _ => (0.0, 0.0),
+        }
+    }
+}
+
+impl OpCode for UnaryOp {
+    const FAMILY: &'static str = "UNARY";
+    fn kinds() -> &'static [Self] {
+        &Self::KINDS
+    }
+}
+
+impl BinaryOp {
+    pub const ALL: [BinaryOp; 6] =
+        [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Minimum];
+}
+
+impl OpCode for BinaryOp {
+    const FAMILY: &'static str = "BINARY";
+    fn kinds() -> &'static [Self] {
+        &Self::ALL
+    }
+}
+
+impl CmpOp {
+    pub const ALL: [CmpOp; 6] = [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge];
+}
+
+impl OpCode for CmpOp {
+    const FAMILY: &'static str = "CMP";
+    fn kinds() -> &'static [Self] {
+        &Self::ALL
+    }
+}
+
+impl ReduceOp {
+    pub const ALL: [ReduceOp; 3] = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min];
+}
+
+impl OpCode for ReduceOp {
+    const FAMILY: &'static str = "REDUCE";
+    fn kinds() -> &'static [Self] {
+        &Self::ALL
+    }
+}
+
 impl UnaryOp {
     /// Evaluate on one f32: the scalar definition every kernel must agree with.
     #[inline]
@@ -224,4 +331,51 @@ pub fn erf_f32(x: f32) -> f32 {
             .exp();
     let erfc = if x >= 0.0 { ans } else { 2.0 - ans };
     (1.0 - erfc) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each family's list holds every kind once. A variant missing from a list would have
+    /// no code: `every_kind`'s exhaustive match fails to compile until it is listed here.
+    #[test]
+    fn every_kind_is_listed_once() {
+        fn check<T: OpCode>(every_kind: impl Fn(T) -> u32) {
+            for (i, &k) in T::kinds().iter().enumerate() {
+                assert_eq!(k.code(), i as u32, "{k:?}");
+                assert_eq!(every_kind(k), i as u32, "{k:?} is out of order in its list");
+            }
+        }
+        check(|op: UnaryOp| match op {
+            UnaryOp::Neg => 0,
+            UnaryOp::Exp => 1,
+            UnaryOp::Log => 2,
+            UnaryOp::Sqrt => 3,
+            UnaryOp::Rsqrt => 4,
+            UnaryOp::Tanh => 5,
+            UnaryOp::Sigmoid => 6,
+            UnaryOp::Relu => 7,
+            UnaryOp::Silu => 8,
+            UnaryOp::GeluTanh => 9,
+            UnaryOp::GeluErf => 10,
+            UnaryOp::Abs => 11,
+            UnaryOp::Recip => 12,
+            UnaryOp::Square => 13,
+            UnaryOp::Powf(_) => 14,
+            UnaryOp::Clamp { .. } => 15,
+            UnaryOp::Affine { .. } => 16,
+        });
+        check(|op: BinaryOp| op as u32);
+        check(|op: CmpOp| op as u32);
+        check(|op: ReduceOp| op as u32);
+    }
+
+    #[test]
+    fn wgsl_names() {
+        assert_eq!(UnaryOp::GeluTanh.wgsl_name(), "UNARY_GELU_TANH");
+        assert_eq!(UnaryOp::Clamp { min: 1.0, max: 2.0 }.wgsl_name(), "UNARY_CLAMP");
+        assert_eq!(BinaryOp::Maximum.wgsl_name(), "BINARY_MAXIMUM");
+        assert_eq!(UnaryOp::Powf(3.0).code(), 14);
+    }
 }

@@ -2,12 +2,9 @@
 //! weight matrix (`QMatrix`).
 
 use crate::autograd::Op;
-use crate::cpu::isa;
-use crate::error::{invalid, mixed, Error, Result};
+use crate::error::{invalid, Error, Result};
 use crate::layout::broadcast_shapes;
 use crate::quant::QMatrix;
-use crate::storage::{CpuStorage, Storage};
-use crate::{cpu, gpu};
 use crate::{DType, Tensor};
 
 impl Tensor {
@@ -32,11 +29,7 @@ impl Tensor {
         let with = |x: usize, y: usize| -> Vec<usize> { batch.iter().copied().chain([x, y]).collect() };
         let a = self.broadcast_to(&with(m, k))?;
         let b = other.broadcast_to(&with(k, n))?;
-        let out = match (&*a.storage(), &*b.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(cpu::matmul(x, a.layout(), y, b.layout())?),
-            (Storage::Gpu(x), Storage::Gpu(y)) => Storage::Gpu(gpu::kernels::matmul(x, a.layout(), y, b.layout())?),
-            _ => return Err(mixed("matmul", &a, &b)),
-        };
+        let out = a.storage().matmul(a.layout(), (&b.storage(), b.layout()))?;
         // dA = g B^T reads B, dB = A^T g reads A: an operand is kept only when the other one
         // gets a gradient (under LoRA, the input of a frozen projection is not kept).
         let record = || Op::Matmul {
@@ -56,12 +49,7 @@ impl Tensor {
     /// computed in f32 and rounded back. Gradients flow to `x` (W is frozen).
     pub fn matmul_qt(&self, w: &QMatrix) -> Result<Tensor> {
         let (x, m) = self.quant_operand("matmul_qt", w, w.cols())?;
-        let y = match &*x.storage() {
-            Storage::Cpu(s) => {
-                Storage::Cpu(CpuStorage::F32(cpu::qmatmul::qmatmul_t(isa::active(), w, &s.f32_view(x.layout()), m)?))
-            }
-            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::qmatmul_t(&*w.gpu_copy(s.device())?, s, x.layout(), m)?),
-        };
+        let y = x.storage().qmatmul_t(x.layout(), w, m)?;
         let op = || Op::MatmulQt { x: x.graph_link(), w: w.clone() };
         let y = Tensor::from_kernel(y, &with_last(x.shape(), w.rows()), op, &[&x]);
         y.to_dtype(self.dtype())
@@ -72,12 +60,7 @@ impl Tensor {
     /// Gradients flow to `x`.
     pub fn matmul_q(&self, w: &QMatrix) -> Result<Tensor> {
         let (x, m) = self.quant_operand("matmul_q", w, w.rows())?;
-        let y = match &*x.storage() {
-            Storage::Cpu(s) => {
-                Storage::Cpu(CpuStorage::F32(cpu::qmatmul::qmatmul_n(isa::active(), w, &s.f32_view(x.layout()), m)?))
-            }
-            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::qmatmul_n(&*w.gpu_copy(s.device())?, s, x.layout(), m)?),
-        };
+        let y = x.storage().qmatmul_n(x.layout(), w, m)?;
         let op = || Op::MatmulQ { x: x.graph_link(), w: w.clone() };
         let y = Tensor::from_kernel(y, &with_last(x.shape(), w.cols()), op, &[&x]);
         y.to_dtype(self.dtype())

@@ -1,15 +1,11 @@
 //! Fused neural-network ops: softmax, norms, cross-entropy, embedding, RoPE, attention,
-//! dropout. Each has a fused forward kernel per backend and a backward rule in
-//! `autograd/grad.rs` written with tensor ops.
+//! dropout. Each has a fused forward kernel per backend; their backward rules are in
+//! `autograd/grad.rs`, the fused ones through `nn_backward.rs`.
 
 use crate::autograd::Op;
-use crate::error::{invalid, mixed, Error, Result};
-use crate::gpu::GpuStorage;
+use crate::error::{invalid, Error, Result};
 use crate::layout::resolve_axis;
 use crate::ops::shape::index_values;
-use crate::storage::CpuStorage;
-use crate::storage::Storage;
-use crate::{cpu, gpu};
 use crate::{DType, Layout, Tensor};
 
 /// How RoPE pairs up the features of a head.
@@ -42,10 +38,7 @@ impl Tensor {
             // Move `dim` last (a view), apply, move it back.
             return self.transpose(d as isize, -1)?.softmax_impl(-1, log)?.transpose(d as isize, -1);
         }
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(cpu::softmax_last(s, self.layout(), log)?),
-            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::softmax_last(s, self.layout(), log)?),
-        };
+        let out = self.storage().softmax_last(self.layout(), log)?;
         let x = self.clone();
         Ok(Tensor::from_kernel(
             out,
@@ -75,19 +68,8 @@ impl Tensor {
         self.check_param("layer_norm", weight)?;
         self.check_param("layer_norm", bias)?;
         let (w, b) = (weight.map(|t| t.storage()), bias.map(|t| t.storage()));
-        let (w, b) = (w.as_deref().zip(weight), b.as_deref().zip(bias));
-        let (y, mean, rstd) = match &*self.storage() {
-            Storage::Cpu(s) => {
-                let (w, b) = (cpu_arg("layer_norm", self, w)?, cpu_arg("layer_norm", self, b)?);
-                let (y, m, r) = cpu::layer_norm(s, self.layout(), w, b, eps)?;
-                (Storage::Cpu(y), Storage::Cpu(m), Storage::Cpu(r))
-            }
-            Storage::Gpu(s) => {
-                let (w, b) = (gpu_arg("layer_norm", self, w)?, gpu_arg("layer_norm", self, b)?);
-                let (y, m, r) = gpu::kernels::layer_norm(s, self.layout(), w, b, eps)?;
-                (Storage::Gpu(y), Storage::Gpu(m), Storage::Gpu(r))
-            }
-        };
+        let (w, b) = (w.as_deref().zip(weight.map(Tensor::layout)), b.as_deref().zip(bias.map(Tensor::layout)));
+        let (y, mean, rstd) = self.storage().layer_norm(self.layout(), w, b, eps)?;
         let stat_shape = stats_shape(self.shape());
         // Row statistics stay f32 whatever x's dtype: the backward needs them exact.
         let mean = Tensor::from_storage(mean, Layout::contiguous(&stat_shape), None);
@@ -111,17 +93,7 @@ impl Tensor {
         }
         self.check_param("rms_norm", weight)?;
         let w = weight.map(|t| t.storage());
-        let w = w.as_deref().zip(weight);
-        let (y, rstd) = match &*self.storage() {
-            Storage::Cpu(s) => {
-                let (y, r) = cpu::rms_norm(s, self.layout(), cpu_arg("rms_norm", self, w)?, eps)?;
-                (Storage::Cpu(y), Storage::Cpu(r))
-            }
-            Storage::Gpu(s) => {
-                let (y, r) = gpu::kernels::rms_norm(s, self.layout(), gpu_arg("rms_norm", self, w)?, eps)?;
-                (Storage::Gpu(y), Storage::Gpu(r))
-            }
-        };
+        let (y, rstd) = self.storage().rms_norm(self.layout(), w.as_deref().zip(weight.map(Tensor::layout)), eps)?;
         let rstd = Tensor::from_storage(rstd, Layout::contiguous(&stats_shape(self.shape())), None);
         let mut inputs = vec![self];
         inputs.extend(weight);
@@ -145,12 +117,7 @@ impl Tensor {
             });
         }
         let t = index_values("cross_entropy", targets)?;
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => {
-                Storage::Cpu(CpuStorage::F32(vec![cpu::cross_entropy(s, self.layout(), &t, ignore_index)?]))
-            }
-            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::cross_entropy(s, self.layout(), &t, ignore_index)?),
-        };
+        let out = self.storage().cross_entropy(self.layout(), &t, ignore_index)?;
         Ok(Tensor::from_kernel(
             out,
             &[],
@@ -187,15 +154,8 @@ impl Tensor {
                 return Err(Error::ShapeMismatch { op: "rope", lhs: want.to_vec(), rhs: t.shape().to_vec() });
             }
         }
-        let out = match (&*self.storage(), &*cos.storage(), &*sin.storage()) {
-            (Storage::Cpu(x), Storage::Cpu(c), Storage::Cpu(s)) => {
-                Storage::Cpu(cpu::rope(x, self.layout(), c, cos.layout(), s, sin.layout(), convention)?)
-            }
-            (Storage::Gpu(x), Storage::Gpu(c), Storage::Gpu(s)) => {
-                Storage::Gpu(gpu::kernels::rope(x, self.layout(), c, cos.layout(), s, sin.layout(), convention)?)
-            }
-            _ => return Err(mixed("rope", self, cos)),
-        };
+        let (c, s) = (cos.storage(), sin.storage());
+        let out = self.storage().rope(self.layout(), (&c, cos.layout()), (&s, sin.layout()), convention)?;
         Ok(Tensor::from_kernel(
             out,
             self.shape(),
@@ -216,45 +176,8 @@ impl Tensor {
             return Ok(self.clone());
         }
         self.check_float("dropout")?;
-        let out = match &*self.storage() {
-            Storage::Cpu(x) => Storage::Cpu(cpu::dropout(x, self.layout(), p, seed)?),
-            Storage::Gpu(_) => {
-                // The mask is drawn on the host (the same counter-based generator) and applied
-                // by the GPU's multiply; only its (p, seed) are recorded.
-                let keep = crate::random::dropout_mask(self.shape(), p, seed)?;
-                let keep = Tensor::from_f32s(keep, self.shape(), self.dtype())?.to_device(self.device())?;
-                let y = self.detach().mul(&keep)?;
-                let s = y.storage().clone();
-                s
-            }
-        };
+        let out = self.storage().dropout(self.layout(), p, seed)?;
         Ok(Tensor::from_kernel(out, self.shape(), || Op::Dropout { x: self.graph_link(), p, seed }, &[self]))
-    }
-}
-
-/// An optional extra operand of a CPU kernel (a norm weight, an attention mask).
-fn cpu_arg<'a>(
-    op: &'static str,
-    x: &Tensor,
-    arg: Option<(&'a Storage, &'a Tensor)>,
-) -> Result<Option<(&'a CpuStorage, &'a Layout)>> {
-    match arg {
-        None => Ok(None),
-        Some((Storage::Cpu(c), t)) => Ok(Some((c, t.layout()))),
-        Some((Storage::Gpu(_), t)) => Err(mixed(op, x, t)),
-    }
-}
-
-/// An optional extra operand of a GPU kernel.
-fn gpu_arg<'a>(
-    op: &'static str,
-    x: &Tensor,
-    arg: Option<(&'a Storage, &'a Tensor)>,
-) -> Result<Option<(&'a GpuStorage, &'a Layout)>> {
-    match arg {
-        None => Ok(None),
-        Some((Storage::Gpu(c), t)) => Ok(Some((c, t.layout()))),
-        Some((Storage::Cpu(_), t)) => Err(mixed(op, x, t)),
     }
 }
 
@@ -351,27 +274,10 @@ pub fn scaled_dot_product_attention(
         None => None,
     };
     let out = {
-        let (qs, ks, vs) = (q.storage(), k.storage(), v.storage());
+        let (ks, vs) = (k.storage(), v.storage());
         let ms = mask_b.as_ref().map(|m| m.storage());
-        let mc = ms.as_deref().zip(mask_b.as_ref());
-        match (&*qs, &*ks, &*vs) {
-            (Storage::Cpu(qc), Storage::Cpu(kc), Storage::Cpu(vc)) => {
-                let mc = cpu_arg("attention", q, mc)?;
-                Storage::Cpu(cpu::attention((qc, q.layout()), (kc, k.layout()), (vc, v.layout()), mc, causal, scale)?)
-            }
-            (Storage::Gpu(qc), Storage::Gpu(kc), Storage::Gpu(vc)) => {
-                let mc = gpu_arg("attention", q, mc)?;
-                Storage::Gpu(gpu::kernels::attention(
-                    (qc, q.layout()),
-                    (kc, k.layout()),
-                    (vc, v.layout()),
-                    mc,
-                    causal,
-                    scale,
-                )?)
-            }
-            _ => return Err(mixed("attention", q, k)),
-        }
+        let mc = ms.as_deref().zip(mask_b.as_ref().map(Tensor::layout));
+        q.storage().attention(q.layout(), (&ks, k.layout()), (&vs, v.layout()), mc, causal, scale)?
     };
     let mut inputs = vec![q, k, v];
     inputs.extend(mask);

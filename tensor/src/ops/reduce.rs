@@ -4,9 +4,7 @@ use super::ReduceOp;
 use crate::autograd::Op;
 use crate::error::{invalid, Result};
 use crate::layout::resolve_axis;
-use crate::storage::Storage;
 use crate::Tensor;
-use crate::{cpu, gpu};
 
 impl Tensor {
     /// Reduce over `axes` (negative counts from the end; empty means all axes).
@@ -22,10 +20,7 @@ impl Tensor {
         if op != ReduceOp::Sum && ax.iter().any(|&a| self.shape()[a] == 0) {
             return Err(invalid("reduce", format!("max/min over an empty dim of shape {:?}", self.shape())));
         }
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(cpu::reduce(s, self.layout(), op, &ax)?),
-            Storage::Gpu(s) => Storage::Gpu(gpu::reduce(s, self.layout(), op, &ax)?),
-        };
+        let out = self.storage().reduce(self.layout(), op, &ax)?;
         let shape: Vec<usize> = self
             .shape()
             .iter()

@@ -2,10 +2,9 @@
 //! copying ops that move data between layouts (contiguous, concat, index_select, gather).
 
 use crate::autograd::Op;
-use crate::error::{invalid, mixed, Error, Result};
+use crate::error::{invalid, Error, Result};
 use crate::layout::{checked_numel, resolve_axis};
 use crate::storage::Storage;
-use crate::{cpu, gpu};
 use crate::{Layout, Tensor};
 
 impl Tensor {
@@ -124,27 +123,9 @@ impl Tensor {
             shape[dim] += t.shape()[dim];
         }
         let guards: Vec<_> = tensors.iter().map(|t| t.storage()).collect();
-        let out = if first.device().is_gpu() {
-            let parts: Vec<_> = guards
-                .iter()
-                .zip(tensors)
-                .map(|(g, t)| match &**g {
-                    Storage::Gpu(s) => Ok((s, t.layout())),
-                    Storage::Cpu(_) => Err(mixed("cat", first, t)),
-                })
-                .collect::<Result<_>>()?;
-            Storage::Gpu(gpu::kernels::concat(&parts, dim)?)
-        } else {
-            let parts: Vec<_> = guards
-                .iter()
-                .zip(tensors)
-                .map(|(g, t)| match &**g {
-                    Storage::Cpu(s) => Ok((s, t.layout())),
-                    Storage::Gpu(_) => Err(mixed("cat", first, t)),
-                })
-                .collect::<Result<_>>()?;
-            Storage::Cpu(cpu::concat(&parts, dim)?)
-        };
+        let parts: Vec<_> = guards.iter().zip(tensors).map(|(g, t)| (&**g, t.layout())).collect();
+        let out = Storage::concat(&parts, dim)?;
+        drop(parts);
         drop(guards);
         let owned: Vec<Tensor> = tensors.iter().map(|t| (*t).clone()).collect();
         Ok(Tensor::from_kernel(
@@ -164,10 +145,7 @@ impl Tensor {
             return Err(invalid("index_select", format!("ids must be 1-D, got shape {:?}", ids.shape())));
         }
         let id_values = index_values("index_select", ids)?;
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(cpu::index_select(s, self.layout(), dim, &id_values)?),
-            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::index_select(s, self.layout(), dim, &id_values)?),
-        };
+        let out = self.storage().index_select(self.layout(), dim, &id_values)?;
         let mut shape = self.shape().to_vec();
         shape[dim] = id_values.len();
         Ok(Tensor::from_kernel(
@@ -190,10 +168,7 @@ impl Tensor {
             return Err(Error::ShapeMismatch { op: "gather", lhs: self.shape().to_vec(), rhs: index.shape().to_vec() });
         }
         let idx = index_values("gather", index)?;
-        let out = match &*self.storage() {
-            Storage::Cpu(s) => Storage::Cpu(cpu::gather(s, self.layout(), dim, &idx, index.layout())?),
-            Storage::Gpu(s) => Storage::Gpu(gpu::kernels::gather(s, self.layout(), dim, &idx, index.layout())?),
-        };
+        let out = self.storage().gather(self.layout(), dim, &idx, index.layout())?;
         Ok(Tensor::from_kernel(
             out,
             index.shape(),
@@ -215,15 +190,7 @@ impl Tensor {
         if src.shape() != want.as_slice() {
             return Err(Error::ShapeMismatch { op: "index_add", lhs: want, rhs: src.shape().to_vec() });
         }
-        let out = match (&*self.storage(), &*src.storage()) {
-            (Storage::Cpu(d), Storage::Cpu(s)) => {
-                Storage::Cpu(cpu::index_add(d, self.layout(), dim, &idv, s, src.layout())?)
-            }
-            (Storage::Gpu(d), Storage::Gpu(s)) => {
-                Storage::Gpu(gpu::kernels::index_add(d, self.layout(), dim, &idv, s, src.layout())?)
-            }
-            _ => return Err(mixed("index_add", self, src)),
-        };
+        let out = self.storage().index_add(self.layout(), dim, &idv, (&src.storage(), src.layout()))?;
         Ok(Tensor::from_storage(out, Layout::contiguous(self.shape()), None))
     }
 
@@ -250,15 +217,8 @@ impl Tensor {
             });
         }
         let idx = index_values("scatter_add", index)?;
-        let out = match (&*self.storage(), &*src.storage()) {
-            (Storage::Cpu(d), Storage::Cpu(s)) => {
-                Storage::Cpu(cpu::scatter_add(d, self.layout(), dim, &idx, index.layout(), s, src.layout())?)
-            }
-            (Storage::Gpu(d), Storage::Gpu(s)) => {
-                Storage::Gpu(gpu::kernels::scatter_add(d, self.layout(), dim, &idx, index.layout(), s, src.layout())?)
-            }
-            _ => return Err(mixed("scatter_add", self, src)),
-        };
+        let out =
+            self.storage().scatter_add(self.layout(), dim, &idx, index.layout(), (&src.storage(), src.layout()))?;
         Ok(Tensor::from_storage(out, Layout::contiguous(self.shape()), None))
     }
 }

@@ -40,8 +40,10 @@ pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()>
         }),
         GgmlType::Q4_0 | GgmlType::Q4_1 => blocks.for_each(|(b, y)| {
             let d = f16_at(b, 0);
-            // Q4_0 centres the nibble at 8; Q4_1 adds a per-block minimum instead.
-            let (qs, bias, m) = if ty == GgmlType::Q4_0 { (&b[2..], -8.0, 0.0) } else { (&b[4..], 0.0, f16_at(b, 2)) };
+            // Q4_0 centres the nibble at 8; Q4_1 adds a per-block minimum instead. Q4_0 adds
+            // -0.0, the one addend that leaves every float as it is (ggml's 0 * d is -0 for a
+            // negative scale, and +0.0 would turn it into +0: tests/fixtures/kquant/legacy.gguf).
+            let (qs, bias, m) = if ty == GgmlType::Q4_0 { (&b[2..], -8.0, -0.0) } else { (&b[4..], 0.0, f16_at(b, 2)) };
             for j in 0..QK / 2 {
                 y[j] = ((qs[j] & 0x0F) as f32 + bias) * d + m;
                 y[j + QK / 2] = ((qs[j] >> 4) as f32 + bias) * d + m;
@@ -50,7 +52,7 @@ pub fn dequantize_row(ty: GgmlType, bytes: &[u8], out: &mut [f32]) -> Result<()>
         GgmlType::Q5_0 | GgmlType::Q5_1 => blocks.for_each(|(b, y)| {
             let d = f16_at(b, 0);
             let (rest, bias, m) =
-                if ty == GgmlType::Q5_0 { (&b[2..], -16.0, 0.0) } else { (&b[4..], 0.0, f16_at(b, 2)) };
+                if ty == GgmlType::Q5_0 { (&b[2..], -16.0, -0.0) } else { (&b[4..], 0.0, f16_at(b, 2)) };
             let qh = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
             let qs = &rest[4..];
             for j in 0..QK / 2 {

@@ -95,6 +95,16 @@ impl GgmlType {
         }
     }
 
+    /// The type among `allowed` named `name` (case-insensitive: `q4_0` or `Q4_0`), or an
+    /// error listing the allowed names: the one parser behind every `--type`-like option.
+    pub fn parse_among(name: &str, allowed: &[GgmlType]) -> std::result::Result<GgmlType, String> {
+        let name = name.trim();
+        allowed.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
+            let names: Vec<String> = allowed.iter().map(|t| t.name().to_lowercase()).collect();
+            format!("unknown type `{name}` (choose one of {})", names.join(", "))
+        })
+    }
+
     pub fn name(self) -> &'static str {
         use GgmlType::*;
         match self {

@@ -106,7 +106,12 @@ impl Problem {
             P::Gather { dim, .. } => x.gather(*dim, &xs[1]),
             P::IndexAdd { dim, .. } => x.index_add(*dim, &xs[1], &xs[2]),
             P::ScatterAdd { dim, .. } => x.scatter_add(*dim, &xs[1], &xs[2]),
-            P::Rope { convention, .. } => x.rope(&xs[1], &xs[2], *convention),
+            P::Rope { convention, engine_tables: false, .. } => x.rope(&xs[1], &xs[2], *convention),
+            P::Rope { convention, start, engine_tables: true, .. } => {
+                let (t, d) = (xs[1].shape()[0], x.shape()[x.rank() - 1]);
+                let (cos, sin) = lamina_tensor::rope_tables(*start, t, d, 10000.0, x.dtype())?;
+                x.rope(&cos.to_device(x.device())?, &sin.to_device(x.device())?, *convention)
+            }
             P::Attention { causal, scale, .. } => {
                 scaled_dot_product_attention(x, &xs[1], &xs[2], xs.get(3), *causal, *scale)
             }

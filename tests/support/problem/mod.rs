@@ -152,6 +152,10 @@ pub enum Problem {
         shape: Vec<usize>,
         convention: RopeConvention,
         start: usize,
+        /// The engine side rotates by its own `rope_tables` (the reference always uses the
+        /// f64 formula's), so the tables are checked too; otherwise both sides get the
+        /// reference tables as inputs (strided in the strided layout).
+        engine_tables: bool,
     },
     Attention {
         b: usize,
@@ -307,7 +311,11 @@ impl Problem {
             P::Gather { shape, dim, index } => format!("gather {} dim={dim} index={}", s(shape), s(index)),
             P::IndexAdd { shape, dim, n_ids } => format!("index_add {} dim={dim} ids={n_ids}", s(shape)),
             P::ScatterAdd { shape, dim, index } => format!("scatter_add {} dim={dim} index={}", s(shape), s(index)),
-            P::Rope { shape, convention, start } => format!("rope {} {convention:?} start={start}", s(shape)),
+            P::Rope { shape, convention, start, engine_tables } => format!(
+                "rope {} {convention:?} start={start}{}",
+                s(shape),
+                if *engine_tables { " engine tables" } else { "" }
+            ),
             P::Attention { b, hq, hkv, tq, tk, d, dv, causal, mask, scale } => format!(
                 "attention B={b} Hq={hq} Hkv={hkv} Tq={tq} Tk={tk} D={d} Dv={dv}{}{}{}",
                 if *causal { " causal" } else { "" },
@@ -318,7 +326,7 @@ impl Problem {
                 )),
                 scale.map_or(String::new(), |v| format!(" scale={v}"))
             ),
-            P::Dropout { shape, p, seed } => format!("dropout {} p={p} seed={seed}", s(shape)),
+            P::Dropout { shape, p, seed } => format!("dropout {} p={p} seed={seed} (self-consistency)", s(shape)),
             P::Cast { shape, to, values } => format!("cast {} to {to} {values:?}", s(shape)),
             P::Reshape { shape, to } => format!("reshape {} to {}", s(shape), s(to)),
             P::Permute { shape, dims } => format!("permute {} {dims:?}", s(shape)),

@@ -21,7 +21,7 @@ pub use index::{
     broadcast_to, concat, contiguous, embedding, gather, index_add, index_select, narrow, permute, reshape, scatter_add,
 };
 pub use linalg::{attention, matmul, transpose_last};
-pub use nn::{cross_entropy, dropout, dropout_uniform, layer_norm, rms_norm, rope, rope_tables};
+pub use nn::{cross_entropy, dropout, engine_dropout_uniform, layer_norm, rms_norm, rope, rope_tables};
 pub use reduce::{log_softmax, reduce, softmax, Reduction};
 
 /// Resolve a possibly negative axis against a rank (panics when out of range: the tests

@@ -88,8 +88,12 @@ pub fn rope(x: &RefTensor, cos: &RefTensor, sin: &RefTensor, convention: RopeCon
 }
 
 /// The engine's counter-based uniform in [0, 1): element i of seed s is a pure function
-/// of (s, i) — SplitMix64's finaliser, 24 random bits. Written here from that definition.
-pub fn dropout_uniform(seed: u64, i: u64) -> f64 {
+/// of (s, i) — SplitMix64's finaliser, 24 random bits. NOT an independent oracle: it
+/// restates the engine's own definition, so the dropout rows of the conformance table are
+/// an engine self-consistency check (every backend, dtype and layout draws the same mask
+/// and scales it the same way). That the mask is a fair, independent draw is tested
+/// statistically, without this function, in `tests/dropout_statistics.rs`.
+pub fn engine_dropout_uniform(seed: u64, i: u64) -> f64 {
     fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -100,14 +104,15 @@ pub fn dropout_uniform(seed: u64, i: u64) -> f64 {
     (bits >> 40) as f64 / (1u64 << 24) as f64
 }
 
-/// Keep element i (row-major) when u_i >= p and scale it by 1/(1-p), else 0. The draw (24
+/// Keep element i (row-major) when u_i >= p and scale it by 1/(1-p), else 0: the engine's
+/// own mask (`engine_dropout_uniform`), for the self-consistency rows. The draw (24
 /// bits, exact in f32) and the threshold are compared as f32 whatever the tensor's dtype, so
 /// an f16 or bf16 tensor keeps exactly the elements an f32 one would.
 pub fn dropout(x: &RefTensor, p: f64, seed: u64, _dtype: DType) -> RefTensor {
     let threshold = round_to(DType::F32, p);
     let mut out = x.clone();
     for (i, v) in out.data.iter_mut().enumerate() {
-        let keep = dropout_uniform(seed, i as u64) >= threshold;
+        let keep = engine_dropout_uniform(seed, i as u64) >= threshold;
         *v = if keep { *v / (1.0 - p) } else { 0.0 };
     }
     out

@@ -23,8 +23,9 @@ use lamina_model::chat::{ChatTemplate, Message};
 use lamina_model::BpeTokenizer;
 use std::ops::Range;
 
-/// The label of a position whose next token is not scored (PyTorch's default ignore_index).
-pub const IGNORE: i32 = -100;
+/// The label of a position whose next token is not scored (PyTorch's default ignore_index),
+/// as the training loss skips it.
+pub use lamina_model::llama::IGNORE;
 
 /// One example as token ids and next-token labels (same length).
 #[derive(Clone, Debug, PartialEq, Eq)]

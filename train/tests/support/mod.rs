@@ -6,7 +6,7 @@
 use lamina_model::bpe::byte_level::byte_to_char;
 use lamina_model::chat::ChatTemplate;
 use lamina_model::gguf::GgufFile;
-use lamina_model::{fixtures, BpeTokenizer};
+use lamina_model::BpeTokenizer;
 use lamina_train::sft::{Encoded, IGNORE};
 use std::path::PathBuf;
 
@@ -72,7 +72,7 @@ pub fn tiny_tokenizer() -> BpeTokenizer {
 
 /// SmolLM2's tokenizer and its own chat template (None when the model is absent).
 pub fn smollm2() -> Option<(BpeTokenizer, ChatTemplate)> {
-    let path = fixtures::smollm2_for_test()?;
+    let path = lamina_testkit::smollm2()?;
     let gguf = GgufFile::open(path).unwrap();
     let tok = BpeTokenizer::from_gguf(&gguf).unwrap();
     let source = gguf.get("tokenizer.chat_template").and_then(|v| v.as_str()).unwrap().to_string();

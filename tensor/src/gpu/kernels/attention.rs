@@ -159,6 +159,27 @@ struct AttentionParams {
     offs: [u32; 4],
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![uniform_layout!(AttentionParams {
+        b,
+        hq,
+        hkv,
+        tq,
+        tk,
+        d,
+        dv,
+        causal,
+        scale,
+        has_mask,
+        q_st,
+        k_st,
+        v_st,
+        m_st,
+        offs
+    })]
+}
+
 fn strides4(l: &Layout) -> Result<[u32; 4]> {
     let s = l.strides();
     let u = |i: usize| to_u32("attention", "stride", s[i]);

@@ -82,6 +82,11 @@ struct CeParams {
     _pad: [u32; 2],
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![uniform_layout!(CeParams { n, c, z_off, z_rs, z_cs, ignore_index })]
+}
+
 /// The forward passes' products: per-row logsumexp, per-row loss, [mean loss, count].
 struct Forward {
     lse: GpuStorage,

@@ -3,7 +3,8 @@
 //!
 //! Inputs arrive already broadcast to the output shape (stride-0 views) and are read in
 //! place through `StridedParams`; the output is contiguous, in the inputs' dtype. Each op
-//! is its own pipeline (the op code is an override constant); op scalars (powf's
+//! is its own pipeline (the op code, `OpCode::code`, is an override constant; the shader
+//! names the codes through the generated `UNARY_*`... constants); op scalars (powf's
 //! exponent, clamp bounds, affine mul/add) travel in the parameters, so e.g. every
 //! `Powf(e)` shares one pipeline.
 
@@ -11,6 +12,7 @@ use super::{check_view, float_only, launch};
 use crate::error::{Error, Result};
 use crate::gpu::pipeline::{dtype_code, KernelKey, Shader};
 use crate::gpu::{GpuStorage, StridedParams};
+use crate::ops::kinds::OpCode;
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{DType, Layout};
 
@@ -20,73 +22,8 @@ pub static SHADER: Shader =
 /// Invocations per workgroup (one output word each).
 const WG: u32 = 256;
 
-/// The shader's op code and scalars for a unary op (`unary_op` in the shader).
-fn unary_code(op: UnaryOp) -> (u32, f32, f32) {
-    match op {
-        UnaryOp::Neg => (0, 0.0, 0.0),
-        UnaryOp::Exp => (1, 0.0, 0.0),
-        UnaryOp::Log => (2, 0.0, 0.0),
-        UnaryOp::Sqrt => (3, 0.0, 0.0),
-        UnaryOp::Rsqrt => (4, 0.0, 0.0),
-        UnaryOp::Tanh => (5, 0.0, 0.0),
-        UnaryOp::Sigmoid => (6, 0.0, 0.0),
-        UnaryOp::Relu => (7, 0.0, 0.0),
-        UnaryOp::Silu => (8, 0.0, 0.0),
-        UnaryOp::GeluTanh => (9, 0.0, 0.0),
-        UnaryOp::GeluErf => (10, 0.0, 0.0),
-        UnaryOp::Abs => (11, 0.0, 0.0),
-        UnaryOp::Recip => (12, 0.0, 0.0),
-        UnaryOp::Square => (13, 0.0, 0.0),
-        UnaryOp::Powf(e) => (14, e, 0.0),
-        UnaryOp::Clamp { min, max } => (15, min, max),
-        UnaryOp::Affine { mul, add } => (16, mul, add),
-    }
-}
-
-/// One of each unary op kind (scalars zero): what `UnaryKey::all` enumerates.
-const UNARY_KINDS: [UnaryOp; 17] = [
-    UnaryOp::Neg,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Sqrt,
-    UnaryOp::Rsqrt,
-    UnaryOp::Tanh,
-    UnaryOp::Sigmoid,
-    UnaryOp::Relu,
-    UnaryOp::Silu,
-    UnaryOp::GeluTanh,
-    UnaryOp::GeluErf,
-    UnaryOp::Abs,
-    UnaryOp::Recip,
-    UnaryOp::Square,
-    UnaryOp::Powf(0.0),
-    UnaryOp::Clamp { min: 0.0, max: 0.0 },
-    UnaryOp::Affine { mul: 0.0, add: 0.0 },
-];
-
-fn binary_code(op: BinaryOp) -> u32 {
-    match op {
-        BinaryOp::Add => 0,
-        BinaryOp::Sub => 1,
-        BinaryOp::Mul => 2,
-        BinaryOp::Div => 3,
-        BinaryOp::Maximum => 4,
-        BinaryOp::Minimum => 5,
-    }
-}
-
-fn cmp_code(op: CmpOp) -> u32 {
-    match op {
-        CmpOp::Eq => 0,
-        CmpOp::Ne => 1,
-        CmpOp::Lt => 2,
-        CmpOp::Le => 3,
-        CmpOp::Gt => 4,
-        CmpOp::Ge => 5,
-    }
-}
-
-/// A unary pipeline: the op's kind (its code; scalars are parameters) and the dtype.
+/// A unary pipeline: the op's kind (its code, `OpCode::code`; scalars are parameters) and
+/// the dtype.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct UnaryKey {
     pub op: u32,
@@ -127,7 +64,7 @@ impl KernelKey for UnaryKey {
         constants(self.dtype, DType::F32, self.op)
     }
     fn all() -> Vec<Self> {
-        let ops = UNARY_KINDS.iter().map(|&op| unary_code(op).0);
+        let ops = UnaryOp::KINDS.iter().map(|op| op.code());
         ops.flat_map(|op| DType::FLOATS.map(|dtype| UnaryKey { op, dtype })).collect()
     }
 }
@@ -140,12 +77,10 @@ impl KernelKey for BinaryKey {
         "binary"
     }
     fn constants(&self) -> Vec<(&'static str, f64)> {
-        constants(self.dtype, DType::F32, binary_code(self.op))
+        constants(self.dtype, DType::F32, self.op.code())
     }
     fn all() -> Vec<Self> {
-        use BinaryOp::*;
-        let ops = [Add, Sub, Mul, Div, Maximum, Minimum];
-        ops.into_iter().flat_map(|op| DType::FLOATS.map(|dtype| BinaryKey { op, dtype })).collect()
+        BinaryOp::ALL.into_iter().flat_map(|op| DType::FLOATS.map(|dtype| BinaryKey { op, dtype })).collect()
     }
 }
 
@@ -157,12 +92,10 @@ impl KernelKey for CmpKey {
         "compare"
     }
     fn constants(&self) -> Vec<(&'static str, f64)> {
-        constants(self.dtype, DType::F32, cmp_code(self.op))
+        constants(self.dtype, DType::F32, self.op.code())
     }
     fn all() -> Vec<Self> {
-        use CmpOp::*;
-        let ops = [Eq, Ne, Lt, Le, Gt, Ge];
-        ops.into_iter().flat_map(|op| DType::FLOATS.map(|dtype| CmpKey { op, dtype })).collect()
+        CmpOp::ALL.into_iter().flat_map(|op| DType::FLOATS.map(|dtype| CmpKey { op, dtype })).collect()
     }
 }
 
@@ -185,10 +118,10 @@ impl KernelKey for WhereKey {
 pub fn unary(s: &GpuStorage, l: &Layout, op: UnaryOp) -> Result<GpuStorage> {
     float_only("unary", s.dtype())?;
     check_view("unary", s.len(), l)?;
-    let (code, s0, s1) = unary_code(op);
+    let (s0, s1) = op.scalars();
     let params = StridedParams::new("unary", &[l])?.with_scalars(s0, s1);
     let out = GpuStorage::alloc(s.device(), s.dtype(), l.numel())?;
-    let key = UnaryKey { op: code, dtype: s.dtype() };
+    let key = UnaryKey { op: op.code(), dtype: s.dtype() };
     launch(s.device(), key, &[out.raw(), s.raw()], params.bytes(), out.words(), WG)?;
     Ok(out)
 }

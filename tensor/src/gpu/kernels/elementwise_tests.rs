@@ -261,3 +261,19 @@ fn long_chains_from_many_threads_share_the_batch_and_pool() {
 }
 
 use crate::ops::ReduceOp;
+
+/// A code the shader does not handle gives NaN (an error value), not some other op's result.
+#[test]
+fn unknown_unary_code_gives_nan() {
+    let Some(dev) = device() else { return };
+    let x = GpuStorage::from_cpu(&storage(DType::F32, vec![1.0, 2.0, -3.0]), &dev).unwrap();
+    let l = Layout::contiguous(&[3]);
+    let params = StridedParams::new("unary", &[&l]).unwrap().with_scalars(2.0, 1.0);
+    for code in [UnaryOp::KINDS.len() as u32, 99] {
+        let out = GpuStorage::alloc(&dev, DType::F32, 3).unwrap();
+        let key = UnaryKey { op: code, dtype: DType::F32 };
+        launch(&dev, key, &[out.raw(), x.raw()], params.bytes(), out.words(), WG).unwrap();
+        let got = values(&out.to_cpu().unwrap());
+        assert!(got.iter().all(|v| v.is_nan()), "code {code}: {got:?}");
+    }
+}

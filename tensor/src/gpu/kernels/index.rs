@@ -126,6 +126,14 @@ struct ScatterParams {
     numel: u32,
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![
+        uniform_layout!(CopyParams { shape, stride, src_off, dim, numel, start, len }),
+        uniform_layout!(ScatterParams { shape, d_stride, i_shape, s_stride, d_off, s_off, dim, numel }),
+    ]
+}
+
 fn check_ids(op: &'static str, ids: &[i64], size: usize) -> Result<()> {
     match ids.iter().find(|&&i| i < 0 || i as usize >= size) {
         Some(&bad) => Err(Error::IndexOutOfRange { op, index: bad, size }),

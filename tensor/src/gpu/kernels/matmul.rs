@@ -215,6 +215,14 @@ struct MatvecParams {
     b_bs: [u32; 4],
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![
+        uniform_layout!(MatmulParams { m, n, k, batch, a_off, a_rs, a_cs, b_off, b_rs, b_cs, bshape, a_bs, b_bs }),
+        uniform_layout!(MatvecParams { n, k, batch, x_off, x_cs, b_off, b_rs, b_cs, bshape, x_bs, b_bs }),
+    ]
+}
+
 /// Batch dims merged where both operands allow, padded in front to four:
 /// (sizes, a's strides, b's strides), or `None` when more than four remain.
 fn batch_dims(la: &Layout, lb: &Layout) -> Result<Option<[[u32; 4]; 3]>> {

@@ -1,11 +1,10 @@
 //! Host code of the GPU kernels: one file per op family, named like its shader in
-//! `shaders/` and mirroring the CPU kernel's signature in `crate::cpu` (with `GpuStorage`).
+//! `shaders/`. `gpu/backend.rs` maps the backend interface onto these functions.
 //!
-//! Adding a family (matmul, attention, norm, rope, index, optim are expected): create
-//! `kernels/NAME.rs` and `shaders/NAME.wgsl`, add your `pub mod NAME;` line and any
-//! `pub use` in the marked blocks below, and your key types to `all_variants()` so the
-//! naga test validates every variant. Those lines are yours to add; nothing else here
-//! needs to change. The pattern, in short (see `elementwise.rs`):
+//! Adding a family: create `kernels/NAME.rs` and `shaders/NAME.wgsl`, add a `pub mod NAME;`
+//! line and any `pub use` below, your key types to `all_variants()` (the naga test validates
+//! every variant) and your uniform struct to `uniform_layouts()` (the naga test compares it
+//! with the WGSL declaration). The pattern, in short (see `elementwise.rs`):
 //!
 //! ```ignore
 //! pub static SHADER: Shader = Shader { name: "norm", source: include_str!("../../../../shaders/norm.wgsl") };
@@ -15,6 +14,23 @@
 //! // in the kernel: let out = GpuStorage::alloc(dev, dtype, n)?;
 //! //                launch(dev, NormKey { dtype }, &[out.raw(), x.raw()], params.bytes(), invocations, WG)?;
 //! ```
+
+/// A uniform struct's layout as Rust lays it out: `uniform_layout!(Type { fields })`, or
+/// `uniform_layout!(Type as "WgslName" { fields })` when the WGSL struct is named otherwise.
+/// Padding fields (`_pad`) are left out, as the test leaves out WGSL's (`_p0`...).
+#[cfg(test)]
+macro_rules! uniform_layout {
+    ($ty:ty as $wgsl:expr, { $($f:ident),* $(,)? }) => {
+        $crate::gpu::kernels::UniformLayout {
+            wgsl: $wgsl,
+            size: std::mem::size_of::<$ty>(),
+            fields: vec![$((stringify!($f), std::mem::offset_of!($ty, $f))),*],
+        }
+    };
+    ($ty:ident { $($f:ident),* $(,)? }) => {
+        uniform_layout!($ty as stringify!($ty), { $($f),* })
+    };
+}
 
 // ---- families owned by the GPU infrastructure ----
 pub mod copy;
@@ -69,6 +85,32 @@ pub fn all_variants() -> Vec<Variant> {
     v.extend(variants::<index::IndexKey>());
     v.extend(variants::<optim::AdamWKey>());
     v.extend(variants::<qmatmul::QMatmulKey>());
+    v
+}
+
+/// A uniform struct's size and field offsets on the Rust side (`uniform_layout!`).
+#[cfg(test)]
+pub(crate) struct UniformLayout {
+    pub wgsl: &'static str,
+    pub size: usize,
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+/// Every uniform struct the kernels upload; the naga test compares each with its WGSL
+/// declaration and fails on a uniform it does not find here.
+#[cfg(test)]
+pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
+    use crate::gpu::StridedParams;
+    let mut v = vec![uniform_layout!(StridedParams as "Strided", { n, rank, s0, s1, base, dims })];
+    v.extend(reduce::uniform_layouts());
+    v.extend(matmul::uniform_layouts());
+    v.extend(attention::uniform_layouts());
+    v.extend(norm::uniform_layouts());
+    v.extend(cross_entropy::uniform_layouts());
+    v.extend(rope::uniform_layouts());
+    v.extend(index::uniform_layouts());
+    v.extend(optim::uniform_layouts());
+    v.extend(qmatmul::uniform_layouts());
     v
 }
 

@@ -228,6 +228,24 @@ struct NormParams {
     _pad: [u32; 2],
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![uniform_layout!(NormParams {
+        shape,
+        stride,
+        offset,
+        col_stride,
+        d,
+        rows,
+        eps,
+        w_off,
+        w_st,
+        b_off,
+        b_st,
+        g_off
+    })]
+}
+
 impl NormParams {
     fn new(v: &RowView, eps: f32) -> Result<NormParams> {
         Ok(NormParams {

@@ -65,6 +65,28 @@ struct AdamWParams {
     _pad: [u32; 2],
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![uniform_layout!(AdamWParams {
+        g_shape,
+        g_stride,
+        n,
+        g_off,
+        p_off,
+        m_off,
+        v_off,
+        lr,
+        beta1,
+        beta2,
+        one_minus_beta1,
+        one_minus_beta2,
+        eps,
+        weight_decay,
+        bc1,
+        bc2
+    })]
+}
+
 /// param <- param - lr * (m_hat / (sqrt(v_hat) + eps) + wd * param), updating m and v in
 /// place. `param`, `m`, `v`: f32 storages of the same length (the whole buffer is the
 /// tensor); `grad`: a view of that many elements, any float dtype and layout.

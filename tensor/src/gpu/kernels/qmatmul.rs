@@ -150,6 +150,11 @@ struct QParams {
     _pad: [u32; 3],
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![uniform_layout!(QParams { m, rows, cols, bpr, x_off })]
+}
+
 fn params(op: &'static str, w: &GpuQMatrix, l: &GpuBlockLayout, m: usize, x_off: usize) -> Result<QParams> {
     Ok(QParams {
         m: to_u32(op, "row count", m)?,

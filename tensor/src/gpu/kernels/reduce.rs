@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::gpu::pipeline::{dtype_code, KernelKey, RowReduce, Shader};
 use crate::gpu::strided::{collapse, to_u32, MAX_RANK};
 use crate::gpu::GpuStorage;
+use crate::ops::kinds::OpCode;
 use crate::ops::ReduceOp;
 use crate::{DType, Layout};
 use bytemuck::{Pod, Zeroable};
@@ -47,19 +48,14 @@ impl KernelKey for ReduceKey {
         }
     }
     fn constants(&self) -> Vec<(&'static str, f64)> {
-        let op = match self.op {
-            ReduceOp::Sum => 0.0,
-            ReduceOp::Max => 1.0,
-            ReduceOp::Min => 2.0,
-        };
-        vec![("DT", dtype_code(self.dtype)), ("OP", op), ("WG", self.wg as f64)]
+        vec![("DT", dtype_code(self.dtype)), ("OP", self.op.code() as f64), ("WG", self.wg as f64)]
     }
     fn row_reduce(&self) -> Option<RowReduce> {
         Some(self.reduce)
     }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();
-        for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+        for op in ReduceOp::ALL {
             for dtype in DType::FLOATS {
                 for reduce in RowReduce::ALL {
                     v.push(ReduceKey { op, dtype, strategy: Strategy::Tree, wg: TREE_WG, reduce });
@@ -85,6 +81,11 @@ struct ReduceParams {
     base: [u32; 4],
     /// (kept stride, kept size, reduced stride, reduced size) per dim, outermost first.
     dims: [[u32; 4]; MAX_RANK],
+}
+
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![uniform_layout!(ReduceParams { rows, row_len, kept_rank, red_rank, base, dims })]
 }
 
 /// Reduce `axes` (sorted, unique) of the view `l` with `op`.

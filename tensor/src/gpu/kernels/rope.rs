@@ -64,6 +64,25 @@ struct RopeParams {
     _pad: u32,
 }
 
+#[cfg(test)]
+pub(super) fn uniform_layouts() -> Vec<super::UniformLayout> {
+    vec![uniform_layout!(RopeParams {
+        shape,
+        stride,
+        offset,
+        col_stride,
+        d,
+        t,
+        numel,
+        c_off,
+        c_rs,
+        c_cs,
+        s_off,
+        s_rs,
+        s_cs
+    })]
+}
+
 /// Rotate feature pairs of x (..., T, D) by the angles in cos/sin (T, D/2).
 pub fn rope(
     x: &GpuStorage,

@@ -78,3 +78,49 @@ fn every_shader_variant_validates() {
     }
     eprintln!("validated {} shader variants in {} modules", variants.len(), modules.len());
 }
+
+/// Every uniform a shader declares has a Rust twin of the same size with each WGSL member
+/// at the same byte offset (`kernels::uniform_layouts`), so a field added, moved or
+/// retyped on one side only fails here instead of feeding a kernel shifted parameters.
+#[test]
+fn uniform_structs_match_their_rust_twins() {
+    let layouts = super::uniform_layouts();
+    let mut checked = 0;
+    let mut seen = std::collections::HashSet::new();
+    for v in all_variants() {
+        if !seen.insert((v.shader.name, v.row_reduce)) {
+            continue;
+        }
+        let src = v.shader.compose(v.row_reduce);
+        let module = naga::front::wgsl::parse_str(&src).expect("parsed by every_shader_variant_validates");
+        for (_, global) in module.global_variables.iter() {
+            if global.space != naga::AddressSpace::Uniform {
+                continue;
+            }
+            let ty = &module.types[global.ty];
+            let name = ty.name.clone().unwrap_or_default();
+            let naga::TypeInner::Struct { members, span } = &ty.inner else {
+                panic!("{}.wgsl: uniform `{name}` is not a struct", v.shader.name);
+            };
+            let rust = layouts.iter().find(|l| l.wgsl == name).unwrap_or_else(|| {
+                panic!("{}.wgsl: uniform struct `{name}` is missing from uniform_layouts()", v.shader.name)
+            });
+            assert_eq!(*span as usize, rust.size, "{}.wgsl: size of `{name}` (WGSL vs Rust)", v.shader.name);
+            // Padding (`_pad`, `_p0`...) is left out on both sides; the sizes cover it.
+            let wgsl: Vec<(String, usize)> = members
+                .iter()
+                .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+                .filter(|(n, _)| !n.starts_with('_'))
+                .collect();
+            let rust_fields: Vec<(String, usize)> = rust.fields.iter().map(|&(f, o)| (f.to_string(), o)).collect();
+            assert_eq!(
+                wgsl, rust_fields,
+                "{}.wgsl: members of `{name}` (WGSL vs Rust): (name, byte offset)",
+                v.shader.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= layouts.len(), "checked {checked} uniforms, {} Rust layouts", layouts.len());
+    eprintln!("checked {checked} uniform declarations against {} Rust structs", layouts.len());
+}
