@@ -35,6 +35,9 @@ struct Slot {
     m: Tensor,
     v: Tensor,
     decay: bool,
+    /// Steps this parameter took part in (had a gradient): its bias-correction count,
+    /// as torch keeps one per parameter.
+    steps: u64,
 }
 
 pub struct AdamW {
@@ -50,7 +53,7 @@ impl AdamW {
             .into_iter()
             .map(|(name, param)| {
                 let decay = decays(&name, &param);
-                Ok(Slot { m: param.zeros_like()?, v: param.zeros_like()?, name, param, decay })
+                Ok(Slot { m: param.zeros_like()?, v: param.zeros_like()?, name, param, decay, steps: 0 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(AdamW { slots, cfg, step: 0 })
@@ -72,11 +75,13 @@ impl AdamW {
 
     /// One update with learning rate `lr`, each gradient multiplied by `grad_scale`
     /// (the factor from [`crate::clip_factor`]; 1 for none). Parameters without a
-    /// gradient are left alone. Clears the gradients afterwards.
+    /// gradient are left alone, their moments and bias-correction count too (as
+    /// `torch.optim.AdamW` does). Clears the gradients afterwards.
     pub fn step(&mut self, lr: f32, grad_scale: f32) -> Result<()> {
         self.step += 1;
-        for s in &self.slots {
+        for s in &mut self.slots {
             let Some(g) = s.param.grad() else { continue };
+            s.steps += 1;
             let g = if grad_scale == 1.0 { g } else { g.scale(grad_scale)? };
             let h = AdamWStep {
                 lr,
@@ -84,7 +89,7 @@ impl AdamW {
                 beta2: self.cfg.beta2,
                 eps: self.cfg.eps,
                 weight_decay: if s.decay { self.cfg.weight_decay } else { 0.0 },
-                step: self.step,
+                step: s.steps,
             };
             adamw_step(&s.param, &g, &s.m, &s.v, h)?;
             s.param.zero_grad();
@@ -96,22 +101,30 @@ impl AdamW {
         self.slots.iter().for_each(|s| s.param.zero_grad());
     }
 
-    /// The moments, named `{param}.exp_avg` / `{param}.exp_avg_sq` (PyTorch's names), for
-    /// a checkpoint.
+    /// The moments and bias-correction counts, named `{param}.exp_avg`,
+    /// `{param}.exp_avg_sq` and `{param}.step` (PyTorch's names; the count as a scalar
+    /// f32, exact up to 2^24 steps), for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::with_capacity(2 * self.slots.len());
+        let mut out = Vec::with_capacity(3 * self.slots.len());
         for s in &self.slots {
             out.push((format!("{}.exp_avg", s.name), s.m.clone()));
             out.push((format!("{}.exp_avg_sq", s.name), s.v.clone()));
+            out.push((format!("{}.step", s.name), Tensor::scalar(s.steps as f32)));
         }
         out
     }
 
-    /// Restore moments and the step count saved by [`AdamW::state`].
+    /// Restore what [`AdamW::state`] saved, after `steps` optimizer steps. A checkpoint
+    /// without the per-parameter counts (written before they were kept) gives every
+    /// parameter `steps`.
     pub fn load_state(&mut self, state: &BTreeMap<String, Tensor>, steps: u64) -> Result<()> {
-        for s in &self.slots {
+        for s in &mut self.slots {
             s.m.assign(state_entry(state, &format!("{}.exp_avg", s.name))?)?;
             s.v.assign(state_entry(state, &format!("{}.exp_avg_sq", s.name))?)?;
+            s.steps = match state.get(&format!("{}.step", s.name)) {
+                Some(t) => t.to_scalar_f32()? as u64,
+                None => steps,
+            };
         }
         self.step = steps;
         Ok(())
