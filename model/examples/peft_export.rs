@@ -1,24 +1,26 @@
-//! Writes an adapter saved by Lamina, for checking by hand that Hugging Face PEFT loads it
-//! and computes what Lamina computes (the Lamina -> PEFT direction of
-//! scripts/reference/peft_reference.py, which needs PyTorch and so is not a test):
+//! Writes an adapter saved by Lamina, for Hugging Face PEFT to load (the Lamina -> PEFT
+//! direction of scripts/reference/peft_reference.py). Checked by hand (Lamina's logits
+//! against PEFT's), or made into the committed fixture that model/tests/peft_interop.rs
+//! checks without Python:
 //!
 //!     cargo run --release -p lamina-model --example peft_export -- /tmp/lamina-adapter
 //!     python3 scripts/reference/peft_reference.py \
 //!         --model models/SmolLM2-135M-Instruct.Q4_1.gguf --check-lamina /tmp/lamina-adapter
+//!     python3 scripts/reference/peft_reference.py --model models/SmolLM2-135M-Instruct.Q4_1.gguf \
+//!         --lamina-fixture /tmp/lamina-adapter --out tests/fixtures/peft/lamina_saved.json
 //!
-//! The adapter (rank 4, alpha 8, every projection of every layer, B random so that it
-//! changes the outputs) goes on SmolLM2 with f32 weights and is saved with
-//! `Llama::save_lora`; a DIR that already holds an adapter (`lamina finetune`'s
+//! The adapter (`lamina_testkit::reference_adapter`: rank 4, alpha 8, every projection of
+//! every layer, B random so that it changes the outputs) goes on SmolLM2 with f32 weights
+//! and is saved with `Llama::save_lora`; a DIR that already holds an adapter (`lamina finetune`'s
 //! `final/`, say) is used as it is instead. It is loaded back with `Llama::load_lora`
 //! (the `--lora` path of the CLI), and that model's top-5 logits and 16 greedy tokens
 //! for a prompt go to `lamina_logits.json` in DIR.
 
 use lamina_model::causal_lm::{CausalLm, LogitsFor};
 use lamina_model::gguf::GgufFile;
-use lamina_model::lora::{LoraConfig, LoraLayer, Target};
 use lamina_model::sampling::argmax;
 use lamina_model::{BpeTokenizer, Llama, LoadOptions};
-use lamina_tensor::{DType, Device, Tensor};
+use lamina_tensor::Device;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -57,18 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Rank 4, alpha 8, every projection of every layer, B random so that the adapter changes
-/// the outputs; written with `Llama::save_lora`.
+/// The fixture's deterministic adapter (`lamina_testkit::reference_adapter`), written with
+/// `Llama::save_lora`.
 fn write_random_adapter(mut m: Llama, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: Target::LLAMA.to_vec() };
-    m.attach_lora(&cfg, 7)?;
-    for (i, b) in m.blocks.iter_mut().enumerate() {
-        for t in Target::LLAMA {
-            let l = b.lora.get(t).ok_or("attach_lora left a target out")?.clone();
-            let seed = 1000 + 8 * i as u64 + t as u64;
-            b.lora.set(t, Some(LoraLayer { b: Tensor::randn(l.b.shape(), 0.0, 0.02, seed, DType::F32)?, ..l }));
-        }
-    }
+    let cfg = lamina_testkit::reference_adapter(&mut m)?;
     m.save_lora(dir, &cfg, "HuggingFaceTB/SmolLM2-135M-Instruct")?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! Hugging Face's order to GGUF's), v, o and down, `layers_to_transform` (tensors for
 //! layers 0-2 only), F16 tensors, and the config keys PEFT 0.21 writes. The base model's
 //! logits are compared with transformers' too, so a mismatch can be told apart from one
-//! in the base.
+//! in the base. The other direction: an adapter Lamina saves is, byte for byte, one PEFT
+//! loaded, and PEFT's logits with it are Lamina's (tests/fixtures/peft/lamina_saved.json).
 
 use lamina_model::causal_lm::{CausalLm, LogitsFor};
 use lamina_model::gguf::GgufFile;
@@ -93,5 +94,52 @@ fn adapter_saved_by_peft_gives_peft_logits() {
             (moved - peft_moved).abs() < 10.0 * LOGIT_TOL,
             "{name}: adapter moves logits by {moved}, in PEFT {peft_moved}"
         );
+    }
+}
+
+/// FNV-1a, 64 bits: the fixture's fingerprint of the bytes Lamina wrote.
+fn fnv1a64(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+/// The save direction: the deterministic adapter `lamina_testkit::reference_adapter`
+/// saved with `Llama::save_lora` is, byte for byte, the one PEFT loaded when the fixture
+/// was made (tests/fixtures/peft/lamina_saved.json, by scripts/reference/peft_reference.py
+/// `--lamina-fixture`), and Lamina's logits with the adapter in memory are PEFT's with the
+/// saved files. A wrong tensor name, a q/k row order, a scaling or a config key PEFT reads
+/// differently moves the logits far beyond LOGIT_TOL (the adapter moves them by up to 0.74
+/// and 0.86).
+#[test]
+fn adapter_saved_by_lamina_gives_peft_logits() {
+    let Some(path) = smollm2_for_test() else { return };
+    let f = GgufFile::open(&path).unwrap();
+    let mut m = Llama::from_gguf_with(&f, LoadOptions { device: Device::Cpu, keep_quantized: false }).unwrap();
+    let cfg = lamina_testkit::reference_adapter(&mut m).unwrap();
+    let dir = std::env::temp_dir().join(format!("lamina-peft-save-{}", std::process::id()));
+    m.save_lora(&dir, &cfg, "HuggingFaceTB/SmolLM2-135M-Instruct").unwrap();
+    let exp: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/fixtures/peft/lamina_saved.json")).unwrap(),
+    )
+    .unwrap();
+
+    let st = lamina_model::safetensors::SafeTensors::open(dir.join("adapter_model.safetensors")).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let want: Vec<&String> = exp["tensors"].as_object().unwrap().keys().collect();
+    assert_eq!(names.iter().collect::<Vec<_>>(), want, "tensor names differ from those PEFT loaded");
+    for (file, want) in exp["files"].as_object().unwrap() {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(bytes.len() as u64, want["bytes"].as_u64().unwrap(), "{file}: size");
+        assert_eq!(fnv1a64(&bytes), want["fnv1a64"].as_str().unwrap(), "{file}: not the bytes PEFT loaded");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    for c in exp["cases"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let peft_moved = c["max_abs_diff_from_base"].as_f64().unwrap();
+        assert!(peft_moved > 100.0 * LOGIT_TOL, "{name}: the fixture's adapter barely changes the logits");
+        let d = check_top5(&last_logits(&m, &ids(&c["ids"])), &c["peft_top5"], &format!("{name}, Lamina's adapter"));
+        eprintln!("{name}: Lamina's adapter in Lamina within {d:.1e} of the saved files in PEFT (which moved by {peft_moved})");
     }
 }

@@ -21,7 +21,7 @@ Two directions:
    recorded in expected.json come from that reloaded adapter: top-5 (id, logit) at the
    last position of each prompt, for the base model (adapter disabled) and with the adapter.
 
-2. Lamina -> PEFT (a manual check, nothing committed):
+2. Lamina -> PEFT, by hand (Lamina's own logits against PEFT's):
 
        cargo run --release -p lamina-model --example peft_export -- /tmp/lamina-adapter
        python3 scripts/reference/peft_reference.py \
@@ -34,6 +34,14 @@ Two directions:
    `Llama::load_lora` to lamina_logits.json in the same directory. This script loads the
    directory with `PeftModel.from_pretrained` and compares. Exit status 1 if the top-5 ids or the greedy tokens differ or a logit is
    further than --tol away.
+
+3. Lamina -> PEFT, the committed fixture (checked by model/tests/peft_interop.rs):
+
+       python3 scripts/reference/peft_reference.py --model models/SmolLM2-135M-Instruct.Q4_1.gguf \
+           --lamina-fixture /tmp/lamina-adapter --out tests/fixtures/peft/lamina_saved.json
+
+   With the directory the example wrote for its deterministic adapter: the size and FNV-1a
+   64 hash of both files, the tensor names and shapes, and PEFT's top-5 logits with it.
 
 Requirements (versions that made the committed fixture): torch 2.15.0 (CPU is enough),
 transformers 5.24.0, peft 0.21.2, safetensors 0.8.0, gguf 0.19.0, numpy. On Linux the
@@ -220,15 +228,74 @@ def check_lamina(args) -> int:
     return 0 if ok else 1
 
 
+def fnv1a64(path: str) -> str:
+    h = 0xCBF29CE484222325
+    with open(path, "rb") as f:
+        for b in f.read():
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def lamina_fixture(args) -> None:
+    """The Lamina -> PEFT fixture: PEFT's logits with the adapter Lamina saved."""
+    from peft import PeftModel
+    from safetensors import safe_open
+
+    d = args.lamina_fixture
+    files = {n: {"bytes": os.path.getsize(os.path.join(d, n)), "fnv1a64": fnv1a64(os.path.join(d, n))}
+             for n in ("adapter_config.json", "adapter_model.safetensors")}
+    with safe_open(os.path.join(d, "adapter_model.safetensors"), "pt") as f:
+        tensors = {n: list(f.get_slice(n).get_shape()) for n in sorted(f.keys())}
+    base = load_base(args.model)
+    model = PeftModel.from_pretrained(base, d)
+    model.eval()
+    cases = []
+    for name, ids in PROMPTS.items():
+        with_adapter = last_logits(model, ids)
+        with model.disable_adapter():
+            base_logits = last_logits(model, ids)
+        cases.append({"name": name, "ids": ids, "peft_top5": top5(with_adapter),
+                      "max_abs_diff_from_base": round(float((with_adapter - base_logits).abs().max()), 5)})
+        print(f"{name}: peft {top5(with_adapter)}", file=sys.stderr)
+    import peft
+    import transformers
+
+    out = {
+        "generator": "scripts/reference/peft_reference.py --lamina-fixture",
+        "model": os.path.basename(args.model),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+        "method": ("the adapter written by `cargo run --release -p lamina-model --example peft_export -- DIR` "
+                   "(lamina_testkit::reference_adapter, saved with Llama::save_lora), loaded with "
+                   "PeftModel.from_pretrained over transformers' float32 LlamaForCausalLM read from the GGUF; "
+                   "files: size and FNV-1a 64 of the bytes Lamina wrote; peft_top5: the 5 largest (token id, "
+                   "logit) at the last position; max_abs_diff_from_base over the whole vocabulary."),
+        "files": files,
+        "tensors": tensors,
+        "cases": cases,
+    }
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    os.replace(args.out + ".tmp", args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="the SmolLM2 GGUF")
-    ap.add_argument("--out", help="fixture directory to write (PEFT -> Lamina)")
+    ap.add_argument("--out", help="fixture directory to write (PEFT -> Lamina); with --lamina-fixture, the JSON file")
     ap.add_argument("--check-lamina", metavar="DIR", help="adapter saved by Lamina to check in PEFT")
+    ap.add_argument("--lamina-fixture", metavar="DIR", help="adapter saved by the peft_export example: write "
+                    "PEFT's logits with it to --out (tests/fixtures/peft/lamina_saved.json)")
     ap.add_argument("--tol", type=float, default=2e-3, help="logit tolerance for --check-lamina")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.lamina_fixture:
+        if not args.out:
+            ap.error("--lamina-fixture needs --out FILE")
+        lamina_fixture(args)
+        return 0
     if bool(args.out) == bool(args.check_lamina):
         ap.error("give exactly one of --out and --check-lamina")
     if args.out:

@@ -54,3 +54,23 @@ pub fn llama_vocab() -> Option<PathBuf> {
 pub fn gpu() -> Option<lamina_tensor::Device> {
     lamina_tensor::gpu::test_ordinal().map(lamina_tensor::Device::Gpu)
 }
+
+/// The adapter of the Lamina -> PEFT fixture (tests/fixtures/peft/lamina_saved.json) and of
+/// the `peft_export` example: rank 4, alpha 8, on every projection of every layer, A from
+/// `attach_lora`'s seeded initialisation and B from N(0, 0.02²) with fixed seeds (B starts
+/// at zero, which would leave the outputs unchanged). Deterministic, so the bytes
+/// `Llama::save_lora` writes for it are fixed.
+pub fn reference_adapter(m: &mut lamina_model::Llama) -> lamina_model::Result<lamina_model::lora::LoraConfig> {
+    use lamina_model::lora::{LoraConfig, LoraLayer, Target};
+    use lamina_tensor::{DType, Tensor};
+    let cfg = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, rslora: false, targets: Target::LLAMA.to_vec() };
+    m.attach_lora(&cfg, 7)?;
+    for (i, b) in m.blocks.iter_mut().enumerate() {
+        for t in Target::LLAMA {
+            let Some(l) = b.lora.get(t).cloned() else { continue };
+            let seed = 1000 + 8 * i as u64 + t as u64;
+            b.lora.set(t, Some(LoraLayer { b: Tensor::randn(l.b.shape(), 0.0, 0.02, seed, DType::F32)?, ..l }));
+        }
+    }
+    Ok(cfg)
+}
