@@ -124,41 +124,46 @@ fn mechanics_on_a_scripted_model() {
     assert!(evaluate(&model, &enc, &records, &EvalOptions { max_new_tokens: 0, ..options }, |_| {}).is_err());
 }
 
-/// SmolLM2 on a question it knows and on two test dates: the output of each example is
-/// the greedy answer `generate` gives for the same prompt, and the known one matches.
+/// SmolLM2 (Q4_1, quantized arithmetic) on a question it knows and the first four test
+/// dates: each output is the answer llama.cpp's `llama-server` generates greedily for the
+/// same chat (tests/fixtures/sft_eval/answers.json, made by
+/// scripts/reference/sft_eval_reference.py), and the scores follow from those answers.
+/// The France question's reference is llama.cpp's answer, so it must score as correct;
+/// the model gets every date wrong.
 #[test]
-fn smollm2_on_a_few_examples() {
+fn smollm2_answers_as_llama_cpp_does() {
     let Some((tok, template)) = smollm2() else { return };
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lamina_testkit::fixture("sft_eval/answers.json")).unwrap())
+            .unwrap();
+    let examples = fx["examples"].as_array().unwrap();
+    let max_new_tokens = fx["max_new_tokens"].as_u64().unwrap() as usize;
     let gguf = GgufFile::open(lamina_testkit::smollm2_path()).unwrap();
     let model = Llama::from_gguf_with(&gguf, LoadOptions { device: Device::Cpu, keep_quantized: true }).unwrap();
     let enc = Encoder::new(&tok, Some(&template), EncodeOptions::default()).unwrap();
     let (mut records, _) = read_examples(&lamina_testkit::repo_root().join("data/sft/test.jsonl"), true).unwrap();
-    records.truncate(2);
-    // Its greedy answer to this one (it ignores "one word"), as `lamina generate --chat --greedy` writes it.
-    records.insert(
-        0,
-        record(0, "What is the capital of France? Answer with one word.", "The capital of France is Paris."),
-    );
+    records.truncate(examples.len() - 1);
+    let first = &examples[0];
+    records.insert(0, record(0, first["question"].as_str().unwrap(), first["answer"].as_str().unwrap()));
+
     let report =
-        evaluate(&model, &enc, &records, &EvalOptions { max_new_tokens: 12, ..Default::default() }, |_| {}).unwrap();
-    assert_eq!(report.records.len(), 3);
-    assert!(report.records[0].correct, "{:?}", report.records[0]);
-    for r in &report.records {
-        assert_eq!(r.correct, exact_match(&r.output, &r.reference));
-        assert!(r.generated_tokens >= 1 && r.generated_tokens <= 12);
+        evaluate(&model, &enc, &records, &EvalOptions { max_new_tokens, ..Default::default() }, |_| {}).unwrap();
+    assert_eq!(report.records.len(), examples.len());
+    for (r, want) in report.records.iter().zip(examples) {
+        assert_eq!(r.question, want["question"].as_str().unwrap(), "data/sft/test.jsonl changed: regenerate");
+        if let Some(reference) = want["reference"].as_str() {
+            assert_eq!(r.reference, reference);
+        }
+        let answer = want["answer"].as_str().unwrap();
+        assert_eq!(
+            r.output.trim(),
+            answer,
+            "{:?}: llama.cpp answers {answer:?} (its smallest top-2 probability gap on the way: {})",
+            r.question,
+            want["min_top2_gap"]
+        );
+        assert_eq!(r.correct, exact_match(answer, &r.reference));
     }
-    // The same prompts through the plain generation loop give the same text.
-    use lamina_model::generation::generate;
-    use lamina_model::sampling::{Sampler, SamplerConfig};
-    for (r, rec) in records.iter().zip(&report.records) {
-        let ids = enc.eval_prompt(&r.example).unwrap().ids;
-        let mut cache = model.new_cache(256).unwrap();
-        let mut sampler = Sampler::new(SamplerConfig::greedy()).unwrap();
-        let (out, _, _) = generate(&model, &mut cache, &ids, 12, &mut sampler, &mut Vec::new(), |id| {
-            Ok(!tok.is_end_of_generation(id))
-        })
-        .unwrap();
-        let text: Vec<u32> = out.into_iter().filter(|&id| !tok.is_end_of_generation(id)).collect();
-        assert_eq!(tok.decode(&text, true).unwrap(), rec.output);
-    }
+    assert_eq!(report.correct(), 1);
+    assert!(report.records[0].correct);
 }
