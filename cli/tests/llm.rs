@@ -1,5 +1,6 @@
 //! The LLM commands end to end through the binary: a greedy chat answer from the real
-//! model, and bad input (empty prompt, bad options, missing files) as a non-zero exit with
+//! model, stop strings cutting the reference continuation, the chat's memory and /reset,
+//! and bad input (empty prompt, bad options, missing files) as a non-zero exit with
 //! a clear message, never a panic.
 
 use std::process::{Command, Stdio};
@@ -35,25 +36,45 @@ fn generate_answers_a_chat_question_greedily() {
     assert!(err.contains("tokens/s") && err.contains("peak memory"), "stats: {err}");
 }
 
+/// The float64 reference's greedy continuation of "The capital of France is"
+/// (tests/fixtures/smollm2/greedy.json) is " Paris.\n\nThe answer is: 2018-...". A stop
+/// string that starts inside the token " answer" cuts the printed text exactly before
+/// it: what was printed is the continuation up to the stop string, and nothing of it.
 #[test]
 fn stop_strings_cut_the_output() {
     let Some(m) = model() else { return };
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lamina_testkit::fixture("smollm2/greedy.json")).unwrap())
+            .unwrap();
+    let case = fx["cases"].as_array().unwrap().iter().find(|c| c["name"] == "english").unwrap();
+    let (prompt, continuation) = (case["prompt"].as_str().unwrap(), case["text"].as_str().unwrap());
+    let want = &continuation[..continuation.find("nswer").unwrap()];
+    assert_eq!(want, " Paris.\n\nThe a");
     let (ok, out, err) =
-        lamina(&["generate", "-m", &m, "--greedy", "-n", "24", "--stop", "Paris", "The capital of France is"], "");
+        lamina(&["generate", "-m", &m, "--greedy", "--dequantize", "-n", "24", "--stop", "nswer", prompt], "");
     assert!(ok, "{err}");
-    assert!(!out.contains("Paris"), "the stop string was printed: {out}");
+    assert_eq!(out, format!("{want}\n"));
 }
 
+/// The second question can only be answered from the first turn; after `/reset` the
+/// same question no longer gets that answer. Greedy, so the three sessions print the same
+/// first answer, and what follows it is the answer to "What is my name?".
 #[test]
-fn chat_remembers_the_conversation() {
+fn chat_remembers_the_conversation_until_reset() {
     let Some(m) = model() else { return };
-    let (ok, out, err) = lamina(
-        &["chat", "-m", &m, "--greedy", "--dequantize", "-n", "12"],
-        "What is the capital of France?\n/reset\n/exit\n",
-    );
-    assert!(ok, "{err}");
-    assert!(out.contains("Paris"), "answer: {out}");
+    let chat = |input: &str| {
+        let (ok, out, err) = lamina(&["chat", "-m", &m, "--greedy", "-n", "8"], input);
+        assert!(ok, "{err}");
+        (out, err)
+    };
+    let (first, _) = chat("My name is Zoltan.\n/exit\n");
+    let (remembered, _) = chat("My name is Zoltan.\nWhat is my name?\n/exit\n");
+    let (reset, err) = chat("My name is Zoltan.\n/reset\nWhat is my name?\n/exit\n");
     assert!(err.contains("conversation cleared"), "{err}");
+    let second = remembered.strip_prefix(&first).unwrap_or_else(|| panic!("{first:?} then {remembered:?}"));
+    let after_reset = reset.strip_prefix(&first).unwrap_or_else(|| panic!("{first:?} then {reset:?}"));
+    assert!(second.contains("Zoltan"), "the answer forgot the first turn: {second:?}");
+    assert!(!after_reset.contains("Zoltan"), "the name survived /reset: {after_reset:?}");
 }
 
 #[test]
