@@ -1,15 +1,19 @@
-//! `lamina finetune --data train.jsonl`: LoRA, QLoRA or full fine-tuning of a LLaMA-family
-//! GGUF model on JSONL data (text, prompt/completion or chat messages), with validation,
-//! checkpoints, `--resume`, a JSONL metrics log and the adapter written in PEFT's layout.
+//! `lamina finetune --data train.jsonl`: LoRA, QLoRA, IA³, prompt tuning or full
+//! fine-tuning of a LLaMA-family GGUF model on JSONL data (text, prompt/completion or chat
+//! messages), with validation, checkpoints, `--resume`, a JSONL metrics log and the
+//! adapter written in PEFT's layout.
 
 use crate::llm::{chat_template, model_path, peak_memory_mib, CliResult};
 use clap::{Args, ValueEnum};
 use lamina_model::gguf::GgufFile;
-use lamina_model::lora::LoraConfig;
+use lamina_model::ia3::Ia3Config;
+use lamina_model::lora::{LoraConfig, Target};
+use lamina_model::prompt::{PromptInit, PromptTuningConfig};
 use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::Device;
 use lamina_train::finetune::{
-    finetune, FineTuneConfig, LlamaFull, LlamaLora, OptimizerKind, SftBatches, TrainBatch, Trainee,
+    finetune, FineTuneConfig, LlamaFull, LlamaIa3, LlamaLora, LlamaPrompt, OptimizerKind, SftBatches, TrainBatch,
+    Trainee,
 };
 use lamina_train::sft::{self, BatcherConfig, EncodeOptions, Encoder, PromptFormat, Validation};
 use lamina_train::{AdamWConfig, Decay, LrSchedule};
@@ -24,6 +28,24 @@ pub enum Method {
     Qlora,
     /// Every weight, f32 (small models).
     Full,
+    /// (IA)³: learned vectors scaling keys, values and the MLP's activations (PEFT's
+    /// IA3; --targets default k,v,down, down scaling its input).
+    Ia3,
+    /// Prompt tuning: --virtual-tokens trainable embeddings put before every sequence
+    /// (PEFT's PROMPT_TUNING).
+    Prompt,
+}
+
+impl Method {
+    /// The peak learning rate when --lr is not given: PEFT's usual choices (vectors and
+    /// soft prompts need a larger step than low-rank updates).
+    fn default_lr(self) -> f32 {
+        match self {
+            Method::Lora | Method::Qlora | Method::Full => 2e-4,
+            Method::Ia3 => 3e-3,
+            Method::Prompt => 3e-2,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -59,9 +81,21 @@ pub struct FinetuneArgs {
     pub rslora: bool,
     #[arg(long, default_value_t = 0.05)]
     pub lora_dropout: f32,
-    /// Projections to adapt: q,k,v,o,gate,up,down (PEFT names work too) or all.
-    #[arg(long, default_value = "all")]
-    pub targets: String,
+    /// Projections to adapt: q,k,v,o,gate,up,down (PEFT names work too) or all. Default:
+    /// all for LoRA, k,v,down for IA3.
+    #[arg(long)]
+    pub targets: Option<String>,
+    /// Keep the frozen base in its quantized blocks under ia3 or prompt (as qlora does
+    /// for LoRA).
+    #[arg(long)]
+    pub quantized_base: bool,
+    /// Prompt tuning: how many virtual tokens.
+    #[arg(long, default_value_t = 20)]
+    pub virtual_tokens: usize,
+    /// Prompt tuning: start the virtual tokens from this text's token embeddings (cut or
+    /// repeated to --virtual-tokens, as PEFT's TEXT init) instead of N(0, 1) (RANDOM).
+    #[arg(long, value_name = "TEXT")]
+    pub prompt_init_text: Option<String>,
     /// Optimizer steps (default: --epochs worth).
     #[arg(long)]
     pub steps: Option<usize>,
@@ -77,9 +111,10 @@ pub struct FinetuneArgs {
     /// Examples longer than this many tokens are truncated (and counted).
     #[arg(long, default_value_t = 256)]
     pub max_len: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 2e-4)]
-    pub lr: f32,
+    /// Peak learning rate (default: 2e-4 for lora, qlora and full; 3e-3 for ia3; 3e-2
+    /// for prompt).
+    #[arg(long)]
+    pub lr: Option<f32>,
     /// Final learning rate (default: lr / 10).
     #[arg(long)]
     pub min_lr: Option<f32>,
@@ -163,18 +198,37 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         ((args.epochs * batches.batches_per_epoch() as f64) / args.accum.max(1) as f64).ceil().max(1.0) as usize
     });
 
-    let keep_quantized = args.method == Method::Qlora;
+    let keep_quantized =
+        args.method == Method::Qlora || (args.quantized_base && matches!(args.method, Method::Ia3 | Method::Prompt));
     let mut model = Llama::from_gguf_with(&file, LoadOptions { device: args.device, keep_quantized })?;
+    let targets = |default: &str| LoraConfig::parse_targets(args.targets.as_deref().unwrap_or(default));
     let lora_cfg = LoraConfig {
         rank: args.rank,
         alpha: args.alpha,
         dropout: args.lora_dropout,
         rslora: args.rslora,
-        targets: LoraConfig::parse_targets(&args.targets)?,
+        targets: targets("all")?,
+    };
+    let prompt_cfg = PromptTuningConfig {
+        num_virtual_tokens: args.virtual_tokens,
+        init: args.prompt_init_text.clone().map_or(PromptInit::Random, PromptInit::Text),
     };
     let full_params = match args.method {
         Method::Full => Some(model.make_trainable()?),
-        _ => {
+        Method::Ia3 => {
+            let cfg = model.attach_ia3(&Ia3Config::for_targets(targets("k,v,down")?))?;
+            eprintln!("IA3 on {} (input-scaled: {})", names(&cfg.targets), names(&cfg.feedforward));
+            None
+        }
+        Method::Prompt => {
+            let ids = match &prompt_cfg.init {
+                PromptInit::Text(text) => tokenizer.encode(text, false, false)?,
+                PromptInit::Random => Vec::new(),
+            };
+            model.attach_prompt(&prompt_cfg, &ids, args.seed)?;
+            None
+        }
+        Method::Lora | Method::Qlora => {
             model.attach_lora(&lora_cfg, args.seed)?;
             None
         }
@@ -184,12 +238,13 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         .and_then(|v| v.as_str())
         .map(String::from)
         .unwrap_or_else(|| path.display().to_string());
-    let lora = LlamaLora { model: &model, config: lora_cfg, base_name };
-    let full = full_params.map(|params| LlamaFull { model: &model, params, source: &file });
-    let trainee: &dyn Trainee = match &full {
-        Some(f) => f,
-        None => &lora,
+    let trainee: Box<dyn Trainee + '_> = match (full_params, args.method) {
+        (Some(params), _) => Box::new(LlamaFull { model: &model, params, source: &file }),
+        (None, Method::Ia3) => Box::new(LlamaIa3 { model: &model, base_name }),
+        (None, Method::Prompt) => Box::new(LlamaPrompt { model: &model, config: prompt_cfg, base_name }),
+        (None, _) => Box::new(LlamaLora { model: &model, config: lora_cfg, base_name }),
     };
+    let trainee = trainee.as_ref();
     let trainable: usize = trainee.parameters().iter().map(|(_, t)| t.numel()).sum();
     eprintln!(
         "{:?} on {} ({}): {} trainable parameters; {n_train} training / {} validation examples; {steps} steps of {} x {} sequences",
@@ -210,12 +265,13 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         "sgd" => OptimizerKind::Sgd { momentum: args.momentum, weight_decay: args.weight_decay },
         other => return Err(format!("--optimizer `{other}`: use adamw or sgd").into()),
     };
+    let lr = args.lr.unwrap_or(args.method.default_lr());
     let cfg = FineTuneConfig {
         steps,
         schedule: LrSchedule {
             decay,
-            max_lr: args.lr,
-            min_lr: args.min_lr.unwrap_or(args.lr / 10.0),
+            max_lr: lr,
+            min_lr: args.min_lr.unwrap_or(lr / 10.0),
             warmup: args.warmup,
             total: steps,
         },
@@ -253,4 +309,8 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     println!("{what}: {}/final, best: {}/best", args.out.display(), args.out.display());
     println!("metrics: {}", report.metrics_path.display());
     Ok(())
+}
+
+fn names(targets: &[Target]) -> String {
+    targets.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(", ")
 }

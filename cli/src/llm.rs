@@ -31,9 +31,9 @@ pub struct ModelArgs {
     /// activations).
     #[arg(long)]
     pub dequantize: bool,
-    /// A LoRA adapter directory (PEFT layout: adapter_config.json +
-    /// adapter_model.safetensors) applied over the model's weights.
-    #[arg(long, value_name = "DIR")]
+    /// An adapter directory in PEFT's layout (adapter_config.json +
+    /// adapter_model.safetensors): LoRA or IA3, applied over the model's weights.
+    #[arg(long = "adapter", visible_alias = "lora", value_name = "DIR")]
     pub lora: Option<PathBuf>,
 }
 
@@ -115,18 +115,12 @@ pub fn chat_template(tokenizer: &BpeTokenizer, source: Option<&str>) -> CliResul
     Ok(ChatTemplate::new(source.unwrap_or(CHATML), &token(tokenizer.bos_id()), &token(tokenizer.eos_id()))?)
 }
 
-/// `model` with the adapter of `--lora` loaded onto it (frozen), if one was given.
+/// `model` with the adapter of `--adapter` loaded onto it (frozen), if one was given.
 fn with_lora(model: arch::Model, args: &ModelArgs) -> CliResult<Box<dyn CausalLm>> {
     if let Some(dir) = &args.lora {
-        let mut model = model.into_decoder("--lora")?;
-        let cfg = model.load_lora(dir, false).map_err(|e| format!("--lora {}: {e}", dir.display()))?;
-        eprintln!(
-            "LoRA adapter {}: rank {}, alpha {}, on {}",
-            dir.display(),
-            cfg.rank,
-            cfg.alpha,
-            cfg.targets.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(", ")
-        );
+        let mut model = model.into_decoder("--adapter")?;
+        let kind = model.load_adapter(dir, false).map_err(|e| format!("--adapter {}: {e}", dir.display()))?;
+        eprintln!("adapter {}: {}", dir.display(), kind.describe());
         return Ok(Box::new(model));
     }
     Ok(model.into_causal_lm())

@@ -1,7 +1,8 @@
-//! `lamina merge --lora DIR OUT.gguf`: fold a LoRA adapter into its base model
-//! (W + s B A in f32, quantized bases dequantized first) and write a GGUF that needs no
-//! adapter: the merged matrices in the base's own format (re-quantized), or F16/F32, or a
-//! chosen block format; every other tensor and all metadata copied unchanged. Atomic.
+//! `lamina merge --adapter DIR OUT.gguf`: fold a LoRA or IA³ adapter into its base model
+//! (W + s B A, or W's rows or columns scaled by the IA³ vector, in f32; quantized bases
+//! dequantized first) and write a GGUF that needs no adapter: the merged matrices in the
+//! base's own format (re-quantized), or F16/F32, or a chosen block format; every other
+//! tensor and all metadata copied unchanged. Atomic.
 
 use crate::llm::{model_path, CliResult};
 use clap::Args;
@@ -21,8 +22,8 @@ pub struct MergeArgs {
     /// The base GGUF the adapter was trained on (default: SmolLM2-135M-Instruct).
     #[arg(long, short = 'm', value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// The adapter directory (PEFT layout).
-    #[arg(long, value_name = "DIR")]
+    /// The adapter directory (PEFT layout: LoRA or IA3).
+    #[arg(long = "adapter", visible_alias = "lora", value_name = "DIR")]
     pub lora: PathBuf,
     /// The merged GGUF to write.
     pub output: PathBuf,
@@ -43,7 +44,7 @@ pub fn run(args: MergeArgs) -> CliResult {
     };
     let file = GgufFile::open(&path)?;
     let mut model = Llama::from_gguf_with(&file, LoadOptions { device: Device::Cpu, keep_quantized: true })?;
-    let cfg = model.load_lora(&args.lora, false).map_err(|e| format!("--lora {}: {e}", args.lora.display()))?;
+    let kind = model.load_adapter(&args.lora, false).map_err(|e| format!("--adapter {}: {e}", args.lora.display()))?;
     let merged = model.merged_weights()?;
     let bar = ProgressBar::new(file.tensors.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} tensors  eta {eta}")?);
@@ -65,10 +66,9 @@ pub fn run(args: MergeArgs) -> CliResult {
     )?;
     bar.finish_and_clear();
     println!(
-        "merged {} adapters (rank {}, alpha {}) from {} into {} -> {}",
+        "merged {} adapted tensors ({}) from {} into {} -> {}",
         merged.len(),
-        cfg.rank,
-        cfg.alpha,
+        kind.describe(),
         args.lora.display(),
         path.display(),
         args.output.display()

@@ -251,7 +251,7 @@ impl Gpt {
         }
         cache.check_room(t)?;
         let device = self.device();
-        let start = cache.len();
+        let start = cache.position();
         let ids = Tensor::from_slice(tokens, &[1, t])?.to_device(device)?;
         let pos = Tensor::arange(start as f64, (start + t) as f64, 1.0, DType::I32)?.to_device(device)?;
         let mut x = self.wte.forward(&ids)?.add(&self.wpe.forward(&pos)?)?; // (1, T, C)

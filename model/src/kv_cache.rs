@@ -1,6 +1,10 @@
 //! The key/value cache: per layer, K and V buffers of shape (1, kv_heads, capacity,
 //! head_dim), allocated once. Each forward pass writes its new positions in place and
 //! attends over the filled prefix, a view that needs no copy.
+//!
+//! A model may pin positions of its own at the front (a prompt-tuning adapter's virtual
+//! tokens, filled when the cache is made): they come before every sequence, so `len`,
+//! `capacity`, `truncate` and `clear` count only the caller's tokens and never drop them.
 
 use crate::error::{ModelError, Result};
 use lamina_tensor::{DType, Device, Tensor};
@@ -8,8 +12,11 @@ use lamina_tensor::{DType, Device, Tensor};
 pub struct KvCache {
     k: Vec<Tensor>,
     v: Vec<Tensor>,
+    /// Filled positions, the pinned ones included.
     len: usize,
     capacity: usize,
+    /// Leading positions that belong to the model, not to the caller's tokens.
+    pinned: usize,
 }
 
 impl KvCache {
@@ -25,30 +32,42 @@ impl KvCache {
         let alloc = || -> Result<Vec<Tensor>> {
             (0..n_layers).map(|_| Ok(Tensor::zeros(&shape, dtype)?.to_device(device)?)).collect()
         };
-        Ok(KvCache { k: alloc()?, v: alloc()?, len: 0, capacity })
+        Ok(KvCache { k: alloc()?, v: alloc()?, len: 0, capacity, pinned: 0 })
     }
 
-    /// Positions already filled.
+    /// The caller's tokens already cached (pinned positions not counted).
     pub fn len(&self) -> usize {
-        self.len
+        self.len - self.pinned
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == self.pinned
     }
 
+    /// How many tokens of the caller's fit (pinned positions not counted).
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity - self.pinned
     }
 
-    /// Forget everything (a new conversation).
+    /// The position the next token takes: filled positions, pinned ones included (what
+    /// the model's rotary embeddings and masks count from).
+    pub fn position(&self) -> usize {
+        self.len
+    }
+
+    /// Make every filled position the model's own: kept through `clear` and `truncate`.
+    pub fn pin_filled(&mut self) {
+        self.pinned = self.len;
+    }
+
+    /// Forget the caller's tokens (a new conversation); pinned positions stay.
     pub fn clear(&mut self) {
-        self.len = 0;
+        self.len = self.pinned;
     }
 
-    /// Keep the first `n` positions (roll back to a shared prefix).
+    /// Keep the caller's first `n` tokens (roll back to a shared prefix).
     pub fn truncate(&mut self, n: usize) {
-        self.len = self.len.min(n);
+        self.len = self.len.min(self.pinned + n);
     }
 
     /// Refuse a pass of `t` tokens that would run past the context.
@@ -56,7 +75,8 @@ impl KvCache {
         if self.len + t > self.capacity {
             return Err(ModelError::Invalid(format!(
                 "context limit reached: {} cached + {t} new tokens > context of {} (start a new conversation or raise --ctx)",
-                self.len, self.capacity
+                self.len(),
+                self.capacity()
             )));
         }
         Ok(())

@@ -1,12 +1,14 @@
 //! Gradient checks of the training forward: a tiny two-layer LLaMA (GQA, interleaved
 //! RoPE, SwiGLU, tied head) with LoRA adapters on every projection, against central
 //! finite differences of a plain f64 implementation written here from the architecture's
-//! definition. Checks the adapters' gradients (LoRA training), the base weights'
-//! gradients (full fine-tuning), and that adapters over quantized blocks (QLoRA) get the
-//! gradients of adapters over the same weights in f32.
+//! definition. Checks the adapters' gradients (LoRA training), IA³'s vectors (output- and
+//! input-scaled), the base weights' gradients (full fine-tuning), and that adapters over
+//! quantized blocks (QLoRA) get the gradients of adapters over the same weights in f32.
 
+use lamina_model::ia3::{Ia3Config, Ia3Vector};
 use lamina_model::llama::Llama;
 use lamina_model::lora::{LoraConfig, LoraLayer, Target};
+use lamina_model::prompt::{PromptInit, PromptTuningConfig};
 use lamina_model::qnn::{Proj, QLinear};
 use lamina_model::LlamaConfig;
 use lamina_tensor::quant::{GgmlType, QMatrix};
@@ -72,18 +74,35 @@ fn rms_norm(x: &[f64], dim: usize, w: &[f64], eps: f64) -> Vec<f64> {
 fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
     let get = |name: &str| &p[name].0;
     let (d, hd, nh, nkv) = (c.dim, c.head_dim, c.n_heads, c.n_kv_heads);
-    let seq = TOKENS.len() / BATCH;
-    let n = TOKENS.len();
+    // A soft prompt (prompt tuning), when there is one, comes before each row's tokens.
+    let virtual_rows: &[f64] = p.get("prompt").map_or(&[], |(v, _)| v);
+    let n_virtual = virtual_rows.len() / d;
+    let seq = TOKENS.len() / BATCH + n_virtual;
+    let n = seq * BATCH;
     let emb = get("token_embd.weight");
-    let mut x: Vec<f64> = TOKENS.iter().flat_map(|&t| emb[t as usize * d..(t as usize + 1) * d].to_vec()).collect();
+    let mut x: Vec<f64> = TOKENS
+        .chunks(seq - n_virtual)
+        .flat_map(|row| {
+            let tokens = row.iter().flat_map(|&t| emb[t as usize * d..(t as usize + 1) * d].to_vec());
+            virtual_rows.iter().copied().chain(tokens).collect::<Vec<_>>()
+        })
+        .collect();
+    // W (l_in ⊙ h) + s B A (l_in ⊙ h), then ⊙ l_out: LoRA and IA³ where the params hold them.
     let proj = |i: usize, t: Target, h: &[f64], out: usize| -> Vec<f64> {
-        let mut y = linear(h, n, get(&format!("blk.{i}.{}.weight", t.gguf_module())), out);
-        let a_name = format!("blk.{i}.{}.lora_a", t.gguf_module());
-        if let Some((a, a_shape)) = p.get(&a_name) {
+        let module = t.gguf_module();
+        let h: Vec<f64> = match p.get(&format!("blk.{i}.{module}.ia3_in")) {
+            Some((l, _)) => h.iter().enumerate().map(|(j, v)| v * l[j % l.len()]).collect(),
+            None => h.to_vec(),
+        };
+        let mut y = linear(&h, n, get(&format!("blk.{i}.{module}.weight")), out);
+        if let Some((a, a_shape)) = p.get(&format!("blk.{i}.{module}.lora_a")) {
             let r = a_shape[0];
-            let ha = linear(h, n, a, r);
-            let hab = linear(&ha, n, get(&format!("blk.{i}.{}.lora_b", t.gguf_module())), out);
+            let ha = linear(&h, n, a, r);
+            let hab = linear(&ha, n, get(&format!("blk.{i}.{module}.lora_b")), out);
             y.iter_mut().zip(hab).for_each(|(y, v)| *y += scale * v);
+        }
+        if let Some((l, _)) = p.get(&format!("blk.{i}.{module}.ia3_out")) {
+            y.iter_mut().enumerate().for_each(|(j, v)| *v *= l[j % out]);
         }
         y
     };
@@ -146,10 +165,12 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
     let logits = linear(&h, n, emb, c.vocab_size);
     let mut total = 0.0;
     let mut scored = 0;
-    for (row, &l) in LABELS.iter().enumerate() {
+    for (i, &l) in LABELS.iter().enumerate() {
         if l == IGNORE {
             continue;
         }
+        // Label i is for token i of its row, after the row's virtual tokens.
+        let row = i / (seq - n_virtual) * seq + n_virtual + i % (seq - n_virtual);
         let z = &logits[row * c.vocab_size..(row + 1) * c.vocab_size];
         let m = z.iter().cloned().fold(f64::MIN, f64::max);
         let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
@@ -197,9 +218,16 @@ fn params_of(m: &Llama) -> Params {
                 put(format!("blk.{i}.{}.lora_a", t.gguf_module()), &l.a);
                 put(format!("blk.{i}.{}.lora_b", t.gguf_module()), &l.b);
             }
+            if let Some(v) = b.ia3.get(t) {
+                put(ia3_name(i, t, v), &v.l);
+            }
         }
     }
     p
+}
+
+fn ia3_name(layer: usize, t: Target, v: &Ia3Vector) -> String {
+    format!("blk.{layer}.{}.ia3_{}", t.gguf_module(), if v.feedforward { "in" } else { "out" })
 }
 
 /// Central differences of the reference loss for every element of `name`.
@@ -328,4 +356,76 @@ fn qlora_gradients_equal_lora_over_the_dequantized_weights() {
         let size = norm(&mut gf.iter().copied());
         assert!(size > 1e-6 && diff <= 0.05 * size, "QLoRA gradient off by {diff} (norm {size})");
     }
+}
+
+/// The tiny model with IA³ vectors on q, k (output rows: GGUF order here), v, and on the
+/// inputs of up and down; random around one so every gradient is exercised.
+fn model_with_ia3() -> Llama {
+    let mut m = Llama::random(config(), true, 0.5, 9, Device::Cpu).unwrap();
+    let targets = vec![Target::Q, Target::K, Target::V, Target::Up, Target::Down];
+    let cfg = Ia3Config { targets, feedforward: vec![Target::Up, Target::Down] };
+    assert_eq!(m.attach_ia3(&cfg).unwrap(), cfg);
+    for (i, b) in m.blocks.iter_mut().enumerate() {
+        for t in cfg.targets.iter().copied() {
+            let v = b.ia3.get(t).unwrap().clone();
+            let l = Tensor::randn(v.l.shape(), 1.0, 0.5, 200 + i as u64 * 8 + t as u64, DType::F32).unwrap();
+            b.ia3.set(t, Some(Ia3Vector { l: l.requires_grad_(), ..v }));
+        }
+    }
+    m
+}
+
+#[test]
+fn ia3_gradients_match_finite_differences() {
+    let m = model_with_ia3();
+    let (loss, _) = m.loss(&TOKENS, &LABELS, BATCH, None).unwrap();
+    let p = params_of(&m);
+    let want = reference_loss(&p, &config(), 1.0);
+    let got = loss.to_vec::<f32>().unwrap()[0] as f64;
+    assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "engine {got}, reference {want}");
+    loss.backward().unwrap();
+    let params = m.ia3_parameters();
+    assert_eq!(params.len(), 2 * 5);
+    for (i, b) in m.blocks.iter().enumerate() {
+        for (t, v) in b.ia3.iter() {
+            let name = ia3_name(i, t, v);
+            let g = v.l.grad().unwrap_or_else(|| panic!("{name} got no gradient"));
+            assert_close(&name, &vals(&g), &numeric_grad(&p, &name, 1.0));
+        }
+    }
+}
+
+#[test]
+fn ia3_merged_into_the_weights_gives_the_adapted_loss() {
+    let mut m = model_with_ia3();
+    let adapted = m.loss(&TOKENS, &LABELS, BATCH, None).unwrap().0.to_scalar_f32().unwrap();
+    assert_eq!(m.merge_adapters().unwrap(), 2 * 5);
+    assert!(!m.has_adapters());
+    let merged = m.loss(&TOKENS, &LABELS, BATCH, None).unwrap().0.to_scalar_f32().unwrap();
+    assert!((adapted - merged).abs() < 1e-5, "adapted {adapted}, merged {merged}");
+}
+
+#[test]
+fn prompt_tuning_gradients_match_finite_differences() {
+    let mut m = Llama::random(config(), true, 0.5, 4, Device::Cpu).unwrap();
+    let cfg = PromptTuningConfig { num_virtual_tokens: 3, init: PromptInit::Random };
+    m.attach_prompt(&cfg, &[], 17).unwrap();
+    let (loss, scored) = m.loss(&TOKENS, &LABELS, BATCH, None).unwrap();
+    assert_eq!(scored, 8, "the virtual tokens are never scored");
+    let mut p = params_of(&m);
+    let prompt = &m.prompt.as_ref().unwrap().embeddings;
+    p.insert("prompt".into(), (vals(prompt), prompt.shape().to_vec()));
+    let want = reference_loss(&p, &config(), 1.0);
+    let got = loss.to_vec::<f32>().unwrap()[0] as f64;
+    assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "engine {got}, reference {want}");
+    loss.backward().unwrap();
+    let g = prompt.grad().expect("the soft prompt got no gradient");
+    assert_close("prompt", &vals(&g), &numeric_grad(&p, "prompt", 1.0));
+    // Text init: the embeddings of the init text's tokens, repeated to K.
+    let text = PromptTuningConfig { num_virtual_tokens: 5, init: PromptInit::Text("ab".into()) };
+    m.attach_prompt(&text, &[4, 9], 0).unwrap();
+    let emb = &p["token_embd.weight"].0;
+    let d = config().dim;
+    let want: Vec<f64> = [4, 9, 4, 9, 4].iter().flat_map(|&t| emb[t * d..(t + 1) * d].to_vec()).collect();
+    assert_eq!(vals(&m.prompt.as_ref().unwrap().embeddings), want);
 }

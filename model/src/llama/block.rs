@@ -105,9 +105,17 @@ impl Llama {
         let (batch, t) = shape;
         let project = |target: Target, h: &Tensor| -> Result<Tensor> {
             let proj = b.proj(target).expect("the loader gives a block every projection its layout uses");
-            let y = proj.forward(h)?;
-            match b.lora.get(target) {
-                Some(l) => Ok(y.add(&l.delta(h, pass.step_seed().map(|s| dropout_seed(s, layer, target)))?)?),
+            let ia3 = b.ia3.get(target);
+            let h = match ia3 {
+                Some(v) => v.scale_input(h)?,
+                None => h.clone(),
+            };
+            let mut y = proj.forward(&h)?;
+            if let Some(l) = b.lora.get(target) {
+                y = y.add(&l.delta(&h, pass.step_seed().map(|s| dropout_seed(s, layer, target)))?)?;
+            }
+            match ia3 {
+                Some(v) => v.scale_output(y),
                 None => Ok(y),
             }
         };

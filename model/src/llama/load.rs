@@ -120,7 +120,7 @@ impl Llama {
                 float => float,
             },
         };
-        Ok(Llama { config: c, embed, blocks, out_norm, head, tied, device })
+        Ok(Llama { config: c, embed, blocks, out_norm, head, tied, prompt: None, device })
     }
 }
 
@@ -161,5 +161,6 @@ fn block(
         ffn_norm: norm("ffn_norm", c.dim)?,
         post_ffn_norm: optional_norm(c.post_norms, "post_ffw_norm", c.dim)?,
         lora: BlockAdapters::default(),
+        ia3: Default::default(),
     })
 }

@@ -1,6 +1,7 @@
 //! Adapters on a LLaMA model: attach fresh ones for training, list the trainable
 //! tensors, save and load them in PEFT's layout (q/k rows moved between GGUF's and
-//! Hugging Face's orders as needed), and merge them into the base weights.
+//! Hugging Face's orders as needed); and full fine-tuning's trainable weights. Merging
+//! is in `adapters.rs`.
 
 use super::{rope_layout, Llama};
 use crate::error::{ModelError, Result};
@@ -44,7 +45,7 @@ impl Llama {
     }
 
     /// Heads whose rows a q or k adapter's B spans (None for other targets).
-    fn rope_heads(&self, t: Target) -> Option<usize> {
+    pub(super) fn rope_heads(&self, t: Target) -> Option<usize> {
         match t {
             Target::Q => Some(self.config.n_heads),
             Target::K => Some(self.config.n_kv_heads),
@@ -54,7 +55,7 @@ impl Llama {
 
     /// Whether q/k rows are in GGUF's order here (interleaved RoPE), and so must be moved
     /// to Hugging Face's order in a PEFT file.
-    fn gguf_row_order(&self) -> bool {
+    pub(super) fn gguf_row_order(&self) -> bool {
         self.config.rope_convention == RopeConvention::Interleaved
     }
 
@@ -106,45 +107,6 @@ impl Llama {
             self.blocks[i].lora = set;
         }
         Ok(adapter.config)
-    }
-
-    /// Fold every adapter into its base weight (W + s B A, in f32; quantized weights are
-    /// dequantized first) and drop the adapters. Returns how many were merged.
-    pub fn merge_lora(&mut self) -> Result<usize> {
-        let device = self.device;
-        let mut merged = 0;
-        for b in &mut self.blocks {
-            let adapters: Vec<(Target, LoraLayer)> = b.lora.iter().map(|(t, l)| (t, l.clone())).collect();
-            for (t, l) in adapters {
-                let proj = b.proj_mut(t).expect("adapters sit on the block's projections");
-                let (w, bias) = match &*proj {
-                    Proj::Float(lin) => (lin.weight.detach().to_device(Device::Cpu)?, lin.bias.clone()),
-                    Proj::Quant(q) => (q.weight.dequantize()?, q.bias.clone()),
-                };
-                let w = w.add(&l.merged_delta()?)?.to_device(device)?;
-                *proj = Proj::Float(Linear { weight: w, bias });
-                merged += 1;
-            }
-            b.lora = BlockAdapters::default();
-        }
-        Ok(merged)
-    }
-
-    /// The adapted projections' merged weights W + s B A as (out, in) f32 CPU tensors, by
-    /// GGUF name (`blk.3.attn_q.weight`), in this model's row order (GGUF's for a model
-    /// loaded from GGUF). The model itself is left unchanged.
-    pub fn merged_weights(&self) -> Result<std::collections::BTreeMap<String, Tensor>> {
-        let mut out = std::collections::BTreeMap::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            for (t, l) in b.lora.iter() {
-                let w = match b.proj(t).expect("adapters sit on the block's projections") {
-                    Proj::Float(lin) => lin.weight.detach().to_device(Device::Cpu)?,
-                    Proj::Quant(q) => q.weight.dequantize()?,
-                };
-                out.insert(format!("blk.{i}.{}.weight", t.gguf_module()), w.add(&l.merged_delta()?)?);
-            }
-        }
-        Ok(out)
     }
 
     /// Full fine-tuning: every weight becomes a trainable leaf, returned with its GGUF

@@ -4,13 +4,17 @@
 //! which the families differ (`LlamaConfig`; `crate::arch` says which family has which).
 //! One implementation for both backends and every weight dtype the loader produces.
 
+mod adapters;
 mod block;
 mod config;
+mod ia3;
 mod load;
 mod lora;
+mod prompt;
 mod rope_layout;
 mod train;
 
+pub use adapters::AdapterKind;
 pub use config::{gguf_name, hf_name, Activation, LlamaConfig};
 pub(crate) use config::{gguf_name_with, hf_name_with};
 pub use rope_layout::{gguf_rows_from_hf, hf_rows_from_gguf};
@@ -18,8 +22,10 @@ pub use train::IGNORE;
 
 use crate::causal_lm::{CausalLm, LogitsFor, SeqStep};
 use crate::error::{ModelError, Result};
+use crate::ia3::Ia3Block;
 use crate::kv_cache::KvCache;
 use crate::lora::{BlockAdapters, Target};
+use crate::prompt::SoftPrompt;
 use crate::qnn::{Proj, Table};
 use lamina_tensor::{DType, Device, Tensor};
 
@@ -39,6 +45,8 @@ pub struct LlamaBlock {
     pub post_ffn_norm: Option<Tensor>,
     /// LoRA adapters over the projections (none unless attached or loaded).
     pub lora: BlockAdapters,
+    /// IA³ vectors scaling the projections' inputs or outputs (none unless attached or loaded).
+    pub ia3: Ia3Block,
 }
 
 impl LlamaBlock {
@@ -96,6 +104,8 @@ pub struct Llama {
     /// The output projection (vocab, dim); the embedding itself when tied.
     pub head: Proj,
     pub tied: bool,
+    /// Virtual tokens put before every sequence (prompt tuning), if attached or loaded.
+    pub prompt: Option<SoftPrompt>,
     device: Device,
 }
 
@@ -167,8 +177,10 @@ impl CausalLm for Llama {
         self.config.vocab_size
     }
 
+    /// The model's context, less the virtual tokens of a soft prompt (which take the first
+    /// positions of every sequence).
     fn context_length(&self) -> usize {
-        self.config.context_length
+        self.config.context_length.saturating_sub(self.virtual_tokens())
     }
 
     fn device(&self) -> Device {
@@ -177,7 +189,10 @@ impl CausalLm for Llama {
 
     fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         let c = &self.config;
-        KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim, capacity.min(c.context_length), DType::F32, self.device)
+        let capacity = (capacity + self.virtual_tokens()).min(c.context_length);
+        let mut cache = KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim, capacity, DType::F32, self.device)?;
+        lamina_tensor::cpu::parallel::install(|| self.fill_prompt(&mut cache))?;
+        Ok(cache)
     }
 
     fn forward(&self, tokens: &[u32], cache: &mut KvCache, which: LogitsFor) -> Result<Tensor> {
@@ -218,7 +233,7 @@ impl Llama {
             }
             s.cache.check_room(s.tokens.len())?;
             tokens.extend_from_slice(s.tokens);
-            contexts.push(block::PassContext::new(c, s.cache.len(), s.tokens.len(), self.device)?);
+            contexts.push(block::PassContext::new(c, s.cache.position(), s.tokens.len(), self.device)?);
         }
         let t = tokens.len();
         // Several sequences: RoPE tables joined row by row, each starting where its cache ends.

@@ -1,7 +1,7 @@
 //! The training forward pass: whole sequences at once, no KV cache, with autograd
-//! through whatever requires gradients (LoRA adapters, or every float weight for full
-//! fine-tuning). Frozen weights, float or quantized, contribute only the gradient with
-//! respect to their input.
+//! through whatever requires gradients (LoRA adapters, IA³ vectors, a soft prompt, or
+//! every float weight for full fine-tuning). Frozen weights, float or quantized,
+//! contribute only the gradient with respect to their input.
 
 use super::block::PassContext;
 use super::{Llama, Pass};
@@ -29,20 +29,23 @@ impl Llama {
             )));
         }
         let seq = tokens.len() / batch;
-        if seq > c.context_length {
+        let k = self.virtual_tokens();
+        if seq + k > c.context_length {
             return Err(ModelError::Invalid(format!(
-                "sequence length {seq} exceeds the model's context of {}",
+                "sequence length {seq} (+ {k} virtual tokens) exceeds the model's context of {}",
                 c.context_length
             )));
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(ModelError::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
         }
-        let mut x = self.embed_tokens(tokens)?; // (B*T, dim)
-        let ctx = PassContext::new(c, 0, seq, self.device)?;
+        // (B*(K+T), dim): a soft prompt's K virtual tokens before each row's T tokens.
+        let mut x = self.prepend_prompt(self.embed_tokens(tokens)?, batch, seq)?;
+        let ctx = PassContext::new(c, 0, k + seq, self.device)?;
         for i in 0..self.blocks.len() {
-            x = self.block(i, &x, (batch, seq), &ctx, Pass::Train { step_seed })?;
+            x = self.block(i, &x, (batch, k + seq), &ctx, Pass::Train { step_seed })?;
         }
+        let x = self.drop_prompt_rows(x, batch, seq)?; // (B*T, dim)
         Ok(x.rms_norm(Some(&self.out_norm), c.norm_eps)?)
     }
 

@@ -73,30 +73,40 @@ impl LoraLayer {
     }
 }
 
-/// The adapters of one decoder block, one optional slot per target projection.
-#[derive(Clone, Default)]
-pub struct BlockAdapters {
-    slots: [Option<LoraLayer>; Target::ALL.len()],
+/// One optional slot per target projection of a decoder block: where a block keeps its
+/// adapters of one kind (LoRA pairs, IA³ vectors).
+#[derive(Clone)]
+pub struct PerTarget<T> {
+    slots: [Option<T>; Target::ALL.len()],
 }
 
-impl BlockAdapters {
-    pub fn get(&self, t: Target) -> Option<&LoraLayer> {
+impl<T> Default for PerTarget<T> {
+    fn default() -> Self {
+        PerTarget { slots: std::array::from_fn(|_| None) }
+    }
+}
+
+impl<T> PerTarget<T> {
+    pub fn get(&self, t: Target) -> Option<&T> {
         self.slots[t as usize].as_ref()
     }
 
-    pub fn set(&mut self, t: Target, layer: Option<LoraLayer>) {
-        self.slots[t as usize] = layer;
+    pub fn set(&mut self, t: Target, item: Option<T>) {
+        self.slots[t as usize] = item;
     }
 
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(Option::is_none)
     }
 
-    /// (target, adapter) for the slots that hold one.
-    pub fn iter(&self) -> impl Iterator<Item = (Target, &LoraLayer)> {
+    /// (target, item) for the slots that hold one.
+    pub fn iter(&self) -> impl Iterator<Item = (Target, &T)> {
         Target::ALL.iter().filter_map(|&t| self.get(t).map(|l| (t, l)))
     }
 }
+
+/// The LoRA adapters of one decoder block.
+pub type BlockAdapters = PerTarget<LoraLayer>;
 
 /// The dropout seed of one adapter in one step: a pure function of the step's seed and
 /// the adapter's place, so a resumed run draws the same masks.

@@ -21,32 +21,50 @@ use std::path::Path;
 pub const CONFIG_FILE: &str = "adapter_config.json";
 pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
 
-/// PEFT's tensor name for one half of an adapter.
-pub fn tensor_name(layer: usize, t: Target, half: char) -> String {
-    format!("base_model.model.model.layers.{layer}.{}.{}.lora_{half}.weight", t.hf_parent(), t.hf_module())
+/// PEFT's name of a projection of a `LlamaForCausalLM`, the prefix of its adapter tensors.
+pub fn module_name(layer: usize, t: Target) -> String {
+    format!("base_model.model.model.layers.{layer}.{}.{}", t.hf_parent(), t.hf_module())
 }
 
-/// Write `layers` (one entry per decoder block) to `dir` (created if needed). Each file is
-/// written atomically; the weights go first so a config never names missing weights.
+/// PEFT's tensor name for one half of an adapter.
+pub fn tensor_name(layer: usize, t: Target, half: char) -> String {
+    format!("{}.lora_{half}.weight", module_name(layer, t))
+}
+
+/// Write `layers` (one entry per decoder block) to `dir` (created if needed).
 pub fn save(dir: &Path, cfg: &LoraConfig, base_model: &str, layers: &[BlockAdapters]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let mut owned = Vec::new();
     for (i, block) in layers.iter().enumerate() {
         for (t, l) in block.iter() {
-            owned.push((tensor_name(i, t, 'A'), l.a.detach().to_device(Device::Cpu)?));
-            owned.push((tensor_name(i, t, 'B'), l.b.detach().to_device(Device::Cpu)?));
+            owned.push((tensor_name(i, t, 'A'), l.a.clone()));
+            owned.push((tensor_name(i, t, 'B'), l.b.clone()));
         }
     }
-    if owned.is_empty() {
+    write_dir(dir, owned, &config_json(cfg, base_model))
+}
+
+/// Write an adapter directory: the tensors (detached, to the CPU) and the config. Each
+/// file is written atomically; the weights go first so a config never names missing weights.
+pub(crate) fn write_dir(dir: &Path, tensors: Vec<(String, Tensor)>, config: &Value) -> Result<()> {
+    if tensors.is_empty() {
         return Err(ModelError::Invalid("there are no adapters to save".into()));
     }
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let owned: Vec<(String, Tensor)> =
+        tensors.into_iter().map(|(n, t)| Ok((n, t.detach().to_device(Device::Cpu)?))).collect::<Result<_>>()?;
     let tensors: Vec<(&str, &Tensor)> = owned.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);
     write_safetensors(dir.join(WEIGHTS_FILE), &tensors, &meta)?;
-    let config = config_json(cfg, base_model);
     let path = dir.join(CONFIG_FILE);
-    let text = serde_json::to_string_pretty(&config).map_err(|e| ModelError::Invalid(e.to_string()))?;
+    let text = serde_json::to_string_pretty(config).map_err(|e| ModelError::Invalid(e.to_string()))?;
     write_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| io_err(&path, e)))
+}
+
+/// The parsed `adapter_config.json` of an adapter directory.
+pub fn read_config(dir: &Path) -> Result<Value> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Invalid(format!("{}: not valid JSON: {e}", path.display())))
 }
 
 /// The `adapter_config.json` PEFT writes for these settings.
@@ -76,7 +94,7 @@ pub fn config_json(cfg: &LoraConfig, base_model: &str) -> Value {
 
 /// The f64 whose decimal form is the f32's shortest one (0.05, not 0.05000000074505806),
 /// so the config reads as it was given; it parses back to the same f32.
-fn shortest(x: f32) -> f64 {
+pub(crate) fn shortest(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(x as f64)
 }
 
@@ -97,9 +115,7 @@ pub fn load(
     device: Device,
 ) -> Result<PeftAdapter> {
     let cfg_path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| io_err(&cfg_path, e))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| ModelError::Invalid(format!("{}: not valid JSON: {e}", cfg_path.display())))?;
+    let v = read_config(dir)?;
     let config = parse_config(&v).map_err(|m| ModelError::Invalid(format!("{}: {m}", cfg_path.display())))?;
     let only_layers = parse_layers(&v).map_err(|m| ModelError::Invalid(format!("{}: {m}", cfg_path.display())))?;
     let base_model = v.get("base_model_name_or_path").and_then(Value::as_str).map(str::to_string);
@@ -230,7 +246,7 @@ fn parse_config(v: &Value) -> std::result::Result<LoraConfig, String> {
 }
 
 /// Null, false, or an empty list, map or string: PEFT's "not used" for an optional key.
-fn is_unset(x: &Value) -> bool {
+pub(crate) fn is_unset(x: &Value) -> bool {
     match x {
         Value::Null | Value::Bool(false) => true,
         Value::Array(a) => a.is_empty(),
@@ -243,7 +259,7 @@ fn is_unset(x: &Value) -> bool {
 /// PEFT's `layers_to_transform` (an index or a list of them; absent or null for every
 /// layer). The adapter then simply holds tensors for those layers only; `load` checks
 /// that it holds none for the others.
-fn parse_layers(v: &Value) -> std::result::Result<Option<Vec<usize>>, String> {
+pub(crate) fn parse_layers(v: &Value) -> std::result::Result<Option<Vec<usize>>, String> {
     let index = |x: &Value| x.as_u64().map(|i| i as usize);
     match v.get("layers_to_transform") {
         None | Some(Value::Null) => Ok(None),
@@ -258,25 +274,28 @@ fn parse_layers(v: &Value) -> std::result::Result<Option<Vec<usize>>, String> {
     }
 }
 
-/// `(layer, target, 'A' | 'B')` from a PEFT tensor name; accepts the adapter-name infix
-/// (`lora_A.default.weight`) that some PEFT versions keep.
-fn parse_name(name: &str) -> Option<(usize, Target, char)> {
+/// `(layer, target, rest)` from a PEFT tensor name of a projection's adapter
+/// (`...layers.3.self_attn.q_proj.lora_A.weight` -> (3, Q, ["lora_A", "weight"])).
+pub(crate) fn split_name(name: &str) -> Option<(usize, Target, Vec<&str>)> {
     let rest = &name[name.find("layers.")? + "layers.".len()..];
     let (layer, rest) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
     let mut parts = rest.split('.');
     let parent = parts.next()?;
     let t = Target::parse(parts.next()?)?;
-    if parent != t.hf_parent() {
-        return None;
-    }
-    let half = match parts.next()? {
+    (parent == t.hf_parent()).then(|| (layer, t, parts.collect()))
+}
+
+/// `(layer, target, 'A' | 'B')` from a PEFT tensor name; accepts the adapter-name infix
+/// (`lora_A.default.weight`) that some PEFT versions keep.
+fn parse_name(name: &str) -> Option<(usize, Target, char)> {
+    let (layer, t, rest) = split_name(name)?;
+    let half = match *rest.first()? {
         "lora_A" => 'A',
         "lora_B" => 'B',
         _ => return None,
     };
-    let tail: Vec<&str> = parts.collect();
-    (tail == ["weight"] || tail == ["default", "weight"]).then_some((layer, t, half))
+    (rest[1..] == ["weight"] || rest[1..] == ["default", "weight"]).then_some((layer, t, half))
 }
 
 #[cfg(test)]

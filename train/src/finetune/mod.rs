@@ -3,17 +3,17 @@
 //! or SGD on a warmup + decay schedule, validation loss and perplexity every N steps,
 //! early stopping, a JSONL metrics log, atomic checkpoints and exact resumption.
 //!
-//! What is trained is behind [`Trainee`] (LoRA adapters or every weight of a model); the
-//! data behind [`BatchSource`]. Every random choice is a pure function of the run's seed,
-//! the step and the data position, so a resumed run takes the same steps as an
-//! uninterrupted one.
+//! What is trained is behind [`Trainee`] (LoRA adapters, IA³ vectors, a soft prompt or
+//! every weight of a model); the data behind [`BatchSource`]. Every random choice is a pure function of
+//! the run's seed, the step and the data position, so a resumed run takes the same steps
+//! as an uninterrupted one.
 
 pub mod checkpoint;
 mod llama;
 pub mod metrics;
 mod sft_source;
 
-pub use llama::{LlamaFull, LlamaLora};
+pub use llama::{LlamaFull, LlamaIa3, LlamaLora, LlamaPrompt};
 pub use sft_source::SftBatches;
 
 use crate::optim::{AdamW, AdamWConfig, Optimizer, Sgd};
