@@ -1,5 +1,7 @@
 //! `lamina train-demo`: train a small character-level GPT on the corpus bundled in the
 //! binary, compare its loss with the corpus's unigram entropy, then sample text.
+//! `--arch ngram|lstm|encoder` trains another model of the lineage instead and
+//! `--compare` all four (`demo_lineage.rs`).
 
 use clap::Args;
 use lamina_model::CharTokenizer;
@@ -9,33 +11,46 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct TrainDemoArgs {
+    /// Which model: ngram (interpolated Kneser-Ney counts, CPU), lstm, encoder (BERT-style
+    /// masked LM) or gpt.
+    #[arg(long, default_value = "gpt", value_parser = ["ngram", "lstm", "encoder", "gpt"])]
+    pub arch: String,
+    /// Train all four for the same time (--budget-secs each) and print and plot one table.
+    #[arg(long, conflicts_with = "arch")]
+    pub compare: bool,
+    /// Under --compare: training time for each neural model, in seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub budget_secs: f64,
+    /// The n-gram model's order N.
+    #[arg(long, default_value_t = 5)]
+    pub order: usize,
     /// Optimisation steps (each a batch of 32 windows of 32 characters).
     #[arg(long, default_value_t = 1000)]
-    steps: usize,
+    pub steps: usize,
     /// Seed for the initial weights, the batches and the sample.
     #[arg(long, default_value_t = 1337)]
-    seed: u64,
+    pub seed: u64,
     /// Text the sample starts from (only characters that occur in the corpus).
     #[arg(long, default_value = "When ")]
-    prompt: String,
+    pub prompt: String,
     /// Characters to generate after the prompt.
     #[arg(long, default_value_t = 400)]
-    sample_len: usize,
+    pub sample_len: usize,
     /// Sampling temperature (0: always the most likely character).
     #[arg(long, default_value_t = 0.8)]
-    temperature: f32,
+    pub temperature: f32,
     /// Sample only from the k most likely characters.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    top_k: Option<u32>,
+    pub top_k: Option<u32>,
     /// Write the training-loss curve to this SVG file.
     #[arg(long, value_name = "PATH")]
-    save_plot: Option<PathBuf>,
+    pub save_plot: Option<PathBuf>,
     /// No progress bar or progress lines.
     #[arg(long)]
-    quiet: bool,
+    pub quiet: bool,
     /// Where to train: cpu, gpu (the first adapter `lamina devices` lists) or gpu:N.
     #[arg(long, default_value = "cpu")]
-    device: Device,
+    pub device: Device,
 }
 
 pub fn run(args: TrainDemoArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -56,6 +71,9 @@ pub fn run(args: TrainDemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         if let Some(d) = dir.filter(|d| !d.is_dir()) {
             return Err(format!("--save-plot: directory {} does not exist", d.display()).into());
         }
+    }
+    if args.compare || args.arch != "gpt" {
+        return crate::demo_lineage::run(&args, &tokenizer);
     }
 
     let cfg = TrainConfig {

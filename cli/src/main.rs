@@ -12,6 +12,7 @@ mod bench_model;
 mod chat;
 mod default_model;
 mod demo;
+mod demo_lineage;
 mod eval;
 mod eval_compare;
 mod eval_exact;

@@ -34,14 +34,7 @@ impl Gpt {
         if top_k == Some(0) {
             return bad("top_k must be at least 1".into());
         }
-        let config = SamplerConfig {
-            temperature,
-            top_k: top_k.unwrap_or(0),
-            top_p: 1.0,
-            min_p: 0.0,
-            seed,
-            ..Default::default()
-        };
+        let config = SamplerConfig::temperature_top_k(temperature, top_k, seed);
         let invalid = |e: crate::ModelError| Error::InvalidArgument { op: "generate", msg: e.to_string() };
         let mut sampler = Sampler::new(config).map_err(invalid)?;
         let v = self.cfg.vocab;

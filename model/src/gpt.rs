@@ -69,7 +69,8 @@ pub struct CausalSelfAttention {
 }
 
 impl CausalSelfAttention {
-    fn forward(&self, x: &Tensor, drop: &Dropout, train: bool) -> Result<Tensor> {
+    /// `causal: false` lets every position attend to every other (an encoder's attention).
+    fn forward(&self, x: &Tensor, causal: bool, drop: &Dropout, train: bool) -> Result<Tensor> {
         let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
         let (h, d) = (self.n_head, c / self.n_head);
         let qkv = self.c_attn.forward(x)?; // (B, T, 3C)
@@ -79,7 +80,7 @@ impl CausalSelfAttention {
                 .transpose(1, 2) // (B, H, T, D)
         };
         let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let y = scaled_dot_product_attention(&q, &k, &v, None, true, None)?; // (B, H, T, D)
+        let y = scaled_dot_product_attention(&q, &k, &v, None, causal, None)?; // (B, H, T, D)
         let y = y.transpose(1, 2)?.reshape(&[b, t, c])?; // (B, T, C): heads side by side
         drop.apply(self.c_proj.forward(&y)?, train) // (B, T, C)
     }
@@ -119,10 +120,60 @@ pub struct Block {
     pub mlp: Mlp,
 }
 
+/// A dropout that never drops (for blocks run outside a `Gpt`).
+static NO_DROPOUT: Dropout = Dropout { p: 0.0, counter: AtomicU64::new(0), seed: 0 };
+
 impl Block {
-    fn forward(&self, x: &Tensor, drop: &Dropout, train: bool) -> Result<Tensor> {
-        let x = x.add(&self.attn.forward(&self.ln_1.forward(x)?, drop, train)?)?; // (B, T, C)
+    /// GPT-2 initialisation (see `Gpt::new`): weights normal(0, 0.02), the two projections
+    /// into the residual stream normal(0, 0.02 / sqrt(2 n_layer)), biases 0, norms 1 and 0.
+    pub fn new(n_embd: usize, n_head: usize, n_layer: usize, seeds: &mut SeedStream) -> Result<Block> {
+        let (c, std) = (n_embd, 0.02);
+        let proj_std = std / (2.0 * n_layer as f32).sqrt();
+        Ok(Block {
+            ln_1: LayerNorm::new(c)?,
+            attn: CausalSelfAttention {
+                c_attn: Linear::new(c, 3 * c, true, std, seeds)?,
+                c_proj: Linear::new(c, c, true, proj_std, seeds)?,
+                n_head,
+            },
+            ln_2: LayerNorm::new(c)?,
+            mlp: Mlp {
+                c_fc: Linear::new(c, 4 * c, true, std, seeds)?,
+                c_proj: Linear::new(4 * c, c, true, proj_std, seeds)?,
+            },
+        })
+    }
+
+    fn forward(&self, x: &Tensor, causal: bool, drop: &Dropout, train: bool) -> Result<Tensor> {
+        let x = x.add(&self.attn.forward(&self.ln_1.forward(x)?, causal, drop, train)?)?; // (B, T, C)
         x.add(&self.mlp.forward(&self.ln_2.forward(&x)?, drop, train)?) // (B, T, C)
+    }
+
+    /// The block with bidirectional attention and no dropout, x (B, T, C) -> (B, T, C):
+    /// a pre-norm encoder layer (train-demo's masked language model), so the encoder and
+    /// the GPT differ only in the attention mask and the objective.
+    pub fn forward_bidirectional(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward(x, false, &NO_DROPOUT, false)
+    }
+
+    /// Every trainable tensor, named as in GPT-2 checkpoints under `prefix` (`h.0`).
+    pub fn parameters(&self, prefix: &str, out: &mut Vec<(String, Tensor)>) {
+        self.ln_1.parameters(&format!("{prefix}.ln_1"), out);
+        self.attn.c_attn.parameters(&format!("{prefix}.attn.c_attn"), out);
+        self.attn.c_proj.parameters(&format!("{prefix}.attn.c_proj"), out);
+        self.ln_2.parameters(&format!("{prefix}.ln_2"), out);
+        self.mlp.c_fc.parameters(&format!("{prefix}.mlp.c_fc"), out);
+        self.mlp.c_proj.parameters(&format!("{prefix}.mlp.c_proj"), out);
+    }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Tensor> {
+        let mut params = self.ln_1.params_mut();
+        params.extend(self.attn.c_attn.params_mut());
+        params.extend(self.attn.c_proj.params_mut());
+        params.extend(self.ln_2.params_mut());
+        params.extend(self.mlp.c_fc.params_mut());
+        params.extend(self.mlp.c_proj.params_mut());
+        params
     }
 
     fn forward_cached(&self, x: &Tensor, layer: usize, cache: &KvCache, drop: &Dropout) -> crate::Result<Tensor> {
@@ -151,27 +202,10 @@ impl Gpt {
         cfg.validate()?;
         let mut seeds = SeedStream::new(seed);
         let c = cfg.n_embd;
-        let std = 0.02;
-        let proj_std = std / (2.0 * cfg.n_layer as f32).sqrt();
-        let wte = Embedding::new(cfg.vocab, c, std, &mut seeds)?;
-        let wpe = Embedding::new(cfg.ctx, c, std, &mut seeds)?;
-        let h = (0..cfg.n_layer)
-            .map(|_| {
-                Ok(Block {
-                    ln_1: LayerNorm::new(c)?,
-                    attn: CausalSelfAttention {
-                        c_attn: Linear::new(c, 3 * c, true, std, &mut seeds)?,
-                        c_proj: Linear::new(c, c, true, proj_std, &mut seeds)?,
-                        n_head: cfg.n_head,
-                    },
-                    ln_2: LayerNorm::new(c)?,
-                    mlp: Mlp {
-                        c_fc: Linear::new(c, 4 * c, true, std, &mut seeds)?,
-                        c_proj: Linear::new(4 * c, c, true, proj_std, &mut seeds)?,
-                    },
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let wte = Embedding::new(cfg.vocab, c, 0.02, &mut seeds)?;
+        let wpe = Embedding::new(cfg.ctx, c, 0.02, &mut seeds)?;
+        let h =
+            (0..cfg.n_layer).map(|_| Block::new(c, cfg.n_head, cfg.n_layer, &mut seeds)).collect::<Result<Vec<_>>>()?;
         let drop = Dropout { p: cfg.dropout, counter: AtomicU64::new(0), seed: seeds.next_seed() };
         Ok(Gpt { cfg, wte, wpe, h, ln_f: LayerNorm::new(c)?, drop, training: true })
     }
@@ -188,12 +222,7 @@ impl Gpt {
         let mut params: Vec<&mut Tensor> = self.wte.params_mut();
         params.extend(self.wpe.params_mut());
         for b in &mut self.h {
-            params.extend(b.ln_1.params_mut());
-            params.extend(b.attn.c_attn.params_mut());
-            params.extend(b.attn.c_proj.params_mut());
-            params.extend(b.ln_2.params_mut());
-            params.extend(b.mlp.c_fc.params_mut());
-            params.extend(b.mlp.c_proj.params_mut());
+            params.extend(b.params_mut());
         }
         params.extend(self.ln_f.params_mut());
         params.into_iter().try_for_each(|p| crate::nn::move_param(p, device))
@@ -231,7 +260,7 @@ impl Gpt {
         let pos_emb = self.wpe.forward(&pos)?; // (T, C)
         let mut x = self.drop.apply(tok_emb.add(&pos_emb)?, train)?; // (B, T, C)
         for block in &self.h {
-            x = block.forward(&x, &self.drop, train)?; // (B, T, C)
+            x = block.forward(&x, true, &self.drop, train)?; // (B, T, C)
         }
         let x = self.ln_f.forward(&x)?; // (B, T, C)
                                         // LM head, tied to the token embedding: logits = x @ wte^T.
@@ -281,12 +310,7 @@ impl Gpt {
         self.wte.parameters("wte", &mut out);
         self.wpe.parameters("wpe", &mut out);
         for (i, b) in self.h.iter().enumerate() {
-            b.ln_1.parameters(&format!("h.{i}.ln_1"), &mut out);
-            b.attn.c_attn.parameters(&format!("h.{i}.attn.c_attn"), &mut out);
-            b.attn.c_proj.parameters(&format!("h.{i}.attn.c_proj"), &mut out);
-            b.ln_2.parameters(&format!("h.{i}.ln_2"), &mut out);
-            b.mlp.c_fc.parameters(&format!("h.{i}.mlp.c_fc"), &mut out);
-            b.mlp.c_proj.parameters(&format!("h.{i}.mlp.c_proj"), &mut out);
+            b.parameters(&format!("h.{i}"), &mut out);
         }
         self.ln_f.parameters("ln_f", &mut out);
         out

@@ -42,6 +42,12 @@ impl SamplerConfig {
         SamplerConfig { temperature: 0.0, ..SamplerConfig::default() }
     }
 
+    /// Temperature and an optional top-k (None or 0: every token) and nothing else: how
+    /// train-demo's models sample (`Gpt::generate`, and the n-gram and LSTM of the lineage).
+    pub fn temperature_top_k(temperature: f32, top_k: Option<usize>, seed: u64) -> SamplerConfig {
+        SamplerConfig { temperature, top_k: top_k.unwrap_or(0), top_p: 1.0, min_p: 0.0, seed, ..Default::default() }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(ModelError::Invalid(m));
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {

@@ -1,12 +1,42 @@
 //! Token streams and batches: seeded random windows over a stream of token ids, and the
 //! corpus statistics a loss is compared with.
 
+use crate::TrainError;
+use lamina_model::CharTokenizer;
 use lamina_tensor::{Result, Tensor};
 use std::collections::HashMap;
 
 /// The text the repository ships (`data/corpus.txt`, see `data/README.md`), built into
 /// the binary so the demo and the end-to-end test need no files and no network.
 pub const SHIPPED_CORPUS: &str = include_str!("../../data/corpus.txt");
+
+/// A text as every train-demo model sees it: one character vocabulary (that of the whole
+/// text, so a character met only in validation still has an id) and one split, the last
+/// `val_fraction` of the characters held out for validation.
+#[derive(Clone, Debug)]
+pub struct CharSplit {
+    pub tokenizer: CharTokenizer,
+    pub train: Vec<u32>,
+    pub val: Vec<u32>,
+}
+
+impl CharSplit {
+    pub fn new(text: &str, val_fraction: f32) -> std::result::Result<CharSplit, TrainError> {
+        if !(val_fraction > 0.0 && val_fraction < 1.0) {
+            return Err(TrainError::Config(format!("val_fraction must be in (0, 1), got {val_fraction}")));
+        }
+        let tokenizer = CharTokenizer::from_corpus(text)?;
+        let mut train = tokenizer.encode(text)?;
+        let split = ((train.len() as f64) * (1.0 - val_fraction as f64)) as usize;
+        let val = train.split_off(split);
+        Ok(CharSplit { tokenizer, train, val })
+    }
+
+    /// The training text (for statistics such as its unigram entropy).
+    pub fn train_text(&self) -> String {
+        self.tokenizer.decode(&self.train).unwrap_or_default()
+    }
+}
 
 /// The workspace's small seedable generator (SplitMix64), for picking windows and orders.
 pub use lamina_tensor::random::SplitMix64 as Rng;
@@ -31,6 +61,11 @@ impl BatchSampler {
             return Err(format!("{} tokens cannot fill a window of {} (+1 target)", tokens.len(), block));
         }
         Ok(BatchSampler { tokens: tokens.iter().map(|&t| t as i32).collect(), batch, block, rng: Rng::new(seed) })
+    }
+
+    /// B * T: the tokens of one batch.
+    pub fn tokens_per_batch(&self) -> usize {
+        self.batch * self.block
     }
 
     /// x (B, T) and y (B, T), I32.

@@ -1,21 +1,28 @@
 //! Lamina's training: the AdamW optimizer, a warmup + cosine learning-rate schedule,
-//! gradient clipping by global norm, a seeded batch sampler, and the loop that trains a
-//! character-level GPT (`train_char_gpt`), and the supervised fine-tuning data pipeline
-//! and exact-match evaluation (`sft`), and evaluation on task files (`eval`).
+//! gradient clipping by global norm, a seeded batch sampler, the loop that trains
+//! train-demo's from-scratch models (`fit`) and its character-level GPT
+//! (`train_char_gpt`), the model lineage of `train-demo --arch/--compare` (`lineage`:
+//! n-gram, LSTM, masked-LM encoder, GPT on one corpus), the supervised fine-tuning data
+//! pipeline and exact-match evaluation (`sft`), and evaluation on task files (`eval`).
 
 pub mod alloc;
 mod clip;
 pub mod data;
 pub mod eval;
 pub mod finetune;
+pub mod fit;
+pub mod lineage;
 mod optim;
+mod progress;
 mod schedule;
 pub mod sft;
 mod trainer;
 
 pub use alloc::retain_freed_memory;
 pub use clip::{clip_factor, grad_norm};
-pub use data::{unigram_entropy, BatchSampler, Rng};
+pub use data::{unigram_entropy, BatchSampler, CharSplit, Rng};
+pub use fit::{fit, fit_interleaved, Budget, FitConfig, FitReport, Learner, PhaseTimes};
 pub use optim::{decays, AdamW, AdamWConfig, Optimizer, Sgd};
+pub use progress::Progress;
 pub use schedule::{CosineSchedule, Decay, LrSchedule};
-pub use trainer::{mean_loss, train_char_gpt, PhaseTimes, Progress, TrainConfig, TrainError, TrainReport};
+pub use trainer::{mean_loss, train_char_gpt, GptLearner, TrainConfig, TrainError, TrainReport};

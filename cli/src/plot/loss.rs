@@ -4,7 +4,7 @@
 use super::{Chart, Scale, Series};
 
 /// Exponential moving average (factor 0.95) that carries over non-finite steps.
-fn ema(losses: &[f32]) -> Vec<f64> {
+pub(super) fn ema(losses: &[f32]) -> Vec<f64> {
     let mut out = Vec::with_capacity(losses.len());
     let mut avg: Option<f64> = None;
     for &l in losses {

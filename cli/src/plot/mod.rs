@@ -14,11 +14,13 @@
 //! skipped and break a line; a chart with nothing to draw says "no data".
 
 mod bars;
+mod lineage;
 mod loss;
 mod svg;
 mod ticks;
 
 pub use bars::{short, BarChart, BarSeries};
+pub use lineage::{lineage_svg, Curve};
 pub use loss::loss_curve_svg;
 
 /// How values map to an axis.
