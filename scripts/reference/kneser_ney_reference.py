@@ -20,10 +20,12 @@ from nltk.lm import KneserNeyInterpolated
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BOS = "<s>"
-# The first lines of the shipped corpus; "#" and "~" are in the vocabulary but not the text.
+# The first lines of the shipped corpus.
 TEXT = (ROOT / "data" / "corpus.txt").read_text()[:600]
-VOCAB = sorted(set(TEXT) | {"#", "~"})
 HISTORIES = ["", "S", "th", "the", "thou ", "\n", "By t", "zq", "e~", "ou", "bright e", "#"]
+# Characters of the histories missing from the text (such as "#", "~", "z") are in the
+# vocabulary too: unseen contexts and never-seen words.
+VOCAB = sorted(set(TEXT) | set("".join(HISTORIES)))
 
 
 def grams(text, order):
@@ -47,7 +49,10 @@ def main():
     for order in (2, 3, 4):
         for discount in (0.1, 0.75):
             lm = KneserNeyInterpolated(order, discount=discount)
-            lm.fit([grams(TEXT, order)], vocabulary_text=VOCAB)
+            # The boundary is in NLTK's vocabulary too: an unknown word would be counted as
+            # "<UNK>" while unmasked_score looks contexts up unmapped, so a context holding
+            # the boundary would never be found.
+            lm.fit([grams(TEXT, order)], vocabulary_text=VOCAB + [BOS])
             for h in HISTORIES:
                 probs = distribution(lm, order, h)
                 assert abs(sum(probs) - 1.0) < 1e-12, (order, discount, h, sum(probs))
