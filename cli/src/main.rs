@@ -170,6 +170,8 @@ mod tests {
     fn rejects_bad_values_at_parse_time() {
         assert!(Cli::try_parse_from(["lamina", "train-demo", "--top-k", "0"]).is_err());
         assert!(Cli::try_parse_from(["lamina", "train-demo", "--steps", "-3"]).is_err());
+        assert!(Cli::try_parse_from(["lamina", "train-demo", "--arch", "rnn"]).is_err());
+        assert!(Cli::try_parse_from(["lamina", "train-demo", "--compare", "--arch", "lstm"]).is_err());
         assert!(Cli::try_parse_from(["lamina", "--threads", "x", "devices"]).is_err());
     }
 
@@ -190,5 +192,8 @@ mod tests {
         assert!(run(&["--prompt", ""]).contains("--prompt"));
         assert!(run(&["--temperature=-1"]).contains("--temperature"));
         assert!(run(&["--save-plot", "/no/such/dir/loss.svg"]).contains("does not exist"));
+        assert!(run(&["--compare", "--budget-secs", "0"]).contains("--budget-secs"));
+        assert!(run(&["--compare", "--budget-secs", "NaN"]).contains("--budget-secs"));
+        assert!(run(&["--arch", "ngram", "--order", "0"]).contains("--order"));
     }
 }

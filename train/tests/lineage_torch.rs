@@ -96,9 +96,8 @@ fn lstm_matches_torch_nn_lstm() {
         model.to_device(device).unwrap();
         let params = model.parameters();
         case.load(&params);
-        let state = |v: &[f32]| {
-            Tensor::from_vec(v.to_vec(), &[case.shape[0], cfg.hidden]).unwrap().to_device(device).unwrap()
-        };
+        let state =
+            |v: &[f32]| Tensor::from_vec(v.to_vec(), &[case.shape[0], cfg.hidden]).unwrap().to_device(device).unwrap();
         let st = LstmState { h: state(&case.h0), c: state(&case.c0) };
         let (logits, _) = model.forward(&case.ids(), &st).unwrap();
         let (loss, _) = model.loss(&case.ids(), &case.targets(), &st).unwrap();
