@@ -120,9 +120,6 @@ pub struct Block {
     pub mlp: Mlp,
 }
 
-/// A dropout that never drops (for blocks run outside a `Gpt`).
-static NO_DROPOUT: Dropout = Dropout { p: 0.0, counter: AtomicU64::new(0), seed: 0 };
-
 impl Block {
     /// GPT-2 initialisation (see `Gpt::new`): weights normal(0, 0.02), the two projections
     /// into the residual stream normal(0, 0.02 / sqrt(2 n_layer)), biases 0, norms 1 and 0.
@@ -147,13 +144,6 @@ impl Block {
     fn forward(&self, x: &Tensor, causal: bool, drop: &Dropout, train: bool) -> Result<Tensor> {
         let x = x.add(&self.attn.forward(&self.ln_1.forward(x)?, causal, drop, train)?)?; // (B, T, C)
         x.add(&self.mlp.forward(&self.ln_2.forward(&x)?, drop, train)?) // (B, T, C)
-    }
-
-    /// The block with bidirectional attention and no dropout, x (B, T, C) -> (B, T, C):
-    /// a pre-norm encoder layer (train-demo's masked language model), so the encoder and
-    /// the GPT differ only in the attention mask and the objective.
-    pub fn forward_bidirectional(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward(x, false, &NO_DROPOUT, false)
     }
 
     /// Every trainable tensor, named as in GPT-2 checkpoints under `prefix` (`h.0`).
@@ -248,6 +238,22 @@ impl Gpt {
     }
 
     pub(crate) fn forward_mode(&self, ids: &Tensor, train: bool) -> Result<Tensor> {
+        let x = self.hidden_mode(ids, true, train)?; // (B, T, C)
+                                                     // LM head, tied to the token embedding: logits = x @ wte^T.
+        let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let logits = x.reshape(&[b * t, c])?.matmul(&self.wte.weight.t()?)?; // (B*T, V)
+        logits.reshape(&[b, t, self.cfg.vocab]) // (B, T, V)
+    }
+
+    /// Token ids (B, T) -> the final hidden states (B, T, C), after `ln_f`, before the LM
+    /// head. `causal: false` lets every position attend to every other: the same stack as
+    /// an encoder (train-demo's masked language model, which differs from the GPT only in
+    /// this mask and its objective).
+    pub fn hidden_states(&self, ids: &Tensor, causal: bool) -> Result<Tensor> {
+        self.hidden_mode(ids, causal, self.training)
+    }
+
+    fn hidden_mode(&self, ids: &Tensor, causal: bool, train: bool) -> Result<Tensor> {
         if ids.rank() != 2 || ids.shape()[1] == 0 || ids.shape()[1] > self.cfg.ctx {
             return Err(Error::InvalidArgument {
                 op: "Gpt::forward",
@@ -260,13 +266,9 @@ impl Gpt {
         let pos_emb = self.wpe.forward(&pos)?; // (T, C)
         let mut x = self.drop.apply(tok_emb.add(&pos_emb)?, train)?; // (B, T, C)
         for block in &self.h {
-            x = block.forward(&x, true, &self.drop, train)?; // (B, T, C)
+            x = block.forward(&x, causal, &self.drop, train)?; // (B, T, C)
         }
-        let x = self.ln_f.forward(&x)?; // (B, T, C)
-                                        // LM head, tied to the token embedding: logits = x @ wte^T.
-        let (b, c) = (x.shape()[0], x.shape()[2]);
-        let logits = x.reshape(&[b * t, c])?.matmul(&self.wte.weight.t()?)?; // (B*T, V)
-        logits.reshape(&[b, t, self.cfg.vocab]) // (B, T, V)
+        self.ln_f.forward(&x) // (B, T, C)
     }
 
     /// Inference over new tokens after what `cache` holds (batch of one): logits (T or 1, V).

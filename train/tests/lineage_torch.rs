@@ -63,8 +63,12 @@ impl Case {
         }
     }
 
-    /// Logits, loss and every gradient within `tol` (absolute, plus the same relative).
-    fn check(&self, what: &str, logits: &Tensor, loss: &Tensor, params: &[(String, Tensor)], tol: f64) {
+    /// Load `params`, take the logits and the loss `run` gives, run backward: logits, loss
+    /// and every gradient within `tol` (absolute, plus the same relative).
+    fn check(&self, what: &str, params: &[(String, Tensor)], tol: f64, run: impl FnOnce() -> (Tensor, Tensor)) {
+        self.load(params);
+        let (logits, loss) = run();
+        loss.backward().unwrap();
         let close = |got: f64, want: f64| (got - want).abs() <= tol * (1.0 + want.abs());
         let got = logits.to_device(Device::Cpu).unwrap().to_vec::<f32>().unwrap();
         assert_eq!(got.len(), self.logits.len(), "{what}: logits");
@@ -94,15 +98,13 @@ fn lstm_matches_torch_nn_lstm() {
     for device in devices() {
         let mut model = Lstm::new(cfg, 0).unwrap();
         model.to_device(device).unwrap();
-        let params = model.parameters();
-        case.load(&params);
         let state =
             |v: &[f32]| Tensor::from_vec(v.to_vec(), &[case.shape[0], cfg.hidden]).unwrap().to_device(device).unwrap();
         let st = LstmState { h: state(&case.h0), c: state(&case.c0) };
-        let (logits, _) = model.forward(&case.ids(), &st).unwrap();
-        let (loss, _) = model.loss(&case.ids(), &case.targets(), &st).unwrap();
-        loss.backward().unwrap();
-        case.check(&format!("lstm on {device}"), &logits, &loss, &params, 1e-5);
+        case.check(&format!("lstm on {device}"), &model.parameters(), 1e-5, || {
+            let (logits, _) = model.forward(&case.ids(), &st).unwrap();
+            (logits, model.loss(&case.ids(), &case.targets(), &st).unwrap().0)
+        });
     }
 }
 
@@ -125,12 +127,9 @@ fn encoder_matches_torch() {
         let mut model = MaskedLm::new(gpt_config(&case), 0).unwrap();
         assert!(case.ids.contains(&(model.mask_id() as i32)), "the fixture masks some positions");
         model.to_device(device).unwrap();
-        let params = model.parameters();
-        case.load(&params);
-        let logits = model.forward(&case.ids()).unwrap();
-        let loss = model.loss(&case.ids(), &case.targets()).unwrap();
-        loss.backward().unwrap();
-        case.check(&format!("encoder on {device}"), &logits, &loss, &params, 1e-5);
+        case.check(&format!("encoder on {device}"), &model.parameters(), 1e-5, || {
+            (model.forward(&case.ids()).unwrap(), model.loss(&case.ids(), &case.targets()).unwrap())
+        });
     }
 }
 
@@ -140,11 +139,8 @@ fn gpt_matches_torch() {
     for device in devices() {
         let mut model = Gpt::new(gpt_config(&case), 0).unwrap();
         model.to_device(device).unwrap();
-        let params = model.parameters();
-        case.load(&params);
-        let logits = model.forward(&case.ids()).unwrap();
-        let loss = model.loss(&case.ids(), &case.targets()).unwrap();
-        loss.backward().unwrap();
-        case.check(&format!("gpt on {device}"), &logits, &loss, &params, 1e-5);
+        case.check(&format!("gpt on {device}"), &model.parameters(), 1e-5, || {
+            (model.forward(&case.ids()).unwrap(), model.loss(&case.ids(), &case.targets()).unwrap())
+        });
     }
 }

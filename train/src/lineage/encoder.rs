@@ -17,9 +17,8 @@ use super::score::{score_logits, Score};
 use crate::data::{BatchSampler, Rng};
 use crate::fit::Learner;
 use crate::TrainError;
-use lamina_model::nn::move_param;
-use lamina_model::{Block, Embedding, GptConfig, LayerNorm, SeedStream};
-use lamina_tensor::{no_grad, DType, Device, Error, Result, Tensor};
+use lamina_model::{Gpt, GptConfig};
+use lamina_tensor::{no_grad, Device, Error, Result, Tensor};
 
 /// The printed caveat (one place, for the CLI and the table).
 pub const PLL_CAVEAT: &str = "pseudo-log-likelihood: each character predicted from both sides; \
@@ -27,27 +26,21 @@ pub const PLL_CAVEAT: &str = "pseudo-log-likelihood: each character predicted fr
 
 #[derive(Debug)]
 pub struct MaskedLm {
-    /// The GPT's shape (`dropout` must be 0: the encoder's blocks have none).
+    /// The shape; `vocab` is the characters' (`dropout` must be 0).
     pub cfg: GptConfig,
-    pub wte: Embedding, // (V + 1, C): the characters and [MASK]; rows 0..V are the output head
-    pub wpe: Embedding, // (ctx, C)
-    pub h: Vec<Block>,
-    pub ln_f: LayerNorm,
+    /// The stack: a GPT over V + 1 tokens (the characters and [MASK]), run with
+    /// bidirectional attention; rows 0..V of its embedding are the output head.
+    pub body: Gpt,
 }
 
 impl MaskedLm {
     /// The GPT's initialisation (`Gpt::new`), one more embedding row for [MASK].
     pub fn new(cfg: GptConfig, seed: u64) -> Result<MaskedLm> {
-        cfg.validate()?;
         if cfg.dropout != 0.0 {
             return Err(Error::InvalidArgument { op: "MaskedLm::new", msg: "the encoder has no dropout".into() });
         }
-        let mut seeds = SeedStream::new(seed);
-        let c = cfg.n_embd;
-        let wte = Embedding::new(cfg.vocab + 1, c, 0.02, &mut seeds)?;
-        let wpe = Embedding::new(cfg.ctx, c, 0.02, &mut seeds)?;
-        let h = (0..cfg.n_layer).map(|_| Block::new(c, cfg.n_head, cfg.n_layer, &mut seeds)).collect::<Result<_>>()?;
-        Ok(MaskedLm { cfg, wte, wpe, h, ln_f: LayerNorm::new(c)? })
+        let body = Gpt::new(GptConfig { vocab: cfg.vocab + 1, ..cfg }, seed)?;
+        Ok(MaskedLm { cfg, body })
     }
 
     /// The [MASK] token's id.
@@ -56,45 +49,25 @@ impl MaskedLm {
     }
 
     pub fn to_device(&mut self, device: Device) -> Result<()> {
-        let mut params = self.wte.params_mut();
-        params.extend(self.wpe.params_mut());
-        for b in &mut self.h {
-            params.extend(b.params_mut());
-        }
-        params.extend(self.ln_f.params_mut());
-        params.into_iter().try_for_each(|p| move_param(p, device))
+        self.body.to_device(device)
     }
 
+    /// Named as the GPT's (`wte` has the [MASK] row).
     pub fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        self.wte.parameters("wte", &mut out);
-        self.wpe.parameters("wpe", &mut out);
-        for (i, b) in self.h.iter().enumerate() {
-            b.parameters(&format!("h.{i}"), &mut out);
-        }
-        self.ln_f.parameters("ln_f", &mut out);
-        out
+        self.body.parameters()
     }
 
     pub fn num_parameters(&self) -> usize {
-        self.parameters().iter().map(|(_, t)| t.numel()).sum()
+        self.body.num_parameters()
     }
 
     /// Ids (B, T), T <= ctx, [MASK] allowed -> logits over the characters (B, T, V).
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        if ids.rank() != 2 || ids.shape()[1] == 0 || ids.shape()[1] > self.cfg.ctx {
-            let msg = format!("ids must be (B, T) with 1 <= T <= ctx = {}, got {:?}", self.cfg.ctx, ids.shape());
-            return Err(Error::InvalidArgument { op: "MaskedLm::forward", msg });
-        }
-        let (b, t) = (ids.shape()[0], ids.shape()[1]);
-        let pos = Tensor::arange(0.0, t as f64, 1.0, DType::I32)?; // (T)
-        let mut x = self.wte.forward(ids)?.add(&self.wpe.forward(&pos)?)?; // (B, T, C)
-        for block in &self.h {
-            x = block.forward_bidirectional(&x)?; // (B, T, C)
-        }
-        let x = self.ln_f.forward(&x)?.reshape(&[b * t, self.cfg.n_embd])?; // (B*T, C)
-        let head = self.wte.weight.narrow(0, 0, self.cfg.vocab)?; // (V, C): tied, [MASK] never predicted
-        x.matmul(&head.t()?)?.reshape(&[b, t, self.cfg.vocab]) // (B, T, V)
+        let x = self.body.hidden_states(ids, false)?; // (B, T, C)
+        let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let head = self.body.wte.weight.narrow(0, 0, self.cfg.vocab)?; // (V, C): tied, [MASK] never predicted
+        x.reshape(&[b * t, c])?.matmul(&head.t()?)?.reshape(&[b, t, self.cfg.vocab])
+        // (B, T, V)
     }
 
     /// Mean cross-entropy at the scored positions of `targets` (B, T; -1 elsewhere).
