@@ -41,7 +41,7 @@ fn devices() -> Vec<Device> {
 }
 
 fn fixture() -> Fixture {
-    let path = lamina_model::fixtures::repo_root().join("tests/fixtures/lineage/torch.json");
+    let path = lamina_testkit::repo_root().join("tests/fixtures/lineage/torch.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
