@@ -13,6 +13,15 @@ use proptest::prelude::*;
 
 const CASES: u32 = 256;
 
+/// The SIMD levels this CPU runs (AVX-512, AVX2, NEON), each compared with the portable
+/// path; levels it lacks are reported on stderr once (`LAMINA_REQUIRE_ISA` fails on them).
+fn simd_levels() -> &'static [Isa] {
+    static LEVELS: std::sync::OnceLock<Vec<Isa>> = std::sync::OnceLock::new();
+    LEVELS.get_or_init(|| {
+        isa::levels_to_test("SIMD-vs-portable properties").into_iter().filter(|&i| i != Isa::Portable).collect()
+    })
+}
+
 /// A dim size: mostly small and awkward (0, 1, odd), sometimes past a SIMD width or tile.
 fn dim() -> impl Strategy<Value = usize> {
     prop_oneof![4 => 1usize..8, 1 => Just(0usize), 2 => 8usize..40]
@@ -213,8 +222,8 @@ proptest! {
     fn matmul_qt_matches_reference(p in matmul_qt_problem(), salt in any::<u64>()) {
         let xs = p.draw(DType::F32, salt);
         let expected = p.reference(&xs, DType::F32);
-        // Not the forced-portable CPU: the ISA switch is process-wide (the table covers it).
-        for backend in Backend::all().into_iter().filter(|b| *b != Backend::Cpu(Isa::Portable)) {
+        // Not the forced CPU levels: the ISA switch is process-wide (the table covers them).
+        for backend in Backend::unforced() {
             let cmp = run_one(backend, &p, &xs, &expected, DType::F32, InputLayout::Contiguous)
                 .map_err(TestCaseError::fail)?;
             let tol = tolerance_on(backend, p.op(), DType::F32);
@@ -238,39 +247,42 @@ proptest! {
         let layout = if strided { InputLayout::Strided } else { InputLayout::Contiguous };
         let xs = p.draw(dt, salt);
         let expected = p.reference(&xs, dt);
-        let backend = Backend::all()[0];
+        let backend = Backend::unforced()[0];
         let cmp = run_one(backend, &p, &xs, &expected, dt, layout).map_err(TestCaseError::fail)?;
         let tol = tolerance(p.op(), p.out_dtype(dt));
         prop_assert!(cmp.passes(tol), "{} {dt} {}: {cmp:?} vs {tol:?}", p.label(), layout.name());
     }
 
-    /// The detected SIMD path and the portable path agree on every unary op.
+    /// Every SIMD level and the portable path agree on every unary op.
     #[test]
     fn simd_unary_matches_portable(p in unary_problem()) {
-        let simd_isa = isa::detected();
-        let mut fast = vec![0f32; p.x.len()];
         let mut slow = vec![0f32; p.x.len()];
-        simd::unary(simd_isa, p.op, &p.x, &mut fast);
-        simd::unary(Isa::Portable, p.op, &p.x, &mut slow);
-        for i in 0..p.x.len() {
-            // GELU is evaluated in a cancellation-free form on the SIMD path (see simd.rs):
-            // the bound there is absolute, scaled by |x|.
-            let abs = 2e-6 * p.x[i].abs().max(1.0);
-            prop_assert!(close(fast[i], slow[i], 2e-6, abs), "{:?}({}) simd {} portable {}", p.op, p.x[i], fast[i], slow[i]);
+        simd::unary(Isa::Portable, p.op, &p.x, &mut slow, simd::Store::Cached);
+        for &level in simd_levels() {
+            let mut fast = vec![0f32; p.x.len()];
+            simd::unary(level, p.op, &p.x, &mut fast, simd::Store::Cached);
+            for i in 0..p.x.len() {
+                // GELU is evaluated in a cancellation-free form on the SIMD paths (see
+                // simd.rs): the bound there is absolute, scaled by |x|.
+                let abs = 2e-6 * p.x[i].abs().max(1.0);
+                prop_assert!(close(fast[i], slow[i], 2e-6, abs), "{:?}({}) {level} {} portable {}", p.op, p.x[i], fast[i], slow[i]);
+            }
         }
     }
 
-    /// SIMD and portable GEMM agree, through transposed strides, within the rounding
-    /// budget of a k-term dot product.
+    /// Every SIMD level's GEMM agrees with the portable one, through transposed strides,
+    /// within the rounding budget of a k-term dot product.
     #[test]
     fn simd_gemm_matches_portable(p in gemm_problem()) {
         let a = Tensor::randn(&[p.m * p.k], 0.0, 1.0, p.seed, DType::F32).unwrap().to_vec::<f32>().unwrap();
         let b = Tensor::randn(&[p.k * p.n], 0.0, 1.0, p.seed ^ 1, DType::F32).unwrap().to_vec::<f32>().unwrap();
-        let fast = run_gemm(isa::detected(), &p, &a, &b);
         let slow = run_gemm(Isa::Portable, &p, &a, &b);
         let budget = 1e-5 * (p.k as f32 + 1.0);
-        for (x, y) in fast.iter().zip(&slow) {
-            prop_assert!((x - y).abs() <= budget * 4.0, "simd {x} portable {y}");
+        for &level in simd_levels() {
+            let fast = run_gemm(level, &p, &a, &b);
+            for (x, y) in fast.iter().zip(&slow) {
+                prop_assert!((x - y).abs() <= budget * 4.0, "{level} {x} portable {y}");
+            }
         }
     }
 

@@ -503,6 +503,13 @@ fn clock_mhz() -> Option<(f64, String)> {
     Some((khz / 1e3, path.to_string()))
 }
 
+/// AMD family 25 (0x19) with AVX-512: Zen 4 (Zen 3, the same family, has no AVX-512).
+fn is_zen4(cpuinfo: &str) -> bool {
+    let field =
+        |name: &str| cpuinfo.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).map(str::trim);
+    field("vendor_id") == Some("AuthenticAMD") && field("cpu family") == Some("25")
+}
+
 fn max_cpu_mhz(cpuinfo: &str) -> Option<f64> {
     cpuinfo
         .lines()
@@ -517,6 +524,12 @@ fn simd_width() -> (&'static str, usize, usize, usize) {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {
+            // Zen 4 (AMD family 25) splits each 512-bit FMA over its two 256-bit pipes: the
+            // same peak as AVX2. Zen 5 and Intel's server cores issue two 512-bit FMAs.
+            let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+            if is_zen4(&cpuinfo) {
+                return ("avx-512, 256-bit halves (Zen 4)", 16, 1, 2);
+            }
             return ("avx-512", 16, 2, 2);
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
@@ -653,6 +666,8 @@ mod tests {
         let info = "processor\t: 0\ncpu MHz\t\t: 2445.404\nprocessor\t: 1\ncpu MHz\t\t: 1800.0\n";
         assert_eq!(max_cpu_mhz(info), Some(2445.404));
         assert_eq!(max_cpu_mhz("model name: x"), None);
+        assert!(is_zen4("vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"));
+        assert!(!is_zen4("vendor_id\t: GenuineIntel\ncpu family\t: 6\n"));
     }
 
     #[test]

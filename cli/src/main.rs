@@ -125,13 +125,25 @@ fn main() -> ExitCode {
 fn devices() -> Result<(), Box<dyn std::error::Error>> {
     use lamina_tensor::cpu::isa;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let levels: Vec<&str> = isa::available().iter().map(|i| i.key()).collect();
+    let mut extras = Vec::new();
+    if isa::has_avx512_vnni() {
+        extras.push("avx512-vnni (quantized dot products)");
+    }
+    if isa::has_neon_dotprod() {
+        extras.push("dotprod (quantized dot products)");
+    }
     println!(
-        "cpu   isa {} (detected {}), {} thread(s) on {} core(s)",
+        "cpu   isa {} (detected {}; this CPU runs {}; LAMINA_ISA picks one), {} thread(s) on {} core(s)",
         isa::active().name(),
         isa::detected().name(),
+        levels.join(", "),
         lamina_tensor::threads(),
         cores
     );
+    if !extras.is_empty() {
+        println!("      also: {}", extras.join(", "));
+    }
     let gpus = lamina_tensor::gpu::adapters();
     if gpus.is_empty() {
         println!("gpu   none found (no Vulkan, Metal or DX12 adapter)");

@@ -118,7 +118,13 @@ fn perplexity_matches_the_reference() {
         "perplexity: f32 {:.5} (reference {want}); quantized {:.5} (llama.cpp {llama})",
         r.perplexity, q.perplexity
     );
-    assert!((q.perplexity - llama).abs() < 2e-3 * llama, "quantized perplexity {} vs llama.cpp {llama}", q.perplexity);
+    // Rounding the activations to 8 bits makes this figure sensitive to the last bit of
+    // its inputs (a flipped rounding moves a value by a whole step and the change grows over
+    // 30 layers): the same kernels at different ISA levels, whose f32 sums differ only in
+    // order, measured 54.277 (AVX2), 54.485 (AVX-512) against llama.cpp's 54.303, 0.4%
+    // apart. A decoding or scaling error moves it by far more (and the kernel tests bound
+    // each product to 1e-5 of the portable path's); 6e-3 leaves room for the spread.
+    assert!((q.perplexity - llama).abs() < 6e-3 * llama, "quantized perplexity {} vs llama.cpp {llama}", q.perplexity);
 }
 
 #[test]

@@ -2,10 +2,14 @@
 //! The optimizers in `lamina-train` hold the state and schedule; the arithmetic is here
 //! because it touches storage directly, like any other kernel.
 
+use crate::cpu::simd::{self, AdamWConsts};
 use crate::error::{invalid, Error, Result};
 use crate::storage::Storage;
 use crate::Tensor;
 use rayon::prelude::*;
+
+/// Parameters per parallel task of the CPU update (its four streams stay in L1/L2).
+const CHUNK: usize = 4096;
 
 /// Hyperparameters of one AdamW step (decoupled weight decay, Loshchilov & Hutter).
 #[derive(Clone, Copy, Debug)]
@@ -47,24 +51,26 @@ pub fn adamw_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, h: Adam
         };
     }
     let g = grad.storage().to_cpu()?.f32_view(grad.layout()).into_owned();
-    let bc1 = 1.0 - h.beta1.powi(h.step.min(i32::MAX as u64) as i32);
-    let bc2 = 1.0 - h.beta2.powi(h.step.min(i32::MAX as u64) as i32);
+    let t = h.step.min(i32::MAX as u64) as i32;
+    let c = AdamWConsts {
+        lr: h.lr,
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weight_decay: h.weight_decay,
+        bc1: 1.0 - h.beta1.powi(t),
+        bc2: 1.0 - h.beta2.powi(t),
+    };
+    let isa = crate::cpu::isa::active();
     m.with_f32_data_mut(|m| {
         v.with_f32_data_mut(|v| {
             param.with_f32_data_mut(|p| {
                 crate::cpu::parallel::install(|| {
-                    p.par_chunks_mut(4096)
-                        .zip(m.par_chunks_mut(4096))
-                        .zip(v.par_chunks_mut(4096))
-                        .zip(g.par_chunks(4096))
-                        .for_each(|(((p, m), v), g)| {
-                            for i in 0..p.len() {
-                                m[i] = h.beta1 * m[i] + (1.0 - h.beta1) * g[i];
-                                v[i] = h.beta2 * v[i] + (1.0 - h.beta2) * g[i] * g[i];
-                                let update = (m[i] / bc1) / ((v[i] / bc2).sqrt() + h.eps);
-                                p[i] -= h.lr * (update + h.weight_decay * p[i]);
-                            }
-                        })
+                    p.par_chunks_mut(CHUNK)
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK))
+                        .zip(g.par_chunks(CHUNK))
+                        .for_each(|(((p, m), v), g)| simd::adamw(isa, &c, p, m, v, g))
                 })
             })
         })

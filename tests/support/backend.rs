@@ -1,10 +1,13 @@
-//! The backends a conformance run covers: the CPU kernels at the detected instruction set,
-//! the CPU portable path (two code paths behind one `Device::Cpu`), and the GPU adapter
-//! when one exists (`LAMINA_GPU_ORDINAL`, default 0). With `LAMINA_REQUIRE_GPU=1` (set by
-//! CI, which has Mesa's lavapipe) a missing adapter fails the run instead of skipping.
+//! The backends a conformance run covers: the CPU kernels at every instruction-set level
+//! the CPU runs (AVX-512, AVX2, NEON, portable: code paths behind one `Device::Cpu`), and
+//! the GPU adapter when one exists (`LAMINA_GPU_ORDINAL`, default 0). With
+//! `LAMINA_REQUIRE_GPU=1` (set by CI, which has Mesa's lavapipe) a missing adapter fails the
+//! run instead of skipping; with `LAMINA_REQUIRE_ISA=avx512` (or avx2, neon) a missing CPU
+//! level does. Levels the CPU lacks are reported on stderr, once per test binary.
 
 use lamina_tensor::cpu::isa::{self, Isa};
 use lamina_tensor::{Device, Tensor};
+use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -21,21 +24,26 @@ pub fn gpu_ordinal() -> Option<usize> {
 }
 
 impl Backend {
-    /// Every backend present: the CPU at its detected ISA, then the portable CPU path if
-    /// that is a different one.
+    /// Every backend present: the CPU at each level it runs, best first (the portable path
+    /// last), then the GPU.
     pub fn all() -> Vec<Backend> {
-        let mut v = vec![Backend::Cpu(isa::detected())];
-        if isa::detected() != Isa::Portable {
-            v.push(Backend::Cpu(Isa::Portable));
-        }
+        static LEVELS: OnceLock<Vec<Isa>> = OnceLock::new();
+        let levels = LEVELS.get_or_init(|| isa::levels_to_test("CPU backends"));
+        let mut v: Vec<Backend> = levels.iter().map(|&i| Backend::Cpu(i)).collect();
         v.extend(gpu_ordinal().map(Backend::Gpu));
         v
     }
 
+    /// The backends a test can use without forcing the process-wide ISA switch (which would
+    /// race with other tests of the binary): the CPU at its default level and the GPU.
+    pub fn unforced() -> Vec<Backend> {
+        let cpu = isa::default_level();
+        Backend::all().into_iter().filter(|b| !matches!(b, Backend::Cpu(i) if *i != cpu)).collect()
+    }
+
     pub fn name(self) -> String {
         match self {
-            Backend::Cpu(Isa::Avx2Fma) => "cpu-avx2".to_string(),
-            Backend::Cpu(Isa::Portable) => "cpu-portable".to_string(),
+            Backend::Cpu(i) => format!("cpu-{}", i.key()),
             Backend::Gpu(n) => format!("gpu:{n}"),
         }
     }

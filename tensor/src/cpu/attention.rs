@@ -72,7 +72,7 @@ pub fn attention(
                         let last = i + tk - tq; // the last key query i sees
                         srow.iter_mut().skip(last + 1).for_each(|x| *x = f32::NEG_INFINITY);
                     }
-                    simd::softmax_row(isa, srow, &mut p);
+                    simd::softmax_row(isa, srow, &mut p, simd::Store::Cached);
                     srow.copy_from_slice(&p);
                 }
                 let pm = MatRef { data: &s, offset: 0, row_stride: visible, col_stride: 1 };

@@ -3,7 +3,8 @@
 //! patterns (a scalar, or a row repeated over leading dims) are detected so they are
 //! never materialised.
 
-use super::{float_only, isa, parallel, simd, PAR_CHUNK};
+use super::simd::Store;
+use super::{float_only, isa, parallel, simd, write_output, PAR_CHUNK};
 use crate::error::Result;
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::random::uniform_at;
@@ -15,11 +16,14 @@ use std::borrow::Cow;
 pub fn unary(s: &CpuStorage, l: &Layout, op: UnaryOp) -> Result<CpuStorage> {
     float_only("unary", s.dtype())?;
     let x = s.f32_view(l);
-    let mut out = vec![0f32; x.len()];
-    let isa = isa::active();
-    parallel::install(|| {
-        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(o, x)| simd::unary(isa, op, x, o));
-    });
+    let (isa, store) = (isa::active(), Store::for_output(x.len()));
+    let out = write_output(x.len(), |out| {
+        parallel::install(|| {
+            out.par_chunks_mut(PAR_CHUNK)
+                .zip(x.par_chunks(PAR_CHUNK))
+                .for_each(|(o, x)| simd::unary(isa, op, x, o, store));
+        })
+    })?;
     Ok(CpuStorage::from_f32(s.dtype(), out))
 }
 
@@ -92,36 +96,38 @@ fn operand<'a>(s: &'a CpuStorage, l: &Layout) -> Operand<'a> {
 pub fn binary(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout, op: BinaryOp) -> Result<CpuStorage> {
     float_only("binary", a.dtype())?;
     let n = la.numel();
-    let mut out = filled(n, 0f32)?;
-    let isa = isa::active();
+    let (isa, store) = (isa::active(), Store::for_output(n));
     let row = la.shape().last().copied().unwrap_or(1).max(1);
-    parallel::install(|| match (operand(a, la), operand(b, lb)) {
-        (Operand::Full(x), Operand::Full(y)) => out
-            .par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)))
-            .for_each(|(o, (x, y))| simd::binary(isa, op, x, y, o)),
-        (Operand::Full(x), Operand::Scalar(y)) => out
-            .par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK))
-            .for_each(|(o, x)| simd::binary_scalar_rhs(isa, op, x, y, o)),
-        (Operand::Scalar(x), Operand::Full(y)) => out
-            .par_chunks_mut(PAR_CHUNK)
-            .zip(y.par_chunks(PAR_CHUNK))
-            .for_each(|(o, y)| simd::binary_scalar_lhs(isa, op, x, y, o)),
-        (Operand::Full(x), Operand::Row(y)) => {
-            out.par_chunks_mut(row).zip(x.par_chunks(row)).for_each(|(o, x)| simd::binary(isa, op, x, &y, o))
-        }
-        (Operand::Row(x), Operand::Full(y)) => {
-            out.par_chunks_mut(row).zip(y.par_chunks(row)).for_each(|(o, y)| simd::binary(isa, op, &x, y, o))
-        }
-        (x, y) => {
-            // Rare mixes (row op row, scalar op row...): expand both and use the full path.
-            let (x, y) = (expand(x, n, row), expand(y, n, row));
-            out.par_chunks_mut(PAR_CHUNK)
+    let (x, y) = (operand(a, la), operand(b, lb));
+    let out = write_output(n, |out| {
+        parallel::install(|| match (x, y) {
+            (Operand::Full(x), Operand::Full(y)) => out
+                .par_chunks_mut(PAR_CHUNK)
                 .zip(x.par_chunks(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)))
-                .for_each(|(o, (x, y))| simd::binary(isa, op, x, y, o))
-        }
-    });
+                .for_each(|(o, (x, y))| simd::binary(isa, op, x, y, o, store)),
+            (Operand::Full(x), Operand::Scalar(y)) => out
+                .par_chunks_mut(PAR_CHUNK)
+                .zip(x.par_chunks(PAR_CHUNK))
+                .for_each(|(o, x)| simd::binary_scalar_rhs(isa, op, x, y, o, store)),
+            (Operand::Scalar(x), Operand::Full(y)) => out
+                .par_chunks_mut(PAR_CHUNK)
+                .zip(y.par_chunks(PAR_CHUNK))
+                .for_each(|(o, y)| simd::binary_scalar_lhs(isa, op, x, y, o, store)),
+            (Operand::Full(x), Operand::Row(y)) => {
+                out.par_chunks_mut(row).zip(x.par_chunks(row)).for_each(|(o, x)| simd::binary(isa, op, x, &y, o, store))
+            }
+            (Operand::Row(x), Operand::Full(y)) => {
+                out.par_chunks_mut(row).zip(y.par_chunks(row)).for_each(|(o, y)| simd::binary(isa, op, &x, y, o, store))
+            }
+            (x, y) => {
+                // Rare mixes (row op row, scalar op row...): expand both and use the full path.
+                let (x, y) = (expand(x, n, row), expand(y, n, row));
+                out.par_chunks_mut(PAR_CHUNK)
+                    .zip(x.par_chunks(PAR_CHUNK).zip(y.par_chunks(PAR_CHUNK)))
+                    .for_each(|(o, (x, y))| simd::binary(isa, op, x, y, o, store))
+            }
+        })
+    })?;
     Ok(CpuStorage::from_f32(a.dtype(), out))
 }
 

@@ -4,15 +4,16 @@
 //! synchronisation. Within a rectangle, for each NC-wide column block and KC-deep slice of k,
 //! its part of B is packed into NR-wide panels (`pack.rs`), then each MC-tall row block of A
 //! is packed into MR-tall panels and an MR x NR register-blocked micro-kernel runs over them
-//! (`kernel_avx2.rs`, `kernel_portable.rs`). The loops live in `driver.rs`. Tiny and single-row products skip packing (`small.rs`).
+//! (`kernel_simd.rs`: AVX-512, AVX2 and NEON tiles from one generic loop; `kernel_portable.rs`). The loops live in
+//! `driver.rs`. Tiny and single-row products skip packing (`small.rs`).
 //!
 //! Operands are read through arbitrary strides, so transposed or broadcast (stride 0)
 //! operands need no copy. Results depend only on the inputs and the isa, never on the
 //! rayon thread count (see [`sgemm`]).
 
 mod driver;
-mod kernel_avx2;
 mod kernel_portable;
+mod kernel_simd;
 mod pack;
 mod small;
 #[cfg(test)]
@@ -69,8 +70,8 @@ const SMALL_MNK: usize = 8 * 8 * 8;
 /// C[m x n] (row-major, leading dimension ldc, contiguous columns) = alpha * A[m x k] * B[k x n] + beta * C.
 /// beta==0 means C is overwritten without reading (so NaN garbage in C is ignored).
 ///
-/// `isa` picks the micro-kernel; `Isa::Avx2Fma` must only be passed when the CPU has AVX2
-/// and FMA (it comes from `isa::active()`); this is checked with a debug assertion.
+/// `isa` picks the micro-kernel (normally `isa::active()`; a level the CPU lacks runs the
+/// portable kernel).
 ///
 /// Work runs on the current rayon pool (`rayon::current_num_threads()`); with one thread no
 /// parallel machinery is touched. Work is split over rectangles of C only, never over k, and the
@@ -111,17 +112,47 @@ pub fn sgemm(
         small::sgemm_small(m, n, k, alpha, a, b, beta, c, ldc);
         return;
     }
+    #[cfg(test)]
+    if let Some(kern) = PINNED.with(|p| p.get()) {
+        return driver::run(kern, m, n, k, alpha, a, b, beta, c, ldc);
+    }
+    driver::run(kernel_for(isa), m, n, k, alpha, a, b, beta, c, ldc);
+}
+
+#[cfg(test)]
+thread_local! {
+    /// A micro-kernel the tests run in place of the level's choice (see `pin_kernel`).
+    static PINNED: std::cell::Cell<Option<&'static driver::Kernel>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with the AVX-512 tile pinned (when `avx512_tile`) for `sgemm` calls made on this
+/// thread, so tests cover it on CPUs where the AVX-512 level picks another tile.
+#[cfg(test)]
+fn pin_kernel(avx512_tile: bool, f: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    PINNED.with(|p| p.set(avx512_tile.then_some(&kernel_simd::AVX512)));
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = avx512_tile;
+    f();
+    PINNED.with(|p| p.set(None));
+}
+
+/// The micro-kernel of a level (the portable one where the level has none, or the CPU
+/// lacks it: `isa` comes from `isa::active()`, which never names an unsupported level,
+/// and the check here keeps a stray value from faulting).
+fn kernel_for(isa: Isa) -> &'static driver::Kernel {
     match isa {
-        Isa::Avx2Fma => {
-            #[cfg(target_arch = "x86_64")]
-            {
-                debug_assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
-                driver::run(&kernel_avx2::KERNEL, m, n, k, alpha, a, b, beta, c, ldc);
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            driver::run(&kernel_portable::KERNEL, m, n, k, alpha, a, b, beta, c, ldc);
-        }
-        Isa::Portable => driver::run(&kernel_portable::KERNEL, m, n, k, alpha, a, b, beta, c, ldc),
+        // Zen 4 runs a 512-bit FMA as two 256-bit halves: the same FMA rate as AVX2, and
+        // there the 6 x 16 AVX2 tile measured 5-10% faster than every AVX-512 tile tried
+        // (12 x 32, 14 x 32, 8 x 32, 6 x 64; 2 threads, 1024^3 and 2048^3, GFLOP per
+        // CPU-second on a loaded machine: docs/PERF.md).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.supported() && !crate::cpu::isa::avx512_split_fma() => &kernel_simd::AVX512,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma | Isa::Avx512 if Isa::Avx2Fma.supported() => &kernel_simd::AVX2,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon if isa.supported() => &kernel_simd::NEON,
+        _ => &kernel_portable::KERNEL,
     }
 }
 

@@ -27,7 +27,7 @@ pub use norm::{cross_entropy, cross_entropy_backward, layer_norm, rms_norm, soft
 pub use reduce::reduce;
 pub use rope::rope;
 
-use crate::error::{Error, Result};
+use crate::error::{invalid, Error, Result};
 use crate::DType;
 
 /// Rows handed to one rayon task: big enough to amortise scheduling, small enough to
@@ -40,6 +40,26 @@ pub(crate) fn float_only(op: &'static str, dtype: DType) -> Result<()> {
     } else {
         Err(Error::UnsupportedDType { op, dtype })
     }
+}
+
+/// `n` f32 outputs written by `write`, which must store every element before it reads any
+/// (every kernel that produces its whole output does).
+///
+/// Why not `vec![0.0; n]`: zeroing is one more full pass of memory writes over the output
+/// (a memset of a recycled block under a caching allocator, page faults on a fresh one),
+/// which for a memory-bound op is a third to a half of its traffic.
+pub(crate) fn write_output(n: usize, write: impl FnOnce(&mut [f32])) -> Result<Vec<f32>> {
+    let mut v: Vec<f32> = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| invalid("alloc", format!("cannot allocate {n} f32 outputs")))?;
+    // SAFETY: the capacity holds n f32s; f32 has no invalid bit patterns, and `write` stores
+    // every element before reading any (its contract), so no uninitialised value is read;
+    // the length is set only after all n are written. If `write` panics, `v` is dropped
+    // with length 0.
+    unsafe {
+        write(std::slice::from_raw_parts_mut(v.as_mut_ptr(), n));
+        v.set_len(n);
+    }
+    Ok(v)
 }
 
 /// Number of rows per parallel task so each task has about `PAR_CHUNK` elements.

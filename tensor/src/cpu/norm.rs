@@ -1,7 +1,8 @@
 //! Row kernels over the last dim: softmax/log_softmax, layer_norm, rms_norm, and the
 //! fused cross-entropy forward and backward. Each row is read once into cache and finished there.
 
-use super::{float_only, isa, parallel, rows_per_task, simd};
+use super::simd::Store;
+use super::{float_only, isa, parallel, rows_per_task, simd, write_output};
 use crate::error::{Error, Result};
 use crate::storage::{filled, CpuStorage};
 use crate::Layout;
@@ -16,22 +17,24 @@ pub fn softmax_last(s: &CpuStorage, l: &Layout, log: bool) -> Result<CpuStorage>
     float_only("softmax", s.dtype())?;
     let d = last_dim(l);
     let x = s.f32_view(l);
-    let mut out = vec![0f32; x.len()];
-    let isa = isa::active();
-    if d > 0 {
+    let (isa, store) = (isa::active(), Store::for_output(x.len()));
+    let out = write_output(x.len(), |out| {
+        if d == 0 {
+            return;
+        }
         let per = rows_per_task(d) * d;
         parallel::install(|| {
             out.par_chunks_mut(per).zip(x.par_chunks(per)).for_each(|(o, x)| {
                 for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
                     if log {
-                        simd::log_softmax_row(isa, x, o)
+                        simd::log_softmax_row(isa, x, o, store)
                     } else {
-                        simd::softmax_row(isa, x, o)
+                        simd::softmax_row(isa, x, o, store)
                     }
                 }
             })
         });
-    }
+    })?;
     Ok(CpuStorage::from_f32(s.dtype(), out))
 }
 
@@ -49,21 +52,23 @@ pub fn layer_norm(
     let wv = w.map(|(s, l)| s.f32_view(l));
     let bv = b.map(|(s, l)| s.f32_view(l));
     let rows = xv.len().checked_div(d).unwrap_or(0);
-    let mut out = vec![0f32; xv.len()];
     let mut stats = vec![(0f32, 0f32); rows];
-    let isa = isa::active();
-    if d > 0 {
+    let (isa, store) = (isa::active(), Store::for_output(xv.len()));
+    let out = write_output(xv.len(), |out| {
+        if d == 0 {
+            return;
+        }
         let per = rows_per_task(d);
         parallel::install(|| {
             out.par_chunks_mut(per * d).zip(xv.par_chunks(per * d)).zip(stats.par_chunks_mut(per)).for_each(
                 |((o, x), st)| {
                     for ((o, x), st) in o.chunks_mut(d).zip(x.chunks(d)).zip(st.iter_mut()) {
-                        *st = simd::layer_norm_row(isa, x, wv.as_deref(), bv.as_deref(), eps, o);
+                        *st = simd::layer_norm_row(isa, x, wv.as_deref(), bv.as_deref(), eps, o, store);
                     }
                 },
             )
         });
-    }
+    })?;
     let (mean, rstd): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     Ok((CpuStorage::from_f32(x.dtype(), out), CpuStorage::F32(mean), CpuStorage::F32(rstd)))
 }
@@ -80,21 +85,23 @@ pub fn rms_norm(
     let xv = x.f32_view(lx);
     let wv = w.map(|(s, l)| s.f32_view(l));
     let rows = xv.len().checked_div(d).unwrap_or(0);
-    let mut out = vec![0f32; xv.len()];
     let mut rstd = vec![0f32; rows];
-    let isa = isa::active();
-    if d > 0 {
+    let (isa, store) = (isa::active(), Store::for_output(xv.len()));
+    let out = write_output(xv.len(), |out| {
+        if d == 0 {
+            return;
+        }
         let per = rows_per_task(d);
         parallel::install(|| {
             out.par_chunks_mut(per * d).zip(xv.par_chunks(per * d)).zip(rstd.par_chunks_mut(per)).for_each(
                 |((o, x), r)| {
                     for ((o, x), r) in o.chunks_mut(d).zip(x.chunks(d)).zip(r.iter_mut()) {
-                        *r = simd::rms_norm_row(isa, x, wv.as_deref(), eps, o);
+                        *r = simd::rms_norm_row(isa, x, wv.as_deref(), eps, o, store);
                     }
                 },
             )
         });
-    }
+    })?;
     Ok((CpuStorage::from_f32(x.dtype(), out), CpuStorage::F32(rstd)))
 }
 
@@ -156,7 +163,7 @@ pub fn cross_entropy_backward(
                 if t == ignore_index {
                     return;
                 }
-                simd::softmax_row(isa, row, o);
+                simd::softmax_row(isa, row, o, Store::Cached);
                 o[t as usize] -= 1.0;
                 o.iter_mut().for_each(|v| *v *= scale);
             })

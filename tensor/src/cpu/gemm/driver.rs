@@ -15,8 +15,8 @@
 //! packed in parallel, then a parallel loop over MC row blocks) paid two rayon joins per k
 //! block and idled at each barrier; measured 5-10% slower (medians) on 2 threads at 1024-2048.
 //!
-//! Thread-count independence: parts only partition C; KC is a constant; column origins are
-//! multiples of NR. Each C element gets the same kernel arithmetic in the same order (edge
+//! Thread-count independence: parts only partition C; KC is a constant of the kernel;
+//! column origins are multiples of NR. Each C element gets the same kernel arithmetic in the same order (edge
 //! tiles run the same kernel on a scratch copy) for any thread count.
 
 use std::cell::Cell;
@@ -27,7 +27,7 @@ use super::MatRef;
 
 /// Computes one MR x NR tile: `C = acc + (load_c ? beta * C : 0)`, `acc = A_panel * B_panel`.
 /// Arguments: (kc, packed A panel, packed B panel, C tile, ldc, beta, load_c).
-/// Safety contract: see the kernels (`kernel_avx2.rs`, `kernel_portable.rs`).
+/// Safety contract: see the kernels (`kernel_simd.rs`, `kernel_portable.rs`).
 pub(super) type MicroKernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, f32, bool);
 
 /// `pack::pack_a::<MR>`: (A, i0, rows, p0, kc, alpha, dst).
@@ -35,28 +35,29 @@ pub(super) type PackA = fn(&MatRef, usize, usize, usize, usize, f32, &mut [f32])
 /// `pack::pack_b::<NR>`: (B, p0, kc, j0, w, dst).
 pub(super) type PackB = fn(&MatRef, usize, usize, usize, usize, &mut [f32]);
 
-/// A micro-kernel, its register-tile shape and the packers instantiated for that shape.
+/// A micro-kernel, its register-tile shape, its cache blocking and the packers
+/// instantiated for that shape.
 pub(super) struct Kernel {
     pub mr: usize,
     pub nr: usize,
+    /// Depth of a k block: a KC x NR B panel should stay in L1d next to an A panel. Fixed
+    /// per kernel, so results depend only on the inputs and the isa.
+    pub kc: usize,
+    /// Most rows of A packed at a time (a multiple of MR): MC x KC floats, sized for L2.
+    pub mc: usize,
     pub f: MicroKernel,
     pub pack_a: PackA,
     pub pack_b: PackB,
 }
 
-/// Depth of a k block. A KC x NR B panel (16 KiB at NR=16) stays in Zen3's 32 KiB L1d.
-/// Fixed, so results do not depend on anything but the inputs.
-const KC: usize = 256;
-/// Most rows of A packed at a time: MC x KC x 4 B = 72 KiB, well inside the 512 KiB L2.
-/// Measured 72, 96, 120 and 144 within noise of each other (2 threads, 256-2048).
-const MC: usize = 72;
 /// Parts of C per thread. More would let rayon rebalance when a core is busy, at the cost of
 /// packing A once more per part; 2 measured no better than 1 on 2 threads.
 const PARTS_PER_THREAD: usize = 1;
-/// Columns per B block: at most KC x NC x 4 B = 4 MiB per part, streamed from L3.
-const NC: usize = 4096;
+/// Columns per B block: at most KC x NC x 4 B = 4 MiB per part, streamed from L3. A
+/// multiple of every kernel's NR (8, 12, 16, 32).
+const NC: usize = 4032;
 /// Largest MR * NR of any kernel (the edge-tile scratch buffer).
-const MAX_TILE: usize = 6 * 16;
+const MAX_TILE: usize = 12 * 32;
 
 thread_local! {
     // Packing buffers reused across calls. Taken out of the cell while in use (a nested or
@@ -100,7 +101,7 @@ pub(super) fn run(
     ldc: usize,
 ) {
     let (mr, nr) = (kern.mr, kern.nr);
-    assert!(mr * nr <= MAX_TILE && NC.is_multiple_of(nr));
+    assert!(mr * nr <= MAX_TILE && NC.is_multiple_of(nr) && kern.mc.is_multiple_of(mr));
     let threads = rayon::current_num_threads();
     let (m_panels, n_panels) = (m.div_ceil(mr), n.div_ceil(nr));
     // One rectangle of C per part, with no synchronisation inside: each part packs its own
@@ -139,19 +140,19 @@ struct Rect {
 /// The whole blocked loop nest over one rectangle of C, on the current thread.
 #[allow(clippy::too_many_arguments)]
 fn compute_rect(kern: &Kernel, a: &MatRef, b: &MatRef, alpha: f32, r: &Rect, cptr: CPtr, ldc: usize, beta: f32) {
-    let nr = kern.nr;
+    let (nr, kcmax, mc) = (kern.nr, kern.kc, kern.mc);
     let mut bvec = B_BUF.with(Cell::take);
-    let bbuf = aligned(&mut bvec, KC.min(r.k) * NC.min(r.cols.next_multiple_of(nr)));
+    let bbuf = aligned(&mut bvec, kcmax.min(r.k) * NC.min(r.cols.next_multiple_of(nr)));
     for jc in (r.j0..r.j0 + r.cols).step_by(NC) {
         let nc = NC.min(r.j0 + r.cols - jc);
-        for pc in (0..r.k).step_by(KC) {
-            let kc = KC.min(r.k - pc);
+        for pc in (0..r.k).step_by(kcmax) {
+            let kc = kcmax.min(r.k - pc);
             // Later k blocks accumulate onto what earlier ones stored.
             let (beta_eff, load_c) = if pc == 0 { (beta, beta != 0.0) } else { (1.0, true) };
             let bpack = &mut bbuf[..nc.div_ceil(nr) * kc * nr];
             (kern.pack_b)(b, pc, kc, jc, nc, bpack);
-            for ic in (r.i0..r.i0 + r.rows).step_by(MC) {
-                let block = Block { i0: ic, rows: MC.min(r.i0 + r.rows - ic), pc, kc, jc, nc };
+            for ic in (r.i0..r.i0 + r.rows).step_by(mc) {
+                let block = Block { i0: ic, rows: mc.min(r.i0 + r.rows - ic), pc, kc, jc, nc };
                 compute_block(kern, a, alpha, bpack, &block, cptr, ldc, beta_eff, load_c);
             }
         }

@@ -11,7 +11,8 @@ use super::pack::{pack_a, pack_b};
 pub(super) const MR: usize = 4;
 pub(super) const NR: usize = 8;
 
-pub(super) const KERNEL: Kernel = Kernel { mr: MR, nr: NR, f: kernel_4x8, pack_a: pack_a::<MR>, pack_b: pack_b::<NR> };
+pub(super) const KERNEL: Kernel =
+    Kernel { mr: MR, nr: NR, kc: 256, mc: 72, f: kernel_4x8, pack_a: pack_a::<MR>, pack_b: pack_b::<NR> };
 
 /// `C[0..4, 0..8] = acc + (load_c ? beta * C : 0)` where `acc = sum_p a[p*4 + i] * b[p*8 + j]`.
 ///

@@ -29,24 +29,14 @@ use std::arch::x86_64::*;
 pub(super) unsafe fn dot_tile(ty: GgmlType, rows: &[&[u8]], acts: &[Q8Row], out: &mut TileOut) {
     let row_bytes = acts[0].d.len() * QK / ty.block_size() * ty.type_size();
     debug_assert!(rows.iter().all(|r| r.len() == row_bytes));
-    // SAFETY: forwarded from the caller's contract.
-    unsafe {
-        match ty {
-            GgmlType::Q4_0 => tile_dispatch::<Q4_0>(rows, acts, out),
-            GgmlType::Q4_1 => tile_dispatch::<Q4_1>(rows, acts, out),
-            GgmlType::Q5_0 => tile_dispatch::<Q5_0>(rows, acts, out),
-            GgmlType::Q5_1 => tile_dispatch::<Q5_1>(rows, acts, out),
-            GgmlType::Q8_0 => tile_dispatch::<Q8_0>(rows, acts, out),
-            GgmlType::Q4K => tile_dispatch::<Q4K>(rows, acts, out),
-            GgmlType::Q5K => tile_dispatch::<Q5K>(rows, acts, out),
-            GgmlType::Q6K => tile_dispatch::<Q6K>(rows, acts, out),
-            _ => unreachable!("qmatmul: {ty} has no integer kernel"),
-        }
+    macro_rules! go {
+        ($t:ident) => {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { tile_dispatch::<$t>(rows, acts, out) }
+        };
     }
+    with_block_type!(ty, go)
 }
-
-// The match below lists every tile size mod.rs asks for.
-const _: () = assert!(matches!(super::TILE_MV, (4, 1)) && matches!(super::TILE_MM, (2, 4)) && MAX_TILE == 4);
 
 /// The tile sizes as const generics, so the accumulators live in registers.
 unsafe fn tile_dispatch<B: Block>(rows: &[&[u8]], acts: &[Q8Row], out: &mut TileOut) {
@@ -56,31 +46,19 @@ unsafe fn tile_dispatch<B: Block>(rows: &[&[u8]], acts: &[Q8Row], out: &mut Tile
             unsafe { tile::<B, $rw, $ra>(rows.try_into().unwrap(), acts.try_into().unwrap(), out) }
         };
     }
-    match (rows.len(), acts.len()) {
-        (1, 1) => go!(1, 1),
-        (3, 1) => go!(3, 1),
-        (4, 1) => go!(4, 1),
-        (1, 2) => go!(1, 2),
-        (1, 3) => go!(1, 3),
-        (1, 4) => go!(1, 4),
-        (2, 1) => go!(2, 1),
-        (2, 2) => go!(2, 2),
-        (2, 3) => go!(2, 3),
-        (2, 4) => go!(2, 4),
-        (r, a) => panic!("qmatmul avx2: no {r}x{a} tile"),
-    }
+    with_tile_size!(rows.len(), acts.len(), go)
 }
 
 /// One decoded weight group: codes, the scale per i32 lane (lanes 0-3 cover elements 0-15,
 /// lanes 4-7 elements 16-31) and the offset (unsigned types only).
 #[derive(Clone, Copy)]
-struct Group {
-    q: __m256i,
-    d: __m256,
+pub(super) struct Group {
+    pub q: __m256i,
+    pub d: __m256,
     /// The offset in lane 1 (other lanes ignored): that is where `cvtph2ps` leaves a
     /// block's (d, m) pair, so Q4_1/Q5_1 need no shuffle, and one FMA per product adds
     /// `m * s` where scalar code would take a multiply and an add.
-    m: __m128,
+    pub m: __m128,
 }
 
 /// `[d, d]` from the f16 `d` at `p`, and `[d, k d]` for a type whose offset is `k d`.
@@ -108,8 +86,8 @@ unsafe fn d_and_min(p: *const u8) -> (__m256, __m128) {
     (_mm256_broadcastss_ps(dm), dm)
 }
 
-/// A ggml block type as the tile kernel reads it.
-trait Block {
+/// A ggml block type as the tile kernels read it (AVX2 here, AVX-512 in `avx512.rs`).
+pub(super) trait Block {
     /// Codes are signed with no offset (else unsigned, with `m`).
     const SIGNED: bool;
     /// Group `g` of the weight row at `row`.
@@ -189,14 +167,14 @@ unsafe fn tile<B: Block, const RW: usize, const RA: usize>(rows: &[&[u8]; RW], a
 
 // ---- block types -------------------------------------------------------------------------
 
-struct Q4_0;
-struct Q4_1;
-struct Q5_0;
-struct Q5_1;
-struct Q8_0;
-struct Q4K;
-struct Q5K;
-struct Q6K;
+pub(super) struct Q4_0;
+pub(super) struct Q4_1;
+pub(super) struct Q5_0;
+pub(super) struct Q5_1;
+pub(super) struct Q8_0;
+pub(super) struct Q4K;
+pub(super) struct Q5K;
+pub(super) struct Q6K;
 
 impl Block for Q8_0 {
     const SIGNED: bool = true;
@@ -409,7 +387,7 @@ unsafe fn f16_2(p: *const u8) -> (f32, f32) {
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn hsum(v: __m256) -> f32 {
+pub(super) fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))

@@ -2,8 +2,9 @@
 //!
 //! `qmatmul_t`: y (m, rows) = x (m, cols) W^T. Each activation row is quantized once to
 //! 8-bit groups of 32 (`act.rs`), then every output is a sum of integer dot products per
-//! group, scaled in f32 (`avx2.rs`, with the portable twin `portable.rs`, which also
-//! documents how each block type decodes). The integer kernels cover Q4_0, Q4_1, Q5_0,
+//! group, scaled in f32 (`avx2.rs`; `avx512.rs`, two groups per register and VNNI's
+//! `vpdpbusd` where present; `neon.rs`, with `sdot` where present; the portable twin
+//! `portable.rs`, which also documents how each block type decodes). The integer kernels cover Q4_0, Q4_1, Q5_0,
 //! Q5_1, Q8_0, Q4_K, Q5_K and Q6_K; F32/F16/BF16 weights are dequantized a slab of rows at a
 //! time and go through the f32 GEMM (no activation rounding for them).
 //!
@@ -15,9 +16,55 @@
 //! `qmatmul_n`: y (m, cols) = g (m, rows) W, the backward of `qmatmul_t`: slabs of W are
 //! dequantized to f32 and accumulated with the GEMM.
 
+/// `$go!(T)` for the weight type `$ty`, `T` the block type of that name in the kernel file
+/// calling it: one arm per type with an integer kernel (those `has_int_kernel` lists).
+macro_rules! with_block_type {
+    ($ty:expr, $go:ident) => {
+        match $ty {
+            GgmlType::Q4_0 => $go!(Q4_0),
+            GgmlType::Q4_1 => $go!(Q4_1),
+            GgmlType::Q5_0 => $go!(Q5_0),
+            GgmlType::Q5_1 => $go!(Q5_1),
+            GgmlType::Q8_0 => $go!(Q8_0),
+            GgmlType::Q4K => $go!(Q4K),
+            GgmlType::Q5K => $go!(Q5K),
+            GgmlType::Q6K => $go!(Q6K),
+            ty => unreachable!("qmatmul: {ty} has no integer kernel"),
+        }
+    };
+}
+
+/// `$go!(RW, RA)` for a tile of `$rw` weight rows x `$ra` activation rows, as const
+/// generics: every size the driver asks for, `TILE_MV` (4, 1), `TILE_MM` (2, 4) and their
+/// remainders.
+macro_rules! with_tile_size {
+    ($rw:expr, $ra:expr, $go:ident) => {
+        match ($rw, $ra) {
+            (1, 1) => $go!(1, 1),
+            (2, 1) => $go!(2, 1),
+            (3, 1) => $go!(3, 1),
+            (4, 1) => $go!(4, 1),
+            (1, 2) => $go!(1, 2),
+            (1, 3) => $go!(1, 3),
+            (1, 4) => $go!(1, 4),
+            (2, 2) => $go!(2, 2),
+            (2, 3) => $go!(2, 3),
+            (2, 4) => $go!(2, 4),
+            (r, a) => panic!("qmatmul: no {r}x{a} tile"),
+        }
+    };
+}
+
+// `with_tile_size` lists every tile these sizes produce.
+const _: () = assert!(matches!(TILE_MV, (4, 1)) && matches!(TILE_MM, (2, 4)) && MAX_TILE == 4);
+
 mod act;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod portable;
 #[cfg(test)]
 mod tests;
@@ -56,20 +103,22 @@ fn has_int_kernel(ty: GgmlType) -> bool {
 
 /// True when `isa` asks for AVX2+FMA and this CPU has it, plus F16C for the block scales
 /// (every AVX2 CPU has it; checked anyway so this can never fault).
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn use_avx2(isa: Isa) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        isa == Isa::Avx2Fma
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
+    matches!(isa, Isa::Avx2Fma | Isa::Avx512) && Isa::Avx2Fma.supported()
+}
+
+/// Whether the AVX-512 kernels use VNNI and the NEON kernels `sdot`: when the CPU has
+/// them, unless a test turned them off to cover the plain paths (Skylake-SP has AVX-512
+/// without VNNI; Cortex-A72, the Raspberry Pi 4's core, has NEON without dotprod).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn use_dot_instructions() -> bool {
+    #[cfg(test)]
+    if tests::AVOID_DOT_INSTRUCTIONS.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = isa;
-        false
-    }
+    super::isa::has_avx512_vnni() || super::isa::has_neon_dotprod()
 }
 
 /// One register tile's results: `out[r * MAX_TILE + j] = rows[r] . acts[j]`.
@@ -77,6 +126,17 @@ type TileOut = [f32; MAX_TILE * MAX_TILE];
 
 /// Computes a tile (one of the sizes `avx2::dot_tile` lists) on the chosen path.
 fn dot_tile(isa: Isa, ty: GgmlType, rows: &[&[u8]], acts: &[Q8Row], out: &mut TileOut) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 && isa.supported() {
+        // SAFETY: AVX-512 (and AVX2/FMA/F16C, part of the level) checked; VNNI only when the
+        // CPU has it; rows as below.
+        return unsafe { avx512::dot_tile(ty, rows, acts, out, use_dot_instructions()) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon && isa.supported() {
+        // SAFETY: NEON checked; dotprod only when the CPU has it; rows as below.
+        return unsafe { neon::dot_tile(ty, rows, acts, out, use_dot_instructions()) };
+    }
     #[cfg(target_arch = "x86_64")]
     if use_avx2(isa) {
         // SAFETY: use_avx2 checked the features; each row is one whole weight row whose

@@ -1,23 +1,22 @@
-//! The quantized kernels against f64 products with the dequantized weights, on both isas;
-//! activation quantization bit-identical across isas; AVX2 against portable.
+//! The quantized kernels against f64 products with the dequantized weights, at every ISA
+//! level the CPU runs (AVX-512 with and without VNNI); activation quantization
+//! bit-identical across levels; every SIMD level against portable.
 //!
 //! Tolerance: activations are rounded to 8 bits, so outputs are compared by normalised
 //! mean squared error, `sum (y - ref)^2 / sum ref^2 < 5e-4` (test-backend-ops' bound). The
-//! two isas compute the same integer sums and differ only in f32 summation order:
-//! `|avx2 - portable| <= 1e-5 * sum_i |w_i x_i|` per output.
+//! levels compute the same integer sums and differ only in f32 summation order:
+//! `|simd - portable| <= 1e-5 * sum_i |w_i x_i|` per output.
 
 use super::act::{quantize_group_portable, Q8Acts, Q8Group, QK};
-use super::{qmatmul_n, qmatmul_t, use_avx2};
-use crate::cpu::isa::{detected, Isa};
+use super::{qmatmul_n, qmatmul_t};
+use crate::cpu::isa::{detected, levels_to_test, Isa};
 use crate::quant::{GgmlType, QMatrix};
 use proptest::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Every level this CPU runs (the others are reported as skipped).
 fn isas() -> Vec<Isa> {
-    let mut v = vec![Isa::Portable];
-    if use_avx2(detected()) {
-        v.push(Isa::Avx2Fma);
-    }
-    v
+    levels_to_test("quantized matmul")
 }
 
 /// Deterministic values in [-1, 1), with a few larger outliers as real activations have.
@@ -115,11 +114,35 @@ fn check(ty: GgmlType, rows: usize, cols: usize, m: usize, seed: u64) {
         let bound = if ty.block_size() == 1 { 1e-10 } else { 5e-4 };
         assert!(e < bound, "{ty} {isa:?} rows {rows} cols {cols} m {m}: nmse {e}");
     }
-    if let [p, a] = &outs[..] {
-        for (k, ((&p, &a), &mag)) in p.iter().zip(a).zip(&mag).enumerate() {
-            assert!((p - a).abs() as f64 <= 1e-5 * mag + 1e-30, "{ty} output {k}: portable {p} vs avx2 {a}");
+    // Every SIMD level against the portable path (the last level).
+    let (portable, simd) = outs.split_last().unwrap();
+    for (isa, y) in isas().into_iter().zip(simd) {
+        for (k, ((&p, &a), &mag)) in portable.iter().zip(y).zip(&mag).enumerate() {
+            assert!((p - a).abs() as f64 <= 1e-5 * mag + 1e-30, "{ty} output {k}: portable {p} vs {isa} {a}");
         }
     }
+}
+
+/// Turns VNNI / `sdot` off (see `use_dot_instructions`), for the test below.
+pub(super) static AVOID_DOT_INSTRUCTIONS: AtomicBool = AtomicBool::new(false);
+
+/// The plain AVX-512 / NEON kernels, which CPUs without VNNI / dotprod run.
+#[test]
+fn without_dot_instructions_matches_the_reference() {
+    let level = if cfg!(target_arch = "aarch64") { Isa::Neon } else { Isa::Avx512 };
+    if !crate::cpu::isa::can_test(level, "quantized matmul without VNNI / sdot") {
+        return;
+    }
+    // Other tests running meanwhile take this path too: both paths are correct, so that
+    // only changes which one they cover.
+    AVOID_DOT_INSTRUCTIONS.store(true, Ordering::Relaxed);
+    for ty in INT_TYPES {
+        let cols = if ty.block_size() == 256 { 512 } else { 96 };
+        for &(rows, m) in &[(7, 1), (33, 2), (9, 5)] {
+            check(ty, rows, cols, m, (rows * 7 + m) as u64);
+        }
+    }
+    AVOID_DOT_INSTRUCTIONS.store(false, Ordering::Relaxed);
 }
 
 #[test]
@@ -145,6 +168,15 @@ fn empty_shapes() {
 }
 
 #[test]
+fn smollm2_shapes() {
+    // The projections and head of SmolLM2-135M (Q4_1, Q8_0), decode and prefill-sized m.
+    check(GgmlType::Q4_1, 192, 576, 64, 11);
+    check(GgmlType::Q4_1, 96, 1536, 37, 12);
+    check(GgmlType::Q8_0, 260, 576, 64, 13);
+    check(GgmlType::Q8_0, 260, 576, 1, 14);
+}
+
+#[test]
 fn large_shapes_cross_task_and_slab_boundaries() {
     // 300 Q8_0 rows of 2048 = 652 KiB: several tasks and 128 KiB slabs; m = 6 is a full
     // tile and a partial one.
@@ -155,7 +187,7 @@ fn large_shapes_cross_task_and_slab_boundaries() {
 }
 
 #[test]
-fn activation_quantization_is_identical_on_both_isas() {
+fn activation_quantization_is_identical_on_every_isa() {
     let mut groups: Vec<Vec<f32>> =
         (0..64).map(|k| fill(QK, k).iter().map(|v| v * (k as f32 + 0.1)).collect()).collect();
     groups.push(vec![0.0; QK]);
@@ -168,14 +200,17 @@ fn activation_quantization_is_identical_on_both_isas() {
     groups.push(specials);
     let x: Vec<f32> = groups.concat();
     let rows = groups.len();
-    let a = Q8Acts::quantize(Isa::Avx2Fma, &x, rows, QK, false);
-    for (j, g) in groups.iter().enumerate() {
-        let mut q = Q8Group::default();
-        let (d, s) = quantize_group_portable(g.as_slice().try_into().unwrap(), &mut q);
-        let r = a.row(j);
-        assert_eq!(q.0, r.qs[0].0, "group {j}");
-        assert_eq!((d.to_bits(), s.to_bits()), (r.d[0].to_bits(), r.s[0].to_bits()), "group {j}: d, s");
+    for isa in isas() {
+        let a = Q8Acts::quantize(isa, &x, rows, QK, false);
+        for (j, g) in groups.iter().enumerate() {
+            let mut q = Q8Group::default();
+            let (d, s) = quantize_group_portable(g.as_slice().try_into().unwrap(), &mut q);
+            let r = a.row(j);
+            assert_eq!(q.0, r.qs[0].0, "{isa}: group {j}");
+            assert_eq!((d.to_bits(), s.to_bits()), (r.d[0].to_bits(), r.s[0].to_bits()), "{isa}: group {j}: d, s");
+        }
     }
+    let a = Q8Acts::quantize(Isa::Portable, &x, rows, QK, false);
     // Rounding: |x - d q| <= d / 2, and NaN reaches the scale.
     let r = a.row(0);
     for (i, &v) in groups[0].iter().enumerate() {

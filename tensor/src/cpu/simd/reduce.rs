@@ -1,7 +1,8 @@
-//! Whole-slice reductions (`sum`, `max`, `dot`) and `axpy`, portable and AVX2+FMA.
+//! Whole-slice reductions (`sum`, `max`, `dot`) and `axpy`: the portable twin and the SIMD
+//! version, generic over the level's vector type.
 //!
-//! Sums are pairwise above [`BLOCK`] elements and use 32 independent f32 partial sums
-//! inside a block, so the rounding error grows like log2(n) rather than n, and the adds
+//! Sums are pairwise above [`BLOCK`] elements and use 32 (portable; 4 vectors at a SIMD
+//! level) independent f32 partial sums inside a block, so the rounding error grows like log2(n) rather than n, and the adds
 //! are not one serial dependency chain.
 
 /// Blocks at most this long are summed directly; longer slices are split in half.
@@ -14,11 +15,20 @@ fn half(n: usize) -> usize {
     (n / 2) & !31
 }
 
-pub(super) mod portable {
-    use super::*;
+/// The pairwise sum over `x[off..off + n]`: `block(off, len)` sums one block of at most
+/// [`BLOCK`] elements, longer ranges are split in half (shared by every level, so the split
+/// points, and hence the rounding, do not depend on the vector width).
+pub(super) fn pairwise(off: usize, n: usize, block: &impl Fn(usize, usize) -> f32) -> f32 {
+    if n <= BLOCK {
+        return block(off, n);
+    }
+    let h = half(n);
+    pairwise(off, h, block) + pairwise(off + h, n - h, block)
+}
 
+pub(super) mod portable {
     /// Eight scalar accumulators, which LLVM turns into whatever vectors the baseline has.
-    fn sum_block(x: &[f32]) -> f32 {
+    pub fn sum_block(x: &[f32]) -> f32 {
         let mut acc = [0.0f32; 8];
         let chunks = x.chunks_exact(8);
         let tail = chunks.remainder();
@@ -34,16 +44,8 @@ pub(super) mod portable {
         ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + t
     }
 
-    pub fn sum(x: &[f32]) -> f32 {
-        if x.len() <= BLOCK {
-            return sum_block(x);
-        }
-        let (l, r) = x.split_at(half(x.len()));
-        sum(l) + sum(r)
-    }
-
     /// Plain mul + add (not `mul_add`, which is a libm call without hardware FMA).
-    fn dot_block(a: &[f32], b: &[f32]) -> f32 {
+    pub fn dot_block(a: &[f32], b: &[f32]) -> f32 {
         let mut acc = [0.0f32; 8];
         let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
         let (ta, tb) = (ca.remainder(), cb.remainder());
@@ -57,14 +59,6 @@ pub(super) mod portable {
             t += x * y;
         }
         ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + t
-    }
-
-    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-        if a.len() <= BLOCK {
-            return dot_block(a, b);
-        }
-        let h = half(a.len());
-        dot(&a[..h], &b[..h]) + dot(&a[h..], &b[h..])
     }
 
     pub fn max(x: &[f32]) -> f32 {
@@ -85,121 +79,107 @@ pub(super) mod portable {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-pub(super) mod avx2 {
+pub(super) mod vector {
+    use super::super::vector::F32Vec;
     use super::*;
-    use std::arch::x86_64::*;
 
-    /// Sum of the 8 lanes, as a balanced tree.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub fn hsum(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
-    }
-
-    /// Sum of a * b (b = None means a * 1) over one block with 4 x 8 accumulators.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn block(a: &[f32], b: Option<&[f32]>) -> f32 {
+    /// Sum of a * b (b = None: of a) over one block (at most [`BLOCK`] elements; callers
+    /// go through [`pairwise`]) with 4 vector accumulators; the tail is one partial
+    /// (zero-padded) vector. `b.len() == a.len()` when given.
+    ///
+    /// # Safety (every function here)
+    /// Inside `V::with` on a CPU with the level.
+    #[inline(always)]
+    pub unsafe fn block<V: F32Vec>(a: &[f32], b: Option<&[f32]>) -> f32 {
         let n = a.len();
-        let pa = a.as_ptr();
+        let (pa, l) = (a.as_ptr(), V::LANES);
+        /// One vector (or `len < LANES` lanes, zero-padded) of a at `i`, times b's if given.
+        #[inline(always)]
+        unsafe fn step<V: F32Vec>(acc: V, a: *const f32, b: Option<*const f32>, i: usize, len: usize) -> V {
+            // SAFETY: the caller keeps i + len within both slices.
+            unsafe {
+                let x = if len == V::LANES { V::load(a.add(i)) } else { V::load_partial(a.add(i), len) };
+                match b {
+                    Some(b) => {
+                        x.fmadd(if len == V::LANES { V::load(b.add(i)) } else { V::load_partial(b.add(i), len) }, acc)
+                    }
+                    None => acc.add(x),
+                }
+            }
+        }
+        let pb = b.map(|b| b.as_ptr());
         // SAFETY (all loads below): indices stay below n, and b, when given, has length n.
-        let ld = |i: usize| unsafe {
-            let x = _mm256_loadu_ps(pa.add(i));
-            (x, b.map(|b| _mm256_loadu_ps(b.as_ptr().add(i))))
-        };
-        let step = |acc: __m256, (x, y): (__m256, Option<__m256>)| match y {
-            Some(y) => _mm256_fmadd_ps(x, y, acc),
-            None => _mm256_add_ps(acc, x),
-        };
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 32 <= n {
-            for (k, a) in acc.iter_mut().enumerate() {
-                *a = step(*a, ld(i + 8 * k));
+        unsafe {
+            let mut acc = [V::splat(0.0); 4];
+            let mut i = 0;
+            while i + 4 * l <= n {
+                for (k, acc_k) in acc.iter_mut().enumerate() {
+                    *acc_k = step(*acc_k, pa, pb, i + l * k, l);
+                }
+                i += 4 * l;
             }
-            i += 32;
+            while i + l <= n {
+                acc[0] = step(acc[0], pa, pb, i, l);
+                i += l;
+            }
+            if i < n {
+                acc[1] = step(acc[1], pa, pb, i, n - i);
+            }
+            acc[0].add(acc[1]).add(acc[2].add(acc[3])).hsum()
         }
-        while i + 8 <= n {
-            acc[0] = step(acc[0], ld(i));
-            i += 8;
-        }
-        let mut t = 0.0f32;
-        for j in i..n {
-            t += a[j] * b.map_or(1.0, |b| b[j]);
-        }
-        hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + t
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn sum(x: &[f32]) -> f32 {
-        if x.len() <= BLOCK {
-            return block(x, None);
-        }
-        let (l, r) = x.split_at(half(x.len()));
-        unsafe { sum(l) + sum(r) }
-    }
-
-    /// `b.len() == a.len()` (checked by the caller).
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        if a.len() <= BLOCK {
-            return block(a, Some(b));
-        }
-        let h = half(a.len());
-        unsafe { dot(&a[..h], &b[..h]) + dot(&a[h..], &b[h..]) }
-    }
-
-    /// NaN-propagating max. max_ps drops NaNs, so unordered lanes are OR-ed into a
+    /// NaN-propagating max. `max` drops NaNs, so unordered lanes are OR-ed into a
     /// separate mask and checked once at the end.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn max(x: &[f32]) -> f32 {
-        let n = x.len();
-        let mut acc = [_mm256_set1_ps(f32::NEG_INFINITY); 2];
-        let mut nan = _mm256_setzero_ps();
-        let mut i = 0;
-        while i + 16 <= n {
-            for (k, a) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 8k + 8 <= n.
-                let v = unsafe { _mm256_loadu_ps(x.as_ptr().add(i + 8 * k)) };
-                *a = _mm256_max_ps(*a, v);
-                nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+    #[inline(always)]
+    pub unsafe fn max<V: F32Vec>(x: &[f32]) -> f32 {
+        let (n, l) = (x.len(), V::LANES);
+        // SAFETY: loads stay inside x.
+        unsafe {
+            let mut acc = [V::splat(f32::NEG_INFINITY); 2];
+            let mut nan = V::splat(0.0).unord(V::splat(0.0));
+            let mut i = 0;
+            while i + 2 * l <= n {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let v = V::load(x.as_ptr().add(i + l * k));
+                    *a = a.max(v);
+                    nan = V::mask_or(nan, v.unord(v));
+                }
+                i += 2 * l;
             }
-            i += 16;
-        }
-        if _mm256_movemask_ps(nan) != 0 {
-            return f32::NAN;
-        }
-        let mut lanes = [0.0f32; 8];
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_max_ps(acc[0], acc[1])) };
-        let m = lanes.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-        // The < 16 leftover elements go through the portable rule, NaN check included.
-        let t = portable::max(&x[i..]);
-        if t.is_nan() || t > m {
-            t
-        } else {
-            m
+            if V::any(nan) {
+                return f32::NAN;
+            }
+            let m = acc[0].max(acc[1]).hmax();
+            // The < 2 vectors of leftover elements go through the portable rule, NaN check
+            // included.
+            let t = portable::max(&x[i..]);
+            if t.is_nan() || t > m {
+                t
+            } else {
+                m
+            }
         }
     }
 
     /// y += alpha * x with one FMA rounding per element; `x.len() == y.len()`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-        let n = y.len();
-        let av = _mm256_set1_ps(alpha);
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n = len of both.
-            unsafe {
+    #[inline(always)]
+    pub unsafe fn axpy<V: F32Vec>(alpha: f32, x: &[f32], y: &mut [f32]) {
+        let (n, l) = (y.len(), V::LANES);
+        // SAFETY: i + l <= n = len of both.
+        unsafe {
+            let av = V::splat(alpha);
+            let mut i = 0;
+            while i + l <= n {
                 let py = y.as_mut_ptr().add(i);
-                _mm256_storeu_ps(py, _mm256_fmadd_ps(av, _mm256_loadu_ps(x.as_ptr().add(i)), _mm256_loadu_ps(py)));
+                av.fmadd(V::load(x.as_ptr().add(i)), V::load(py)).store(py);
+                i += l;
             }
-            i += 8;
-        }
-        for j in i..n {
-            y[j] = alpha.mul_add(x[j], y[j]);
+            if i < n {
+                let py = y.as_mut_ptr().add(i);
+                av.fmadd(V::load_partial(x.as_ptr().add(i), n - i), V::load_partial(py, n - i))
+                    .store_partial(py, n - i);
+            }
         }
     }
 }

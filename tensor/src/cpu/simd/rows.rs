@@ -1,40 +1,58 @@
 //! Fused, numerically stable kernels over one row (the last dim): softmax, log-softmax,
 //! RMSNorm, LayerNorm. Each driver is written once on top of `simd`'s reductions plus
-//! the few row-specific passes below (portable and AVX2), chosen per call by `isa`.
+//! the few row-specific passes below (portable, and generic over the SIMD level), chosen
+//! per call by `isa`.
 //!
 //! Row sums accumulate in f32 vectors within a block of [`BLOCK`] elements and then in
 //! f64 across blocks, so a 50k-wide vocabulary row loses no more than a 1k one.
+//!
+//! Memory traffic: a row is read from memory once (the first pass) and re-read from L1/L2
+//! by the later ones; the output is written once, in the last pass. With
+//! [`Store::Stream`] that write bypasses the caches (no read-for-ownership of the output
+//! lines), and softmax keeps its exponentials in a per-thread scratch row instead of in
+//! `out`, so the output lines are never read at all.
 
-use super::elementwise::Src;
-use super::{dot, max, use_avx2};
+use super::vector::{F32Vec, Src};
+use super::{dot, max, Store};
 use crate::cpu::isa::Isa;
+use std::cell::Cell;
 
 const BLOCK: usize = 1024;
 
 /// out = softmax(x) = exp(x - max) / sum. Like PyTorch, a row that is all -inf (or has a
 /// NaN, or a +inf) gives all NaN: x - max is then NaN somewhere and the sum is NaN.
-pub fn softmax_row(isa: Isa, x: &[f32], out: &mut [f32]) {
+pub fn softmax_row(isa: Isa, x: &[f32], out: &mut [f32], store: Store) {
+    assert_eq!(x.len(), out.len(), "row kernel: x and out lengths differ");
     let m = max(isa, x);
-    let s = exp_shift(isa, x, m, out);
-    scale_in_place(isa, out, (1.0 / s) as f32);
+    match store {
+        Store::Cached => {
+            let s = exp_shift(isa, x, m, out);
+            scale(isa, None, (1.0 / s) as f32, out, Store::Cached);
+        }
+        Store::Stream => with_scratch(x.len(), |tmp| {
+            let s = exp_shift(isa, x, m, tmp);
+            scale(isa, Some(tmp), (1.0 / s) as f32, out, Store::Stream);
+        }),
+    }
 }
 
 /// out = x - max - ln(sum exp(x - max)); same non-finite behaviour as [`softmax_row`].
-/// `out` doubles as scratch for the exponentials.
-pub fn log_softmax_row(isa: Isa, x: &[f32], out: &mut [f32]) {
+pub fn log_softmax_row(isa: Isa, x: &[f32], out: &mut [f32], store: Store) {
+    assert_eq!(x.len(), out.len(), "row kernel: x and out lengths differ");
     let m = max(isa, x);
-    let ls = exp_shift(isa, x, m, out).ln() as f32;
-    norm_apply(isa, x, m, 1.0, 1.0f32, -ls, out);
+    // The exponentials are only summed: no row-sized scratch is written.
+    let ls = exp_shift_sum(isa, x, m).ln() as f32;
+    norm_apply(isa, x, m, 1.0, 1.0f32, -ls, out, store);
 }
 
 /// out = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps), returned for backward.
 /// An empty row has mean(x^2) = 0.
-pub fn rms_norm_row(isa: Isa, x: &[f32], weight: Option<&[f32]>, eps: f32, out: &mut [f32]) -> f32 {
+pub fn rms_norm_row(isa: Isa, x: &[f32], weight: Option<&[f32]>, eps: f32, out: &mut [f32], store: Store) -> f32 {
     let n = x.len().max(1) as f32;
     let rstd = 1.0 / (dot(isa, x, x) / n + eps).sqrt();
     match weight {
-        Some(w) => norm_apply(isa, x, 0.0, rstd, w, 0.0f32, out),
-        None => norm_apply(isa, x, 0.0, rstd, 1.0f32, 0.0f32, out),
+        Some(w) => norm_apply(isa, x, 0.0, rstd, w, 0.0f32, out, store),
+        None => norm_apply(isa, x, 0.0, rstd, 1.0f32, 0.0f32, out, store),
     }
     rstd
 }
@@ -48,6 +66,7 @@ pub fn layer_norm_row(
     bias: Option<&[f32]>,
     eps: f32,
     out: &mut [f32],
+    store: Store,
 ) -> (f32, f32) {
     let n = x.len().max(1) as f64;
     // Sum x - x[0] rather than x: with a large common offset the f32 block sums would
@@ -56,12 +75,28 @@ pub fn layer_norm_row(
     let mean = (c as f64 + centered_sum(isa, x, c, false) / n) as f32;
     let rstd = 1.0 / ((centered_sum(isa, x, mean, true) / n) as f32 + eps).sqrt();
     match (weight, bias) {
-        (Some(w), Some(b)) => norm_apply(isa, x, mean, rstd, w, b, out),
-        (Some(w), None) => norm_apply(isa, x, mean, rstd, w, 0.0f32, out),
-        (None, Some(b)) => norm_apply(isa, x, mean, rstd, 1.0f32, b, out),
-        (None, None) => norm_apply(isa, x, mean, rstd, 1.0f32, 0.0f32, out),
+        (Some(w), Some(b)) => norm_apply(isa, x, mean, rstd, w, b, out, store),
+        (Some(w), None) => norm_apply(isa, x, mean, rstd, w, 0.0f32, out, store),
+        (None, Some(b)) => norm_apply(isa, x, mean, rstd, 1.0f32, b, out, store),
+        (None, None) => norm_apply(isa, x, mean, rstd, 1.0f32, 0.0f32, out, store),
     }
     (mean, rstd)
+}
+
+thread_local! {
+    // Softmax's streamed path keeps the exponentials of one row here (reused: no page faults).
+    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with a scratch row of `n` floats (this thread's, taken out while in use, so a
+/// nested call just allocates its own).
+fn with_scratch(n: usize, f: impl FnOnce(&mut [f32])) {
+    let mut v = SCRATCH.with(Cell::take);
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    f(&mut v[..n]);
+    SCRATCH.with(|c| c.set(v));
 }
 
 // ---- row passes: dispatch, then the two implementations -------------------------------
@@ -69,44 +104,36 @@ pub fn layer_norm_row(
 /// out = exp(x - m); returns the sum of out in f64.
 fn exp_shift(isa: Isa, x: &[f32], m: f32, out: &mut [f32]) -> f64 {
     assert_eq!(x.len(), out.len(), "row kernel: x and out lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2(isa) {
-        // SAFETY: use_avx2 checked the CPU.
-        return unsafe { avx2::exp_shift(x, m, out) };
-    }
-    portable::exp_shift(x, m, out)
+    dispatch!(isa, V => vector::exp_shift::<V>(x, m, Some(out)), _ => portable::exp_shift(x, m, Some(out)))
 }
 
-fn scale_in_place(isa: Isa, y: &mut [f32], s: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2(isa) {
-        return unsafe { avx2::scale_in_place(y, s) };
-    }
-    y.iter_mut().for_each(|v| *v *= s);
+/// The sum of exp(x - m) in f64, nothing stored.
+fn exp_shift_sum(isa: Isa, x: &[f32], m: f32) -> f64 {
+    dispatch!(isa, V => vector::exp_shift::<V>(x, m, None), _ => portable::exp_shift(x, m, None))
+}
+
+/// out = src * s, where `src` is `out` itself when None.
+fn scale(isa: Isa, src: Option<&[f32]>, s: f32, out: &mut [f32], store: Store) {
+    dispatch!(isa, V => vector::scale::<V>(src, s, out, store), _ => portable::scale(src, s, out))
 }
 
 /// Sum of (x - c)^2 if `square`, else of x - c; f32 within blocks, f64 total.
 fn centered_sum(isa: Isa, x: &[f32], c: f32, square: bool) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2(isa) {
-        return unsafe { avx2::centered_sum(x, c, square) };
-    }
-    portable::centered_sum(x, c, square)
+    dispatch!(isa, V => vector::centered_sum::<V>(x, c, square), _ => portable::centered_sum(x, c, square))
 }
 
-/// out = (x - shift) * scale * w + b, rounded op by op identically on both paths.
+/// out = (x - shift) * scale * w + b, rounded op by op identically on every path.
 /// Slice operands must have x.len() elements.
-fn norm_apply<W: Src, B: Src>(isa: Isa, x: &[f32], shift: f32, scale: f32, w: W, b: B, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn norm_apply<W: Src, B: Src>(isa: Isa, x: &[f32], shift: f32, scale: f32, w: W, b: B, out: &mut [f32], store: Store) {
     let n = x.len();
     assert_eq!(n, out.len(), "row kernel: x and out lengths differ");
     assert!(w.len_ok(n) && b.len_ok(n), "row kernel: weight/bias length differs from the row");
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2(isa) {
-        return unsafe { avx2::norm_apply(x, shift, scale, w, b, out) };
-    }
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (x[i] - shift) * scale * w.at(i) + b.at(i);
-    }
+    dispatch!(isa, V => vector::norm_apply::<V, W, B>(x, shift, scale, w, b, out, store), _ => {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (x[i] - shift) * scale * w.at(i) + b.at(i);
+        }
+    })
 }
 
 mod portable {
@@ -125,11 +152,23 @@ mod portable {
         total
     }
 
-    pub fn exp_shift(x: &[f32], m: f32, out: &mut [f32]) -> f64 {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = (v - m).exp();
+    pub fn exp_shift(x: &[f32], m: f32, out: Option<&mut [f32]>) -> f64 {
+        match out {
+            Some(out) => {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = (v - m).exp();
+                }
+                blocked_sum(out, |e| e)
+            }
+            None => blocked_sum(x, |v| (v - m).exp()),
         }
-        blocked_sum(out, |e| e)
+    }
+
+    pub fn scale(src: Option<&[f32]>, s: f32, out: &mut [f32]) {
+        match src {
+            Some(src) => out.iter_mut().zip(src).for_each(|(o, &v)| *o = v * s),
+            None => out.iter_mut().for_each(|v| *v *= s),
+        }
     }
 
     pub fn centered_sum(x: &[f32], c: f32, square: bool) -> f64 {
@@ -140,107 +179,152 @@ mod portable {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::super::math_avx2 as m;
-    use super::super::reduce::avx2::hsum;
-    use super::{Src, BLOCK};
-    use std::arch::x86_64::*;
+/// The SIMD passes at any level `V`.
+///
+/// # Safety (every function here)
+/// Inside `V::with` on a CPU with the level; slices as the dispatchers above assert.
+mod vector {
+    use super::super::elementwise::vector::fill;
+    use super::super::math as m;
+    use super::{F32Vec, Src, Store, BLOCK};
 
-    /// For each block: out[i] = g(x[i]) when `store`, and sum of g into 2 vector
-    /// accumulators; block sums are added in f64. Tails go through a padded buffer whose
-    /// padding lanes are masked out of the sum.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn blocked(x: &[f32], out: &mut [f32], store: bool, g: impl Fn(__m256) -> __m256) -> f64 {
+    /// For each block: `out[i] = g(x[i])` when `out` is given, and the sum of g into two
+    /// vector accumulators; block sums are added in f64. The tail is one partial vector
+    /// whose padding lanes are zeroed before they reach the sum.
+    #[inline(always)]
+    unsafe fn blocked<V: F32Vec>(x: &[f32], mut out: Option<&mut [f32]>, g: impl Fn(V) -> V) -> f64 {
+        let l = V::LANES;
         let mut total = 0.0f64;
-        for (b, blk) in x.chunks(BLOCK).enumerate() {
-            let base = b * BLOCK;
-            let n = blk.len();
-            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            // SAFETY (loads/stores): offsets stay below n; out is as long as x when `store`.
-            let mut one = |i: usize| {
-                let v = g(unsafe { _mm256_loadu_ps(blk.as_ptr().add(i)) });
-                if store {
-                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(base + i), v) };
+        // SAFETY (loads/stores): offsets stay below the block's n; out is as long as x.
+        unsafe {
+            for (b, blk) in x.chunks(BLOCK).enumerate() {
+                let (base, n, p) = (b * BLOCK, blk.len(), blk.as_ptr());
+                let mut acc = [V::splat(0.0); 2];
+                let mut i = 0;
+                // Two accumulators: halves the add latency chain.
+                while i + 2 * l <= n {
+                    for (k, acc_k) in acc.iter_mut().enumerate() {
+                        let v = g(V::load(p.add(i + k * l)));
+                        if let Some(o) = out.as_deref_mut() {
+                            v.store(o.as_mut_ptr().add(base + i + k * l));
+                        }
+                        *acc_k = acc_k.add(v);
+                    }
+                    i += 2 * l;
                 }
-                v
-            };
-            let mut i = 0;
-            // Two accumulators in registers: halves the add latency chain.
-            while i + 16 <= n {
-                acc0 = _mm256_add_ps(acc0, one(i));
-                acc1 = _mm256_add_ps(acc1, one(i + 8));
-                i += 16;
-            }
-            if i + 8 <= n {
-                acc0 = _mm256_add_ps(acc0, one(i));
-                i += 8;
-            }
-            if i < n {
-                let r = n - i;
-                let mut buf = [0.0f32; 8];
-                buf[..r].copy_from_slice(&blk[i..]);
-                let v = g(unsafe { _mm256_loadu_ps(buf.as_ptr()) });
-                unsafe { _mm256_storeu_ps(buf.as_mut_ptr(), v) };
-                if store {
-                    out[base + i..base + n].copy_from_slice(&buf[..r]);
+                if i + l <= n {
+                    let v = g(V::load(p.add(i)));
+                    if let Some(o) = out.as_deref_mut() {
+                        v.store(o.as_mut_ptr().add(base + i));
+                    }
+                    acc[0] = acc[0].add(v);
+                    i += l;
                 }
-                buf[r..].fill(0.0);
-                acc0 = _mm256_add_ps(acc0, unsafe { _mm256_loadu_ps(buf.as_ptr()) });
+                if i < n {
+                    let r = n - i;
+                    let v = g(V::load_partial(p.add(i), r));
+                    if let Some(o) = out.as_deref_mut() {
+                        v.store_partial(o.as_mut_ptr().add(base + i), r);
+                    }
+                    // g(0) may be nonzero (exp): keep only the r real lanes.
+                    let mut buf = [0f32; 16];
+                    debug_assert!(V::LANES <= buf.len());
+                    v.store_partial(buf.as_mut_ptr(), r);
+                    acc[0] = acc[0].add(V::load(buf.as_ptr()));
+                }
+                total += acc[0].add(acc[1]).hsum() as f64;
             }
-            total += hsum(_mm256_add_ps(acc0, acc1)) as f64;
         }
         total
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn exp_shift(x: &[f32], mx: f32, out: &mut [f32]) -> f64 {
-        let mv = _mm256_set1_ps(mx);
-        blocked(x, out, true, |v| m::exp(_mm256_sub_ps(v, mv)))
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn centered_sum(x: &[f32], c: f32, square: bool) -> f64 {
-        let cv = _mm256_set1_ps(c);
-        match square {
-            true => blocked(x, &mut [], false, |v| {
-                let d = _mm256_sub_ps(v, cv);
-                _mm256_mul_ps(d, d)
-            }),
-            false => blocked(x, &mut [], false, |v| _mm256_sub_ps(v, cv)),
+    #[inline(always)]
+    pub unsafe fn exp_shift<V: F32Vec>(x: &[f32], mx: f32, out: Option<&mut [f32]>) -> f64 {
+        unsafe {
+            let mv = V::splat(mx);
+            blocked(
+                x,
+                out,
+                #[inline(always)]
+                |v: V| m::exp(v.sub(mv)),
+            )
         }
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn scale_in_place(y: &mut [f32], s: f32) {
-        let sv = _mm256_set1_ps(s);
-        let mut chunks = y.chunks_exact_mut(8);
-        for c in &mut chunks {
-            // SAFETY: c has exactly 8 elements.
-            unsafe { _mm256_storeu_ps(c.as_mut_ptr(), _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), sv)) };
+    #[inline(always)]
+    pub unsafe fn centered_sum<V: F32Vec>(x: &[f32], c: f32, square: bool) -> f64 {
+        unsafe {
+            let cv = V::splat(c);
+            match square {
+                true => blocked(
+                    x,
+                    None,
+                    #[inline(always)]
+                    |v: V| {
+                        let d = v.sub(cv);
+                        d.mul(d)
+                    },
+                ),
+                false => blocked(
+                    x,
+                    None,
+                    #[inline(always)]
+                    |v: V| v.sub(cv),
+                ),
+            }
         }
-        chunks.into_remainder().iter_mut().for_each(|v| *v *= s);
+    }
+
+    #[inline(always)]
+    pub unsafe fn scale<V: F32Vec>(src: Option<&[f32]>, s: f32, out: &mut [f32], store: Store) {
+        unsafe {
+            let sv = V::splat(s);
+            let Some(src) = src else {
+                // In place (never streamed: the row was just written and is in cache).
+                for c in out.chunks_mut(V::LANES) {
+                    let (p, n) = (c.as_mut_ptr(), c.len());
+                    if n == V::LANES {
+                        V::load(p).mul(sv).store(p)
+                    } else {
+                        V::load_partial(p, n).mul(sv).store_partial(p, n)
+                    }
+                }
+                return;
+            };
+            fill(
+                out,
+                store,
+                #[inline(always)]
+                |i, n| src.partial_or_lanes::<V>(i, n).mul(sv),
+            )
+        }
     }
 
     /// No FMA here on purpose: the portable path rounds after each op, and matching it
     /// bit for bit makes the cross-path tests exact.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn norm_apply<W: Src, B: Src>(x: &[f32], shift: f32, scale: f32, w: W, b: B, out: &mut [f32]) {
-        let n = x.len();
-        let (sh, sc) = (_mm256_set1_ps(shift), _mm256_set1_ps(scale));
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n; slice operands were checked to have n elements.
-            unsafe {
-                let v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x.as_ptr().add(i)), sh), sc);
-                let v = _mm256_add_ps(_mm256_mul_ps(v, w.lanes(i)), b.lanes(i));
-                _mm256_storeu_ps(out.as_mut_ptr().add(i), v);
-            }
-            i += 8;
-        }
-        for j in i..n {
-            out[j] = (x[j] - shift) * scale * w.at(j) + b.at(j);
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn norm_apply<V: F32Vec, W: Src, B: Src>(
+        x: &[f32],
+        shift: f32,
+        scale: f32,
+        w: W,
+        b: B,
+        out: &mut [f32],
+        store: Store,
+    ) {
+        unsafe {
+            let (sh, sc) = (V::splat(shift), V::splat(scale));
+            fill(
+                out,
+                store,
+                #[inline(always)]
+                |i, n| {
+                    let (xv, wv, bv) =
+                        (x.partial_or_lanes::<V>(i, n), w.partial_or_lanes::<V>(i, n), b.partial_or_lanes::<V>(i, n));
+                    xv.sub(sh).mul(sc).mul(wv).add(bv)
+                },
+            )
         }
     }
 }

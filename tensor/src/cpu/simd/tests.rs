@@ -5,7 +5,6 @@
 use super::*;
 
 const LENS: &[usize] = &[0, 1, 7, 8, 9, 31, 1000, 3001];
-const ISAS: [Isa; 2] = [Isa::Portable, Isa::Avx2Fma];
 const SPECIALS: &[f32] = &[
     f32::NAN,
     f32::INFINITY,
@@ -33,6 +32,27 @@ const SPECIALS: &[f32] = &[
     1e-6,
     -3e-4,
 ];
+
+/// Both ways of storing outputs; the streamed one is given misaligned outputs (see [`out_buf`]).
+const STORES: [Store; 2] = [Store::Cached, Store::Stream];
+
+/// An output of `n` floats that starts 4 bytes past a 64-byte boundary when `store` streams,
+/// so the aligned-head peeling runs.
+fn out_buf(n: usize, store: Store) -> (Vec<f32>, usize) {
+    match store {
+        Store::Cached => (vec![0.0; n], 0),
+        Store::Stream => {
+            let v = vec![0.0f32; n + 17];
+            let off = (v.as_ptr().align_offset(64) + 1) % 16;
+            (v, off)
+        }
+    }
+}
+
+/// Every level this CPU runs, portable included (the others are reported as skipped).
+fn isas() -> Vec<crate::cpu::isa::Isa> {
+    crate::cpu::isa::levels_to_test("simd kernels")
+}
 
 /// Deterministic values in [-scale, scale] (xorshift), no crate needed.
 fn data(n: usize, seed: u64, scale: f32) -> Vec<f32> {
@@ -141,12 +161,13 @@ fn unary_matches_scalar_and_f64() {
         let exact = reference(op, 0.0).is_none();
         for &n in LENS {
             let x = with_specials(n, n as u64 + 1, 12.0);
-            for isa in ISAS {
-                let mut out = vec![0.0f32; n];
-                unary(isa, op, &x, &mut out);
-                for (i, (&xi, &yi)) in x.iter().zip(&out).enumerate() {
+            for (isa, store) in isas().into_iter().flat_map(|i| STORES.map(|s| (i, s))) {
+                let (mut buf, off) = out_buf(n, store);
+                let out = &mut buf[off..off + n];
+                unary(isa, op, &x, out, store);
+                for (i, (&xi, &yi)) in x.iter().zip(out.iter()).enumerate() {
                     let s = op.eval_f32(xi);
-                    let ctx = format!("{op:?} {} n={n} i={i} x={xi:e}: got {yi:e}", isa.name());
+                    let ctx = format!("{op:?} {} {store:?} n={n} i={i} x={xi:e}: got {yi:e}", isa.name());
                     if exact || isa == Isa::Portable {
                         assert!((s.is_nan() && yi.is_nan()) || s == yi, "{ctx}, scalar {s:e}");
                     }
@@ -168,21 +189,26 @@ fn binary_forms_match_scalar_exactly() {
         for &n in LENS {
             let a = with_specials(n, 3, 1e3);
             let b = with_specials(n, 11, 5.0);
-            for isa in ISAS {
+            for (isa, store) in isas().into_iter().flat_map(|i| STORES.map(|s| (i, s))) {
                 let same = |got: &[f32], want: &dyn Fn(usize) -> f32| {
                     for (i, &g) in got.iter().enumerate() {
                         let w = want(i);
-                        assert!((g.is_nan() && w.is_nan()) || g == w, "{op:?} {} n={n} i={i}: {g} vs {w}", isa.name());
+                        assert!(
+                            (g.is_nan() && w.is_nan()) || g == w,
+                            "{op:?} {} {store:?} n={n} i={i}: {g} vs {w}",
+                            isa.name()
+                        );
                     }
                 };
-                let mut out = vec![0.0f32; n];
-                binary(isa, op, &a, &b, &mut out);
-                same(&out, &|i| op.eval_f32(a[i], b[i]));
+                let (mut buf, off) = out_buf(n, store);
+                let out = &mut buf[off..off + n];
+                binary(isa, op, &a, &b, out, store);
+                same(out, &|i| op.eval_f32(a[i], b[i]));
                 for s in [2.5f32, f32::NAN, f32::NEG_INFINITY] {
-                    binary_scalar_rhs(isa, op, &a, s, &mut out);
-                    same(&out, &|i| op.eval_f32(a[i], s));
-                    binary_scalar_lhs(isa, op, s, &b, &mut out);
-                    same(&out, &|i| op.eval_f32(s, b[i]));
+                    binary_scalar_rhs(isa, op, &a, s, out, store);
+                    same(out, &|i| op.eval_f32(a[i], s));
+                    binary_scalar_lhs(isa, op, s, &b, out, store);
+                    same(out, &|i| op.eval_f32(s, b[i]));
                 }
             }
         }
@@ -199,7 +225,7 @@ fn reductions_and_axpy() {
         let ref_dot: f64 = x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).sum();
         let abs_dot: f64 = x.iter().zip(&y).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
         let ref_max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        for isa in ISAS {
+        for isa in isas() {
             let s = sum(isa, &x) as f64;
             assert!((s - ref_sum).abs() <= 1e-6 * abs_sum + 1e-30, "sum {} n={n}: {s} vs {ref_sum}", isa.name());
             let d = dot(isa, &x, &y) as f64;
@@ -223,7 +249,7 @@ fn reductions_and_axpy() {
             }
         }
     }
-    for isa in ISAS {
+    for isa in isas() {
         assert_eq!(max(isa, &[]), f32::NEG_INFINITY);
         assert_eq!(sum(isa, &[]), 0.0);
         assert_eq!(max(isa, &[f32::NEG_INFINITY; 3]), f32::NEG_INFINITY);
@@ -237,16 +263,23 @@ fn softmax_and_log_softmax_rows() {
             let x = data(n, 9, scale);
             let m = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
             let s: f64 = x.iter().map(|&v| (v as f64 - m).exp()).sum();
-            for isa in ISAS {
-                let (mut p, mut lp) = (vec![0.0f32; n], vec![0.0f32; n]);
-                softmax_row(isa, &x, &mut p);
-                log_softmax_row(isa, &x, &mut lp);
+            for (isa, store) in isas().into_iter().flat_map(|i| STORES.map(|s| (i, s))) {
+                let (mut pb, off) = out_buf(n, store);
+                let mut lp = vec![0.0f32; n];
+                let p = &mut pb[off..off + n];
+                softmax_row(isa, &x, p, store);
+                log_softmax_row(isa, &x, &mut lp, store);
                 for i in 0..n {
                     let d = x[i] as f64 - m;
                     let (rp, rlp) = (d.exp() / s, d - s.ln());
                     // exp's own error plus the f32 rounding of x - max (relative 6e-8 |x - max|).
                     let tol = (3e-7 + 6e-8 * d.abs()) * rp + 1e-30;
-                    assert!((p[i] as f64 - rp).abs() <= tol, "softmax {} n={n} i={i}: {} vs {rp}", isa.name(), p[i]);
+                    assert!(
+                        (p[i] as f64 - rp).abs() <= tol,
+                        "softmax {} {store:?} n={n} i={i}: {} vs {rp}",
+                        isa.name(),
+                        p[i]
+                    );
                     assert!(
                         (lp[i] as f64 - rlp).abs() <= 3e-7 * rlp.abs().max(1.0),
                         "log_softmax {} n={n} i={i}",
@@ -256,7 +289,7 @@ fn softmax_and_log_softmax_rows() {
             }
         }
     }
-    for isa in ISAS {
+    for isa in isas() {
         let mut out = vec![0.0f32; 9];
         for bad in [f32::NEG_INFINITY, f32::NAN, f32::INFINITY] {
             let mut x = data(9, 1, 1.0);
@@ -265,16 +298,16 @@ fn softmax_and_log_softmax_rows() {
             } else {
                 x[8] = bad;
             }
-            softmax_row(isa, &x, &mut out);
+            softmax_row(isa, &x, &mut out, Store::Cached);
             assert!(out.iter().all(|v| v.is_nan()), "softmax with {bad} {}", isa.name());
-            log_softmax_row(isa, &x, &mut out);
+            log_softmax_row(isa, &x, &mut out, Store::Cached);
             assert!(out.iter().all(|v| v.is_nan()), "log_softmax with {bad} {}", isa.name());
         }
         // Masked (-inf) entries get exactly 0 / -inf when the row has a finite max.
         let x = [1.0, f32::NEG_INFINITY, 2.0, f32::NEG_INFINITY, 0.5, 0.0, -1.0, 3.0, f32::NEG_INFINITY];
-        softmax_row(isa, &x, &mut out);
+        softmax_row(isa, &x, &mut out, Store::Cached);
         assert!(out[1] == 0.0 && out[8] == 0.0 && (out.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        log_softmax_row(isa, &x, &mut out);
+        log_softmax_row(isa, &x, &mut out, Store::Cached);
         assert!(out[1] == f32::NEG_INFINITY && out[8] == f32::NEG_INFINITY);
     }
 }
@@ -293,15 +326,16 @@ fn rms_and_layer_norm_rows() {
             let mean: f64 = x.iter().map(|&v| v as f64).sum::<f64>() / nn;
             let var: f64 = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / nn;
             let l_rstd = 1.0 / (var + eps as f64).sqrt();
-            for isa in ISAS {
-                let mut out = vec![0.0f32; n];
-                let rstd = rms_norm_row(isa, &x, Some(&w), eps, &mut out);
+            for (isa, store) in isas().into_iter().flat_map(|i| STORES.map(|s| (i, s))) {
+                let (mut ob, off) = out_buf(n, store);
+                let out = &mut ob[off..off + n];
+                let rstd = rms_norm_row(isa, &x, Some(&w), eps, out, store);
                 assert!((rstd as f64 - r_rstd).abs() <= 1e-6 * r_rstd, "rms rstd {} n={n}", isa.name());
                 for i in 0..n {
                     let r = x[i] as f64 * r_rstd * w[i] as f64;
                     assert!((out[i] as f64 - r).abs() <= 2e-6 * r.abs() + 1e-30, "rms {} n={n} i={i}", isa.name());
                 }
-                let (mu, rs) = layer_norm_row(isa, &x, Some(&w), Some(&b), eps, &mut out);
+                let (mu, rs) = layer_norm_row(isa, &x, Some(&w), Some(&b), eps, out, store);
                 assert!((mu as f64 - mean).abs() <= 1e-6 * (mean.abs() + scale as f64));
                 // The f32 mean is off by up to half an ulp of the offset, which shifts every
                 // x - mean: allow that much on top of the relative error.
@@ -321,12 +355,41 @@ fn rms_and_layer_norm_rows() {
                 }
                 // Without affine parameters the output is the plain normalised row.
                 let mut plain = vec![0.0f32; n];
-                layer_norm_row(isa, &x, None, None, eps, &mut plain);
-                rms_norm_row(isa, &x, None, eps, &mut out);
+                layer_norm_row(isa, &x, None, None, eps, &mut plain, store);
+                rms_norm_row(isa, &x, None, eps, out, store);
                 for i in 0..n {
                     assert_eq!(out[i], x[i] * rstd, "rms no weight");
                     assert_eq!(plain[i], (x[i] - mu) * rs);
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn adamw_levels_agree_bit_for_bit() {
+    let h = AdamWConsts {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        bc1: 1.0 - 0.9f32.powi(3),
+        bc2: 1.0 - 0.999f32.powi(3),
+    };
+    for &n in LENS {
+        let (p0, m0, g) = (data(n, 31, 2.0), data(n, 32, 0.1), with_specials(n, 33, 1.0));
+        let v0: Vec<f32> = data(n, 34, 0.01).iter().map(|x| x.abs()).collect();
+        let mut want = None;
+        for isa in isas().into_iter().rev() {
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            adamw(isa, &h, &mut p, &mut m, &mut v, &g);
+            let got: Vec<u32> =
+                p.iter().chain(&m).chain(&v).map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect();
+            // The portable path (first, as isas() ends with it) is the scalar rule itself.
+            match &want {
+                None => want = Some(got),
+                Some(w) => assert!(*w == got, "adamw {} n={n} differs from portable", isa.name()),
             }
         }
     }
