@@ -34,7 +34,7 @@ try:
     driver.get(base + "/")
     wait = WebDriverWait(driver, 120)
     wait.until(lambda d: d.find_element(By.ID, "model").text not in ("", "…"))
-    for field, value in [("temperature", "0"), ("max_tokens", "32"), ("system", "Be brief.")]:
+    for field, value in [("temperature", "0"), ("max_tokens", "32"), ("system", "Answer in one sentence.")]:
         driver.find_element(By.ID, field).clear()
         driver.find_element(By.ID, field).send_keys(value)
 

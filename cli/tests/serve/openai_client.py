@@ -26,7 +26,7 @@ def check(cond, what):
 model = client.models.list().data[0].id
 check(model, "models.list names the model")
 
-question = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the capital of France?"}]
+question = [{"role": "system", "content": "Answer in one sentence."}, {"role": "user", "content": "What is the capital of France?"}]
 r = client.chat.completions.create(model=model, messages=question, max_tokens=24, temperature=0)
 answer = r.choices[0].message.content
 check("Paris" in answer, f"chat answer mentions Paris: {answer!r}")
