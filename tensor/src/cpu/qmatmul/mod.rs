@@ -63,6 +63,8 @@ mod act;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(test)]
+mod llama_cpp_tests;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod portable;
