@@ -33,7 +33,7 @@ pub struct Comparison {
     /// Over elements finite in both; 0 when there are none.
     pub nmse: f64,
     pub max_err: f64,
-    /// max |expected| over finite elements.
+    /// max |scale| over finite elements: the result, or the scale given to `compare_on_scale`.
     pub scale: f64,
     /// Elements where exactly one side is NaN.
     pub nan_mismatch: usize,
@@ -61,10 +61,17 @@ fn ratio(num: f64, den: f64) -> f64 {
 }
 
 pub fn compare(actual: &[f64], expected: &[f64]) -> Comparison {
+    compare_on_scale(actual, expected, expected)
+}
+
+/// As `compare`, with errors measured relative to `scale` (same length) instead of the
+/// result: max_rel = max|a - b| / max|scale|, nmse = sum (a - b)^2 / sum scale^2.
+pub fn compare_on_scale(actual: &[f64], expected: &[f64], scale: &[f64]) -> Comparison {
     assert_eq!(actual.len(), expected.len(), "compare: lengths differ");
+    assert_eq!(scale.len(), expected.len(), "compare: scale length differs");
     let mut c = Comparison { n: actual.len(), ..Default::default() };
     let (mut err2, mut ref2) = (0.0, 0.0);
-    for (&a, &b) in actual.iter().zip(expected) {
+    for ((&a, &b), &s) in actual.iter().zip(expected).zip(scale) {
         if a.is_nan() || b.is_nan() {
             c.nan_mismatch += (a.is_nan() != b.is_nan()) as usize;
         } else if a.is_infinite() || b.is_infinite() {
@@ -72,9 +79,9 @@ pub fn compare(actual: &[f64], expected: &[f64]) -> Comparison {
         } else {
             let e = (a - b).abs();
             err2 += e * e;
-            ref2 += b * b;
+            ref2 += s * s;
             c.max_err = c.max_err.max(e);
-            c.scale = c.scale.max(b.abs());
+            c.scale = c.scale.max(s.abs());
         }
     }
     c.nmse = ratio(err2, ref2);

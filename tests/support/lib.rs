@@ -23,7 +23,7 @@ pub mod reference;
 mod tensor;
 
 pub use backend::Backend;
-pub use compare::{compare, Comparison, Tol};
+pub use compare::{compare, compare_on_scale, Comparison, Tol};
 pub use data::{InputLayout, Values};
 pub use problem::{Input, MaskSpec, Problem, Reduction};
 pub use tensor::{broadcast_shape, ravel, strides, unravel, RefTensor};

@@ -199,11 +199,10 @@ impl UnaryOp {
                 }
             }
             UnaryOp::Silu => x * sigmoid(x),
-            UnaryOp::GeluTanh => {
-                const C: f32 = 0.797_884_6; // sqrt(2/pi)
-                0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
-            }
-            UnaryOp::GeluErf => 0.5 * x * (1.0 + erf_f32(x * std::f32::consts::FRAC_1_SQRT_2)),
+            // 0.5 x (1 + tanh(u)) = x sigmoid(2u): the same function without 1 + tanh
+            // cancelling for negative x (as the SIMD and GPU kernels compute it).
+            UnaryOp::GeluTanh => x * sigmoid(2.0 * gelu_tanh_inner(x)),
+            UnaryOp::GeluErf => x * normal_cdf_f32(x),
             UnaryOp::Abs => x.abs(),
             UnaryOp::Recip => 1.0 / x,
             UnaryOp::Square => x * x,
@@ -240,15 +239,13 @@ impl UnaryOp {
                 s * (1.0 + x * (1.0 - s))
             }
             UnaryOp::GeluTanh => {
-                const C: f32 = 0.797_884_6;
-                const A: f32 = 0.044715;
-                let t = (C * (x + A * x * x * x)).tanh();
-                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * A * x * x)
+                // With s = sigmoid(2u) = 0.5 (1 + tanh u): 1 - tanh^2 u = 4 s (1 - s).
+                let s = sigmoid(2.0 * gelu_tanh_inner(x));
+                s + 2.0 * x * s * (1.0 - s) * GELU_C * (1.0 + 3.0 * GELU_A * x * x)
             }
             UnaryOp::GeluErf => {
                 // Phi(x) + x phi(x)
-                let cdf = 0.5 * (1.0 + erf_f32(x * std::f32::consts::FRAC_1_SQRT_2));
-                cdf + x * (-0.5 * x * x).exp() * 0.398_942_3
+                normal_cdf_f32(x) + x * (-0.5 * x * x).exp() * 0.398_942_3
             }
             UnaryOp::Abs => f32::from(x > 0.0) - f32::from(x < 0.0),
             UnaryOp::Recip => -y * y,
@@ -311,12 +308,33 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
+const GELU_C: f32 = 0.797_884_6; // sqrt(2/pi)
+const GELU_A: f32 = 0.044715;
+
+/// u = sqrt(2/pi) (x + 0.044715 x^3), the argument of GPT-2's tanh GELU.
+#[inline]
+fn gelu_tanh_inner(x: f32) -> f32 {
+    GELU_C * (x + GELU_A * x * x * x)
+}
+
 /// erf in f32 to about 1e-7 absolute: Abramowitz-Stegun 7.1.26 is too coarse (1.5e-7
 /// relative near 0 is fine, but 1e-7 absolute everywhere matters for GELU), so this uses
 /// the f64 rational approximation from Numerical Recipes' erfc (fractional error < 1.2e-7).
 #[inline]
 pub fn erf_f32(x: f32) -> f32 {
-    let x = x as f64;
+    let erfc = erfc_f64(x as f64);
+    (1.0 - erfc) as f32
+}
+
+/// Phi(x) = 0.5 erfc(-x / sqrt 2), the standard normal CDF, from erfc directly: written as
+/// 0.5 (1 + erf(x / sqrt 2)) it cancels for negative x (at x = -4, 1 + erf is 6e-8 from
+/// an erf rounded near -1: GELU's tail would lose every digit).
+pub fn normal_cdf_f32(x: f32) -> f32 {
+    (0.5 * erfc_f64(-(x as f64) * std::f64::consts::FRAC_1_SQRT_2)) as f32
+}
+
+/// erfc(x), Numerical Recipes' erfcc (fractional error < 1.2e-7 everywhere), in f64.
+fn erfc_f64(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
     let ans = t
@@ -329,8 +347,11 @@ pub fn erf_f32(x: f32) -> f32 {
                                 + t * (-1.135_203_98
                                     + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
-    let erfc = if x >= 0.0 { ans } else { 2.0 - ans };
-    (1.0 - erfc) as f32
+    if x >= 0.0 {
+        ans
+    } else {
+        2.0 - ans
+    }
 }
 
 #[cfg(test)]

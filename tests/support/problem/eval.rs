@@ -4,7 +4,7 @@ use super::{Problem, Reduction};
 use crate::reference as r;
 use crate::tensor::RefTensor;
 use lamina_tensor::quant::QMatrix;
-use lamina_tensor::{scaled_dot_product_attention, DType, Result, Tensor};
+use lamina_tensor::{scaled_dot_product_attention, DType, Result, Tensor, UnaryOp};
 
 impl Problem {
     /// The f64 result on `xs` (in `inputs()` order; ids as integer-valued f64). `dt` is the
@@ -55,6 +55,37 @@ impl Problem {
             P::BroadcastTo { to, .. } => r::broadcast_to(&xs[0], to),
             P::Contiguous { dims, .. } => r::contiguous(&r::permute(&xs[0], dims)),
             P::Concat { dim, .. } => r::concat(&xs.iter().collect::<Vec<_>>(), *dim),
+        }
+    }
+
+    /// What an op's rounding error is measured against, where that is not the result
+    /// itself. None: measure against the result.
+    /// - Sums (sum, mean, matmul): the same op on |inputs| (sum |x_i|, |A| |B|). A blocked
+    ///   f32 sum is off by about log2(n) u sum |x_i|, which for a sum that cancels (16 terms
+    ///   summing to 0.015) is many ulps of the result and still a correct kernel.
+    /// - GELU: |y| max(1, x^2) for x < 0, |y| for x >= 0. In the negative tail y ~ x e^(-x^2/2) (erf) or
+    ///   x e^(-0.07 x^3 - 1.6 x) (tanh): the f32 rounding of that exponent's argument, about
+    ///   u x^2, becomes a relative error of the result, in every f32 implementation
+    ///   (measured 10-12u at x ~ -3.5); a wrong formula (1 + erf cancelling) is off by far more.
+    pub fn error_scale(&self, xs: &[RefTensor], dt: DType) -> Option<RefTensor> {
+        let on_abs = |xs: &[RefTensor]| {
+            let abs: Vec<RefTensor> =
+                xs.iter().map(|x| RefTensor::new(&x.shape, x.data.iter().map(|v| v.abs()).collect())).collect();
+            self.reference(&abs, dt)
+        };
+        match self {
+            Problem::Reduce { op: Reduction::Sum | Reduction::Mean, .. } | Problem::Matmul { .. } => Some(on_abs(xs)),
+            Problem::Unary { op: UnaryOp::GeluErf | UnaryOp::GeluTanh, .. } => {
+                let y = self.reference(xs, dt);
+                let scale = xs[0]
+                    .data
+                    .iter()
+                    .zip(&y.data)
+                    .map(|(&x, y)| y.abs() * if x < 0.0 { (x * x).max(1.0) } else { 1.0 })
+                    .collect();
+                Some(RefTensor::new(&y.shape, scale))
+            }
+            _ => None,
         }
     }
 

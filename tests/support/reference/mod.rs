@@ -16,7 +16,7 @@ mod nn;
 pub mod quant;
 mod reduce;
 
-pub use elementwise::{binary, cast, cmp, erf, masked_fill, round_to, unary, where_cond};
+pub use elementwise::{binary, cast, cmp, erf, erfc, masked_fill, round_to, unary, where_cond};
 pub use index::{
     broadcast_to, concat, contiguous, embedding, gather, index_add, index_select, narrow, permute, reshape, scatter_add,
 };
