@@ -3,11 +3,13 @@
 //! train-demo's from-scratch models (`fit`) and its character-level GPT
 //! (`train_char_gpt`), the model lineage of `train-demo --arch/--compare` (`lineage`:
 //! n-gram, LSTM, masked-LM encoder, GPT on one corpus), the supervised fine-tuning data
-//! pipeline and exact-match evaluation (`sft`), and evaluation on task files (`eval`).
+//! pipeline and exact-match evaluation (`sft`), evaluation on task files (`eval`), and the
+//! collectives of data-parallel training across processes (`dist`: one process, or MPI).
 
 pub mod alloc;
 mod clip;
 pub mod data;
+pub mod dist;
 pub mod eval;
 pub mod finetune;
 pub mod fit;
