@@ -17,19 +17,9 @@ use lamina_tensor::cpu::isa::{self, Isa};
 use lamina_tensor::{threads, DType, Tensor};
 use std::time::Instant;
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-/// Seconds on a CPU so far, summed over this process's threads (0 where unknown).
-fn cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let ns: u64 = tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    ns as f64 * 1e-9
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{arg, cpu_seconds};
 
 /// (best wall seconds per call, best CPU seconds per call / threads) over calls filling
 /// about half a second (at least 2).
