@@ -3,12 +3,14 @@
 //! checks what the job printed and how it ended. Started by mpirun, it is one rank of the
 //! scenario named by its first argument.
 //!
-//! Scenarios: the collectives give the right sums, copies and ranks; a rank that hangs
+//! Scenarios: the collectives give the right sums, copies and ranks; gradients of a batch
+//! split between the ranks sum to the whole batch's (`GradSync`); a rank that hangs
 //! makes the other fail with the timeout error within seconds (and the job end); a rank
 //! that is killed ends the job with mpirun's report naming it, within seconds.
 
 use lamina_tensor::skip_or_fail;
-use lamina_train::dist::{launched_size, Collective, GradBuckets, MpiWorld};
+use lamina_tensor::Tensor;
+use lamina_train::dist::{launched_size, shard_rows, Collective, GradBuckets, GradSync, MpiWorld};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,7 @@ fn main() {
         let group = MpiWorld::init(timeout(&scenario)).unwrap_or_else(|e| panic!("{e}"));
         match scenario.as_str() {
             "collectives" => collectives(Box::new(group)),
+            "grads" => grads(Box::new(group)),
             "hang" => hang(Box::new(group)),
             "killed" => killed(Box::new(group)),
             other => panic!("unknown scenario {other:?}"),
@@ -35,9 +38,10 @@ fn main() {
         return;
     }
     launch_collectives();
+    launch_grads();
     launch_hang();
     launch_killed();
-    println!("dist_mpi: 3 scenarios passed");
+    println!("dist_mpi: 4 scenarios passed");
 }
 
 /// Rank r's value at index i: small integers, so the sum over ranks is exact in f32.
@@ -76,6 +80,35 @@ fn collectives(group: Box<dyn Collective>) {
     assert!(group.broadcast(&mut bytes, 2).is_err());
     group.barrier().unwrap();
     println!("rank {rank}: collectives ok");
+    group.finish().unwrap();
+}
+
+/// Two ranks each take their rows of one batch (`shard_rows`), run backward, and
+/// `GradSync` sums the leaves' gradients and a scalar: the result is the whole batch's
+/// gradient on both ranks, also for a leaf that backward reached on one rank only.
+fn grads(group: Box<dyn Collective>) {
+    let rank = group.rank();
+    // The batch: 5 rows of x (3 wide); the loss is sum over rows of w . x_row (+ b on rank 0).
+    let x: Vec<f32> = (0..15).map(|i| i as f32 * 0.5 - 2.0).collect();
+    let rows = shard_rows(5, rank, group.size());
+    let w = Tensor::from_vec(vec![0.1f32, -0.2, 0.3], &[3, 1]).unwrap().requires_grad_();
+    let b = Tensor::from_vec(vec![1f32], &[1]).unwrap().requires_grad_();
+    let mine = Tensor::from_vec(x[rows.start * 3..rows.end * 3].to_vec(), &[rows.len(), 3]).unwrap();
+    let mut loss = mine.matmul(&w).unwrap().sum_all().unwrap();
+    if rank == 0 {
+        loss = loss.add(&b.sum_all().unwrap()).unwrap();
+    }
+    loss.backward().unwrap();
+    let sync = GradSync::new(&*group, vec![w.clone(), b.clone()], 1).unwrap();
+    assert_eq!(sync.calls(), 1, "one bucket for 5 elements");
+    let mut scalars = [rank as f32 + 1.0];
+    sync.sum(&mut scalars).unwrap();
+    assert_eq!(scalars, [3.0]);
+    // d/dw of sum_rows x_row . w: the column sums of the whole batch.
+    let want: Vec<f32> = (0..3).map(|c| (0..5).map(|r| x[r * 3 + c]).sum()).collect();
+    assert_eq!(w.grad().unwrap().to_vec_f32().unwrap(), want);
+    assert_eq!(b.grad().unwrap().to_vec_f32().unwrap(), [1.0]);
+    println!("rank {rank}: gradients ok");
     group.finish().unwrap();
 }
 
@@ -161,6 +194,14 @@ fn launch_collectives() {
     assert!(r.ok, "{}", r.output);
     for rank in 0..2 {
         assert!(r.output.contains(&format!("rank {rank}: collectives ok")), "{}", r.output);
+    }
+}
+
+fn launch_grads() {
+    let r = mpirun("grads");
+    assert!(r.ok, "{}", r.output);
+    for rank in 0..2 {
+        assert!(r.output.contains(&format!("rank {rank}: gradients ok")), "{}", r.output);
     }
 }
 

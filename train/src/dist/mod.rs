@@ -10,13 +10,17 @@
 //!
 //! [`world`] picks the one that matches how the process was started. [`GradBuckets`] packs
 //! many gradient tensors into a few large buffers so that a step costs a few all-reduce
-//! calls, not one per tensor.
+//! calls, not one per tensor; [`GradSync`] does that for a model's trainable tensors
+//! (their gradients, plus per-step scalars such as the summed loss), and [`shard_rows`]
+//! says which rows of a global batch a rank trains on.
 
 mod buckets;
+mod grads;
 #[cfg(feature = "mpi")]
 mod mpi;
 
 pub use buckets::{GradBuckets, DEFAULT_BUCKET_ELEMS};
+pub use grads::{shard_rows, GradSync};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiWorld;
 
@@ -131,6 +135,14 @@ pub enum DistError {
     Timeout { op: &'static str, rank: usize, size: usize, waited: Duration },
     /// A call the group cannot make (a bad root, a buffer too long, ranks that disagree).
     Usage(String),
+    /// A gradient could not be read or written back.
+    Tensor(lamina_tensor::Error),
+}
+
+impl From<lamina_tensor::Error> for DistError {
+    fn from(e: lamina_tensor::Error) -> Self {
+        DistError::Tensor(e)
+    }
 }
 
 impl fmt::Display for DistError {
@@ -150,6 +162,7 @@ impl fmt::Display for DistError {
                 waited.as_secs_f64()
             ),
             DistError::Usage(m) => write!(f, "distributed training: {m}"),
+            DistError::Tensor(e) => write!(f, "distributed training: gradients: {e}"),
         }
     }
 }
