@@ -1,4 +1,4 @@
-//! `lamina finetune --data train.jsonl`: LoRA, QLoRA, IA³, prompt tuning or full
+//! `lamina finetune --data train.jsonl`: LoRA, QLoRA, IA³, prompt tuning, prefix tuning or full
 //! fine-tuning of a LLaMA-family GGUF model on JSONL data (text, prompt/completion or chat
 //! messages), with validation, checkpoints, `--resume`, a JSONL metrics log and the
 //! adapter written in PEFT's layout.
@@ -8,12 +8,13 @@ use clap::{Args, ValueEnum};
 use lamina_model::gguf::GgufFile;
 use lamina_model::ia3::Ia3Config;
 use lamina_model::lora::{LoraConfig, Target};
+use lamina_model::prefix::PrefixTuningConfig;
 use lamina_model::prompt::{PromptInit, PromptTuningConfig};
 use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::Device;
 use lamina_train::finetune::{
-    finetune, FineTuneConfig, LlamaFull, LlamaIa3, LlamaLora, LlamaPrompt, OptimizerKind, SftBatches, TrainBatch,
-    Trainee,
+    finetune, FineTuneConfig, LlamaFull, LlamaIa3, LlamaLora, LlamaPrefix, LlamaPrompt, OptimizerKind, SftBatches,
+    TrainBatch, Trainee,
 };
 use lamina_train::sft::{self, BatcherConfig, EncodeOptions, Encoder, PromptFormat, Validation};
 use lamina_train::{AdamWConfig, Decay, LrSchedule};
@@ -34,6 +35,10 @@ pub enum Method {
     /// Prompt tuning: --virtual-tokens trainable embeddings put before every sequence
     /// (PEFT's PROMPT_TUNING).
     Prompt,
+    /// Prefix tuning (P-tuning v2): --virtual-tokens trainable keys and values before
+    /// every sequence's in each layer, through an MLP while training with
+    /// --prefix-projection (PEFT's PREFIX_TUNING).
+    Prefix,
 }
 
 impl Method {
@@ -44,6 +49,7 @@ impl Method {
             Method::Lora | Method::Qlora | Method::Full => 2e-4,
             Method::Ia3 => 3e-3,
             Method::Prompt => 3e-2,
+            Method::Prefix => 1e-2,
         }
     }
 }
@@ -85,13 +91,20 @@ pub struct FinetuneArgs {
     /// all for LoRA, k,v,down for IA3.
     #[arg(long)]
     pub targets: Option<String>,
-    /// Keep the frozen base in its quantized blocks under ia3 or prompt (as qlora does
-    /// for LoRA).
+    /// Keep the frozen base in its quantized blocks under ia3, prompt or prefix (as qlora
+    /// does for LoRA).
     #[arg(long)]
     pub quantized_base: bool,
-    /// Prompt tuning: how many virtual tokens.
+    /// Prompt or prefix tuning: how many virtual tokens (prefix positions).
     #[arg(long, default_value_t = 20)]
     pub virtual_tokens: usize,
+    /// Prefix tuning: make the prefixes with an MLP while training (PEFT's
+    /// prefix_projection; the adapter saved is its output).
+    #[arg(long)]
+    pub prefix_projection: bool,
+    /// The hidden width of the prefix MLP (default: one layer's key/value width, as PEFT).
+    #[arg(long, value_name = "N")]
+    pub encoder_hidden: Option<usize>,
     /// Prompt tuning: start the virtual tokens from this text's token embeddings (cut or
     /// repeated to --virtual-tokens, as PEFT's TEXT init) instead of N(0, 1) (RANDOM).
     #[arg(long, value_name = "TEXT")]
@@ -112,7 +125,7 @@ pub struct FinetuneArgs {
     #[arg(long, default_value_t = 256)]
     pub max_len: usize,
     /// Peak learning rate (default: 2e-4 for lora, qlora and full; 3e-3 for ia3; 3e-2
-    /// for prompt).
+    /// for prompt; 1e-2 for prefix).
     #[arg(long)]
     pub lr: Option<f32>,
     /// Final learning rate (default: lr / 10).
@@ -198,8 +211,8 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         ((args.epochs * batches.batches_per_epoch() as f64) / args.accum.max(1) as f64).ceil().max(1.0) as usize
     });
 
-    let keep_quantized =
-        args.method == Method::Qlora || (args.quantized_base && matches!(args.method, Method::Ia3 | Method::Prompt));
+    let keep_quantized = args.method == Method::Qlora
+        || (args.quantized_base && matches!(args.method, Method::Ia3 | Method::Prompt | Method::Prefix));
     let mut model = Llama::from_gguf_with(&file, LoadOptions { device: args.device, keep_quantized })?;
     let targets = |default: &str| LoraConfig::parse_targets(args.targets.as_deref().unwrap_or(default));
     let lora_cfg = LoraConfig {
@@ -212,6 +225,10 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     let prompt_cfg = PromptTuningConfig {
         num_virtual_tokens: args.virtual_tokens,
         init: args.prompt_init_text.clone().map_or(PromptInit::Random, PromptInit::Text),
+    };
+    let prefix_cfg = PrefixTuningConfig {
+        num_virtual_tokens: args.virtual_tokens,
+        projection: args.prefix_projection.then(|| args.encoder_hidden.unwrap_or(model.prefix_shape().kv_dim())),
     };
     let full_params = match args.method {
         Method::Full => Some(model.make_trainable()?),
@@ -228,6 +245,10 @@ pub fn run(args: FinetuneArgs) -> CliResult {
             model.attach_prompt(&prompt_cfg, &ids, args.seed)?;
             None
         }
+        Method::Prefix => {
+            model.attach_prefix(&prefix_cfg, args.seed)?;
+            None
+        }
         Method::Lora | Method::Qlora => {
             model.attach_lora(&lora_cfg, args.seed)?;
             None
@@ -242,6 +263,7 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         (Some(params), _) => Box::new(LlamaFull { model: &model, params, source: &file }),
         (None, Method::Ia3) => Box::new(LlamaIa3 { model: &model, base_name }),
         (None, Method::Prompt) => Box::new(LlamaPrompt { model: &model, config: prompt_cfg, base_name }),
+        (None, Method::Prefix) => Box::new(LlamaPrefix { model: &model, config: prefix_cfg, base_name }),
         (None, _) => Box::new(LlamaLora { model: &model, config: lora_cfg, base_name }),
     };
     let trainee = trainee.as_ref();

@@ -137,7 +137,8 @@ fn bad_data_and_settings_are_clear_errors() {
 /// IA³ and prompt tuning through the binary on the tiny LLaMA of tests/fixtures/arch (no
 /// download): each trains and writes its PEFT adapter; IA³ vectors saved by PEFT change
 /// `generate`'s greedy text, and merged with `merge` give that same text with no adapter;
-/// a soft prompt applies with `--adapter` and refuses to merge.
+/// a soft prompt and prefixes (trained through their MLP) apply with `--adapter` and
+/// refuse to merge.
 #[test]
 fn ia3_and_prompt_tuning_train_apply_and_merge() {
     let root = lamina_testkit::repo_root();
@@ -148,6 +149,7 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
     for (method, extra, peft_type) in [
         ("ia3", vec![], "IA3"),
         ("prompt", vec!["--virtual-tokens", "3", "--prompt-init-text", "The date"], "PROMPT_TUNING"),
+        ("prefix", vec!["--virtual-tokens", "2", "--prefix-projection"], "PREFIX_TUNING"),
     ] {
         let run = dir.join(method);
         let run = run.to_str().unwrap();
@@ -179,10 +181,13 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
     assert!(ok && out.contains("merged 8 adapted tensors"), "{out}{err}");
     assert_eq!(generate(merged.to_str().unwrap(), None).0, adapted, "merged IA3 = IA3 applied");
 
-    let prompt = dir.join("prompt/final");
-    let (_, err) = generate(m, Some(&prompt));
-    assert!(err.contains("prompt tuning: 3 virtual tokens"), "{err}");
-    let (ok, _, err) = lamina(&["merge", "-m", m, "--adapter", prompt.to_str().unwrap(), merged.to_str().unwrap()]);
-    assert!(!ok && err.contains("cannot be merged"), "{err}");
+    for (method, says) in [("prompt", "prompt tuning: 3 virtual tokens"), ("prefix", "prefix tuning: 2 key/value")] {
+        let adapter = dir.join(method).join("final");
+        let (_, err) = generate(m, Some(&adapter));
+        assert!(err.contains(says), "{err}");
+        let (ok, _, err) =
+            lamina(&["merge", "-m", m, "--adapter", adapter.to_str().unwrap(), merged.to_str().unwrap()]);
+        assert!(!ok && err.contains("cannot be merged"), "{method}: {err}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -30,6 +30,7 @@ pub mod lora;
 pub mod models;
 pub mod nn;
 pub mod perplexity;
+pub mod prefix;
 pub mod prompt;
 pub mod prune;
 pub mod qnn;

@@ -51,6 +51,17 @@ impl Linear {
         Ok(Linear { weight, bias })
     }
 
+    /// As `torch.nn.Linear` starts (the adapters' encoders follow PEFT, which keeps it):
+    /// weight and bias U(-1/sqrt(in), 1/sqrt(in)), on `device`.
+    pub fn torch_init(d_in: usize, d_out: usize, seeds: &mut SeedStream, device: Device) -> Result<Linear> {
+        let bound = 1.0 / (d_in as f32).sqrt();
+        let mut u = |shape: &[usize]| -> Result<Tensor> {
+            let t = Tensor::rand_uniform(shape, -bound, bound, seeds.next_seed(), DType::F32)?;
+            Ok(t.to_device(device)?.requires_grad_())
+        };
+        Ok(Linear { weight: u(&[d_out, d_in])?, bias: Some(u(&[d_out])?) })
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // Flatten the leading dims so the product is one large GEMM (and the weight
         // gradient one GEMM with k = rows) rather than a batch of small ones.

@@ -2,12 +2,14 @@
 //! RoPE, SwiGLU, tied head) with LoRA adapters on every projection, against central
 //! finite differences of a plain f64 implementation written here from the architecture's
 //! definition. Checks the adapters' gradients (LoRA training), IA³'s vectors (output- and
-//! input-scaled), the base weights' gradients (full fine-tuning), and that adapters over
+//! input-scaled), a soft prompt, prefixes (direct and through their MLP), the base
+//! weights' gradients (full fine-tuning), and that adapters over
 //! quantized blocks (QLoRA) get the gradients of adapters over the same weights in f32.
 
 use lamina_model::ia3::{Ia3Config, Ia3Vector};
 use lamina_model::llama::Llama;
 use lamina_model::lora::{LoraConfig, LoraLayer, Target};
+use lamina_model::prefix::{Prefix, PrefixTuningConfig};
 use lamina_model::prompt::{PromptInit, PromptTuningConfig};
 use lamina_model::qnn::{Proj, QLinear};
 use lamina_model::LlamaConfig;
@@ -87,6 +89,10 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
             virtual_rows.iter().copied().chain(tokens).collect::<Vec<_>>()
         })
         .collect();
+    // Prefix tuning: K' keys and values per layer before every row's, (K', layers * 2 * kv_dim)
+    // in PEFT's column order, given or made by the reparameterisation MLP.
+    let prefix = reference_prefix(p);
+    let n_prefix = prefix.len() / (c.n_layers * 2 * nkv * hd);
     // W (l_in ⊙ h) + s B A (l_in ⊙ h), then ⊙ l_out: LoRA and IA³ where the params hold them.
     let proj = |i: usize, t: Target, h: &[f64], out: usize| -> Vec<f64> {
         let module = t.gguf_module();
@@ -108,7 +114,7 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
     };
     let rope = |v: &mut [f64], heads: usize| {
         for row in 0..n {
-            let pos = (row % seq) as f64;
+            let pos = (n_prefix + row % seq) as f64;
             for h in 0..heads {
                 for i in 0..hd / 2 {
                     let theta = pos * (c.rope_base as f64).powf(-2.0 * i as f64 / hd as f64);
@@ -128,17 +134,25 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
         rope(&mut q, nh);
         rope(&mut k, nkv);
         let mut att = vec![0.0; n * d];
+        let kv_width = nkv * hd;
+        // Key or value j of kv head `kvh` at key position `tk` of batch row `b`: the layer's
+        // prefixes first, then the row's own.
+        let kv_at = |x: &[f64], which: usize, b: usize, tk: usize, kvh: usize, j: usize| -> f64 {
+            if tk < n_prefix {
+                prefix[tk * c.n_layers * 2 * kv_width + (i * 2 + which) * kv_width + kvh * hd + j]
+            } else {
+                x[(b * seq + tk - n_prefix) * kv_width + kvh * hd + j]
+            }
+        };
         for b in 0..BATCH {
             for head in 0..nh {
                 let kvh = head / (nh / nkv);
                 for tq in 0..seq {
                     let rq = b * seq + tq;
-                    let scores: Vec<f64> = (0..=tq)
+                    let keys = n_prefix + tq + 1;
+                    let scores: Vec<f64> = (0..keys)
                         .map(|tk| {
-                            let rk = b * seq + tk;
-                            (0..hd)
-                                .map(|j| q[rq * nh * hd + head * hd + j] * k[rk * nkv * hd + kvh * hd + j])
-                                .sum::<f64>()
+                            (0..hd).map(|j| q[rq * nh * hd + head * hd + j] * kv_at(&k, 0, b, tk, kvh, j)).sum::<f64>()
                                 / (hd as f64).sqrt()
                         })
                         .collect();
@@ -146,8 +160,7 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
                     let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
                     let z: f64 = e.iter().sum();
                     for j in 0..hd {
-                        att[rq * d + head * hd + j] =
-                            (0..=tq).map(|tk| e[tk] / z * v[(b * seq + tk) * nkv * hd + kvh * hd + j]).sum();
+                        att[rq * d + head * hd + j] = (0..keys).map(|tk| e[tk] / z * kv_at(&v, 1, b, tk, kvh, j)).sum();
                     }
                 }
             }
@@ -178,6 +191,24 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
         scored += 1;
     }
     total / scored as f64
+}
+
+/// The prefixes (K', layers * 2 * kv_dim): `prefix` as given, or the reparameterisation
+/// W2 tanh(W1 e + b1) + b2 of `prefix_mlp.embedding` (none: empty).
+fn reference_prefix(p: &Params) -> Vec<f64> {
+    if let Some((v, _)) = p.get("prefix") {
+        return v.clone();
+    }
+    let Some((e, e_shape)) = p.get("prefix_mlp.embedding") else { return Vec::new() };
+    let (w1, w1_shape) = &p["prefix_mlp.w1"];
+    let (w2, w2_shape) = &p["prefix_mlp.w2"];
+    let add_bias = |mut y: Vec<f64>, b: &[f64]| {
+        y.iter_mut().enumerate().for_each(|(j, v)| *v += b[j % b.len()]);
+        y
+    };
+    let h = add_bias(linear(e, e_shape[0], w1, w1_shape[0]), &p["prefix_mlp.b1"].0);
+    let h: Vec<f64> = h.iter().map(|v| v.tanh()).collect();
+    add_bias(linear(&h, e_shape[0], w2, w2_shape[0]), &p["prefix_mlp.b2"].0)
 }
 
 // ---- the engine side --------------------------------------------------------------------
@@ -428,4 +459,43 @@ fn prompt_tuning_gradients_match_finite_differences() {
     let d = config().dim;
     let want: Vec<f64> = [4, 9, 4, 9, 4].iter().flat_map(|&t| emb[t * d..(t + 1) * d].to_vec()).collect();
     assert_eq!(vals(&m.prompt.as_ref().unwrap().embeddings), want);
+}
+
+/// The prefixes' trainable tensors by the reference's names.
+fn prefix_params(prefix: &Prefix) -> Vec<(&'static str, Tensor)> {
+    match prefix {
+        Prefix::Direct(v) => vec![("prefix", v.clone())],
+        Prefix::Projected(m) => vec![
+            ("prefix_mlp.embedding", m.embedding.clone()),
+            ("prefix_mlp.w1", m.hidden.weight.clone()),
+            ("prefix_mlp.b1", m.hidden.bias.clone().unwrap()),
+            ("prefix_mlp.w2", m.out.weight.clone()),
+            ("prefix_mlp.b2", m.out.bias.clone().unwrap()),
+        ],
+    }
+}
+
+#[test]
+fn prefix_tuning_gradients_match_finite_differences() {
+    for projection in [None, Some(5)] {
+        let mut m = Llama::random(config(), true, 0.5, 6, Device::Cpu).unwrap();
+        let cfg = PrefixTuningConfig { num_virtual_tokens: 3, projection };
+        m.attach_prefix(&cfg, 19).unwrap();
+        let (loss, scored) = m.loss(&TOKENS, &LABELS, BATCH, None).unwrap();
+        assert_eq!(scored, 8, "{projection:?}: the prefixes are never scored");
+        let mut p = params_of(&m);
+        let trained = prefix_params(m.prefix.as_ref().unwrap());
+        assert_eq!(trained.len(), m.prefix_parameters().len());
+        for (name, t) in &trained {
+            p.insert(name.to_string(), (vals(t), t.shape().to_vec()));
+        }
+        let want = reference_loss(&p, &config(), 1.0);
+        let got = loss.to_vec::<f32>().unwrap()[0] as f64;
+        assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "{projection:?}: engine {got}, reference {want}");
+        loss.backward().unwrap();
+        for (name, t) in &trained {
+            let g = t.grad().unwrap_or_else(|| panic!("{name} got no gradient"));
+            assert_close(name, &vals(&g), &numeric_grad(&p, name, 1.0));
+        }
+    }
 }

@@ -1,11 +1,12 @@
-//! IA³ and prompt-tuning adapters against PyTorch + Hugging Face PEFT, both ways, on the
+//! IA³, prompt-tuning and prefix-tuning adapters against PyTorch + Hugging Face PEFT, both ways, on the
 //! tiny LLaMA that transformers saved in tests/fixtures/arch/llama/ (loaded from its
 //! Hugging Face directory and from llama.cpp's GGUF conversion, whose q/k rows are in
 //! GGUF's order). tests/fixtures/peft_methods/<method>/ (scripts/reference/
 //! peft_methods_reference.py) holds:
 //!
 //! - `peft/`: an adapter made and saved by PEFT: Lamina must load it and give PEFT's
-//!   logits and greedy tokens;
+//!   logits and greedy tokens (for prefix tuning also `peft_projection/`, trained through
+//!   PEFT's reparameterisation MLP);
 //! - `lamina/`: an adapter saved by Lamina (`write_lamina_adapters`, ignored: it writes
 //!   the fixture), which PEFT loaded to record its logits: Lamina must still write exactly
 //!   that adapter, and give PEFT's logits with it;
@@ -21,6 +22,7 @@ use lamina_model::hf::HfModel;
 use lamina_model::ia3::{Ia3Config, Ia3Vector};
 use lamina_model::llama::AdapterKind;
 use lamina_model::lora::Target;
+use lamina_model::prefix::PrefixTuningConfig;
 use lamina_model::prompt::{PromptInit, PromptTuningConfig};
 use lamina_model::safetensors::SafeTensors;
 use lamina_model::{arch, CausalLm, Llama, LoadOptions, LogitsFor};
@@ -211,23 +213,77 @@ fn prompt_saved_by_lamina_loads_in_peft() {
     check_against_peft(&m, &want, "Lamina's prompt tuning in PEFT");
 }
 
-#[test]
-fn a_soft_prompt_stays_pinned_in_the_cache() {
+/// The `pinned` positions an adapter puts at the front of every cache (virtual tokens,
+/// prefixes) are the model's: not counted, and kept through `clear` and `truncate`.
+fn check_pinned(method: &str, pinned: usize) {
     let _g = NoGradGuard::new();
-    let want = expected("prompt", "peft");
+    let want = expected(method, "peft");
     let mut m = base(Source::Hf);
-    m.load_adapter(&fixture("prompt").join("peft"), false).unwrap();
-    assert_eq!(m.context_length(), m.config.context_length - 5);
+    m.load_adapter(&fixture(method).join("peft"), false).unwrap();
+    assert_eq!(m.context_length(), m.config.context_length - pinned);
     let mut cache = m.new_cache(want.prompt.len()).unwrap();
-    assert_eq!((cache.len(), cache.capacity()), (0, want.prompt.len()), "the virtual tokens are the model's");
+    assert_eq!(
+        (cache.len(), cache.capacity()),
+        (0, want.prompt.len()),
+        "{method}: the pinned positions are the model's"
+    );
     m.forward(&want.prompt[..4], &mut cache, LogitsFor::Last).unwrap();
-    // A new conversation, and a rollback to a shared prefix, keep the virtual tokens.
+    // A new conversation, and a rollback to a shared prefix, keep the pinned positions.
     cache.clear();
     let all = m.forward(&want.prompt, &mut cache, LogitsFor::All).unwrap().to_vec_f32().unwrap();
-    assert!(worst_error(&all, &want.logits) <= TOLERANCE);
+    assert!(worst_error(&all, &want.logits) <= TOLERANCE, "{method} after clear");
     cache.truncate(3);
     let rest = m.forward(&want.prompt[3..], &mut cache, LogitsFor::All).unwrap().to_vec_f32().unwrap();
-    assert!(worst_error(&rest, &want.logits[3 * m.config.vocab_size..]) <= TOLERANCE);
+    assert!(worst_error(&rest, &want.logits[3 * m.config.vocab_size..]) <= TOLERANCE, "{method} after truncate");
+}
+
+#[test]
+fn a_soft_prompt_stays_pinned_in_the_cache() {
+    check_pinned("prompt", 5);
+}
+
+// ---- prefix tuning ---------------------------------------------------------------------
+
+/// Lamina's prefixes: 3 positions, N(0, 1), attached to the GGUF model (keys in GGUF's
+/// per-head order, moved to Hugging Face's on save).
+fn save_lamina_prefix(dir: &Path) {
+    let mut m = base(Source::Gguf);
+    let cfg = PrefixTuningConfig { num_virtual_tokens: 3, projection: None };
+    m.attach_prefix(&cfg, 23).unwrap();
+    m.save_prefix(dir, &cfg, BASE_NAME).unwrap();
+}
+
+#[test]
+fn prefixes_saved_by_peft_give_peft_logits() {
+    for (who, want_cfg) in [
+        ("peft", PrefixTuningConfig { num_virtual_tokens: 3, projection: None }),
+        ("peft_projection", PrefixTuningConfig { num_virtual_tokens: 4, projection: Some(12) }),
+    ] {
+        let want = expected("prefix", who);
+        for source in [Source::Hf, Source::Gguf] {
+            let mut m = base(source);
+            let kind = m.load_adapter(&fixture("prefix").join(who), false).unwrap();
+            assert_eq!(kind, AdapterKind::Prefix(want_cfg.clone()));
+            check_against_peft(&m, &want, &format!("PEFT's prefixes ({who}) on {source:?}"));
+            assert!(m.merge_adapters().is_err(), "prefixes cannot be merged");
+        }
+    }
+}
+
+#[test]
+fn prefixes_saved_by_lamina_load_in_peft() {
+    check_lamina_writes_the_fixture("prefix", save_lamina_prefix);
+    let want = expected("prefix", "lamina");
+    for source in [Source::Hf, Source::Gguf] {
+        let mut m = base(source);
+        m.load_adapter(&fixture("prefix").join("lamina"), false).unwrap();
+        check_against_peft(&m, &want, &format!("Lamina's prefixes in PEFT, on {source:?}"));
+    }
+}
+
+#[test]
+fn prefixes_stay_pinned_in_the_cache() {
+    check_pinned("prefix", 3);
 }
 
 /// Writes tests/fixtures/peft_methods/*/lamina/ (then run the reference script).
@@ -236,4 +292,5 @@ fn a_soft_prompt_stays_pinned_in_the_cache() {
 fn write_lamina_adapters() {
     save_lamina_ia3(&fixture("ia3").join("lamina"));
     save_lamina_prompt(&fixture("prompt").join("lamina"));
+    save_lamina_prefix(&fixture("prefix").join("lamina"));
 }

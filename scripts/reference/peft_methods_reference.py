@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch + Hugging Face PEFT reference for Lamina's IA3 and prompt-tuning adapters, and
+"""PyTorch + Hugging Face PEFT reference for Lamina's IA3, prompt-tuning and prefix-tuning adapters, and
 the generator of tests/fixtures/peft_methods/<method>/ (checked by
 model/tests/peft_methods.rs). The base model is the tiny LLaMA that transformers saved in
 tests/fixtures/arch/llama/hf/ (2 layers, hidden 32, 4 query heads over 2 key/value heads).
@@ -9,13 +9,16 @@ Both directions, for each method:
 1. PEFT -> Lamina: `get_peft_model` with the method's config, its trainable tensors set to
    random values (PEFT starts IA3 at ones, which would change nothing), `save_pretrained`
    into `<method>/peft/` (only the adapter's two files are kept).
+   For prefix tuning a second one, `<method>/peft_projection/`, trained through PEFT's
+   reparameterisation MLP (`prefix_projection=True`; PEFT saves the MLP's output).
 2. Lamina -> PEFT: `<method>/lamina/` is an adapter saved by Lamina (written first by the
    ignored test `write_lamina_adapters`, see below); this script loads it with
    `PeftModel.from_pretrained`.
 
 For each adapter, loaded back from its directory, `expected.safetensors` holds PEFT's
 logits for the prompt's positions (`peft.logits`, `lamina.logits`: positions x 320, float32;
-for prompt tuning, the positions of the real tokens only) and `expected.json` PEFT's greedy
+for prompt tuning, the positions of the real tokens only; `peft_projection.logits` too
+for prefix tuning) and `expected.json` PEFT's greedy
 continuation (each step the argmax of PEFT's forward over the whole sequence) with the
 smallest top-2 logit gap on the way, and, for the record, what PEFT's `generate` gives
 (`peft_generate`: with prompt tuning it leaves the forward's continuation after 4 tokens
@@ -26,6 +29,7 @@ Commands that made the committed fixtures (from the repository root):
     cargo test --release -p lamina-model --test peft_methods -- --ignored write_lamina_adapters
     python3 scripts/reference/peft_methods_reference.py --method ia3
     python3 scripts/reference/peft_methods_reference.py --method prompt
+    python3 scripts/reference/peft_methods_reference.py --method prefix
 
 Requirements (versions that made the fixtures): torch 2.15.0 (CPU), transformers 5.25.0,
 peft 0.21.2, safetensors 0.8.0. A few seconds each.
@@ -62,7 +66,7 @@ def load_base():
 
 
 def peft_config(method: str):
-    from peft import IA3Config, PromptTuningConfig
+    from peft import IA3Config, PrefixTuningConfig, PromptTuningConfig
 
     if method == "ia3":
         # q as an output-scaled module too (its rows move between HF and GGUF order, as k's do).
@@ -70,6 +74,12 @@ def peft_config(method: str):
             task_type="CAUSAL_LM",
             target_modules=["q_proj", "k_proj", "v_proj", "down_proj"],
             feedforward_modules=["down_proj"],
+        )
+    if method == "prefix":
+        return PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3)
+    if method == "prefix_projection":
+        return PrefixTuningConfig(
+            task_type="CAUSAL_LM", num_virtual_tokens=4, prefix_projection=True, encoder_hidden_size=12
         )
     return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=5)
 
@@ -135,7 +145,7 @@ def save_peft_adapter(method: str, out: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--method", choices=["ia3", "prompt"], required=True)
+    ap.add_argument("--method", choices=["ia3", "prompt", "prefix"], required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
     from peft import PeftModel
@@ -148,8 +158,12 @@ def main() -> int:
     if not (lamina_dir / "adapter_config.json").is_file():
         sys.exit(f"{lamina_dir} is missing: run the ignored test write_lamina_adapters first (see the header)")
     save_peft_adapter(args.method, d / "peft")
+    adapters = ["peft", "lamina"]
+    if args.method == "prefix":
+        save_peft_adapter("prefix_projection", d / "peft_projection")
+        adapters.insert(1, "peft_projection")
     tensors, cases = {}, {}
-    for who in ("peft", "lamina"):
+    for who in adapters:
         model = PeftModel.from_pretrained(load_base(), d / who)
         model.eval()
         logits, greedy, gap, generated = logits_and_greedy(model)

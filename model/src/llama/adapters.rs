@@ -1,12 +1,14 @@
 //! What the adapter kinds share on a LLaMA model: loading a PEFT directory of any kind
 //! this crate implements (chosen by its `peft_type`), and folding adapters into the base
-//! weights (LoRA: W + s B A; IA³: W's rows or columns scaled; a soft prompt cannot be).
+//! weights (LoRA: W + s B A; IA³: W's rows or columns scaled; a soft prompt or prefixes
+//! cannot be).
 
 use super::{Llama, LlamaBlock};
 use crate::error::{ModelError, Result};
 use crate::ia3::Ia3Config;
 use crate::lora::{peft, LoraConfig, Target};
 use crate::nn::Linear;
+use crate::prefix::PrefixTuningConfig;
 use crate::prompt::PromptTuningConfig;
 use crate::qnn::Proj;
 use lamina_tensor::{Device, Tensor};
@@ -19,6 +21,7 @@ pub enum AdapterKind {
     Lora(LoraConfig),
     Ia3(Ia3Config),
     Prompt(PromptTuningConfig),
+    Prefix(PrefixTuningConfig),
 }
 
 impl AdapterKind {
@@ -31,38 +34,42 @@ impl AdapterKind {
                 format!("IA3: vectors on {} (input-scaled: {})", names(&c.targets), names(&c.feedforward))
             }
             AdapterKind::Prompt(c) => format!("prompt tuning: {} virtual tokens", c.num_virtual_tokens),
+            AdapterKind::Prefix(c) => format!("prefix tuning: {} key/value prefixes per layer", c.num_virtual_tokens),
         }
     }
 }
 
 impl Llama {
-    /// Load a PEFT adapter directory of any implemented kind (`peft_type` LORA, IA3 or
-    /// PROMPT_TUNING), replacing adapters of that kind. Frozen unless `trainable`.
+    /// Load a PEFT adapter directory of any implemented kind (`peft_type` LORA, IA3,
+    /// PROMPT_TUNING or PREFIX_TUNING), replacing adapters of that kind. Frozen unless `trainable`.
     pub fn load_adapter(&mut self, dir: &Path, trainable: bool) -> Result<AdapterKind> {
         let v = peft::read_config(dir)?;
         match v.get("peft_type").and_then(|t| t.as_str()).unwrap_or("LORA") {
             "LORA" => Ok(AdapterKind::Lora(self.load_lora(dir, trainable)?)),
             "IA3" => Ok(AdapterKind::Ia3(self.load_ia3(dir, trainable)?)),
             "PROMPT_TUNING" => Ok(AdapterKind::Prompt(self.load_prompt(dir, trainable)?)),
+            "PREFIX_TUNING" => Ok(AdapterKind::Prefix(self.load_prefix(dir, trainable)?)),
             other => Err(ModelError::Unsupported(format!(
-                "{}: peft_type {other} is not supported (LORA, IA3, PROMPT_TUNING)",
+                "{}: peft_type {other} is not supported (LORA, IA3, PROMPT_TUNING, PREFIX_TUNING)",
                 dir.join(peft::CONFIG_FILE).display()
             ))),
         }
     }
 
-    /// Whether any adapter is attached (LoRA, IA³ or a soft prompt).
+    /// Whether any adapter is attached (LoRA, IA³, a soft prompt or prefixes).
     pub fn has_adapters(&self) -> bool {
-        self.prompt.is_some() || self.blocks.iter().any(|b| !b.lora.is_empty() || !b.ia3.is_empty())
+        self.prompt.is_some()
+            || self.prefix.is_some()
+            || self.blocks.iter().any(|b| !b.lora.is_empty() || !b.ia3.is_empty())
     }
 
     fn refuse_merging_a_prompt(&self) -> Result<()> {
-        match self.prompt {
-            Some(_) => Err(ModelError::Unsupported(
-                "a soft prompt (prompt tuning) cannot be merged into the weights: apply it with --adapter".into(),
-            )),
-            None => Ok(()),
-        }
+        let what = match (&self.prompt, &self.prefix) {
+            (Some(_), _) => "a soft prompt (prompt tuning)",
+            (None, Some(_)) => "key/value prefixes (prefix tuning)",
+            (None, None) => return Ok(()),
+        };
+        Err(ModelError::Unsupported(format!("{what} cannot be merged into the weights: apply it with --adapter")))
     }
 
     /// Fold every adapter into its base weight (in f32; quantized weights are dequantized

@@ -142,7 +142,11 @@ impl Llama {
         let v = heads(v, c.n_kv_heads, None)?;
         let a = match pass {
             Pass::Cached(seqs) => attend_cached(c, layer, &q, &k, &v, seqs)?,
-            Pass::Train { .. } => attend(c, layer, &q, &k, &v, ctx)?,
+            Pass::Train { prefix: None, .. } => attend(c, layer, &q, &k, &v, ctx)?,
+            Pass::Train { prefix: Some(p), .. } => {
+                let (k, v) = self.prepend_prefix(p, layer, k, v)?;
+                attend(c, layer, &q, &k, &v, ctx)?
+            }
         };
         let a = a.permute(&[0, 2, 1, 3])?.reshape(&[batch * t, c.q_dim()])?;
         let x = x.add(&post_norm(project(Target::O, &a)?, b.post_attn_norm.as_ref(), c.norm_eps)?)?;

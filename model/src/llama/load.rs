@@ -120,7 +120,7 @@ impl Llama {
                 float => float,
             },
         };
-        Ok(Llama { config: c, embed, blocks, out_norm, head, tied, prompt: None, device })
+        Ok(Llama { config: c, embed, blocks, out_norm, head, tied, prompt: None, prefix: None, device })
     }
 }
 

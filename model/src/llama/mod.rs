@@ -10,6 +10,7 @@ mod config;
 mod ia3;
 mod load;
 mod lora;
+mod prefix;
 mod prompt;
 mod rope_layout;
 mod train;
@@ -25,6 +26,7 @@ use crate::error::{ModelError, Result};
 use crate::ia3::Ia3Block;
 use crate::kv_cache::KvCache;
 use crate::lora::{BlockAdapters, Target};
+use crate::prefix::Prefix;
 use crate::prompt::SoftPrompt;
 use crate::qnn::{Proj, Table};
 use lamina_tensor::{DType, Device, Tensor};
@@ -106,6 +108,9 @@ pub struct Llama {
     pub tied: bool,
     /// Virtual tokens put before every sequence (prompt tuning), if attached or loaded.
     pub prompt: Option<SoftPrompt>,
+    /// Keys and values put before every sequence's in each layer (prefix tuning), if
+    /// attached or loaded.
+    pub prefix: Option<Prefix>,
     device: Device,
 }
 
@@ -156,18 +161,19 @@ impl Llama {
 
 /// How a forward pass runs: extending KV caches (inference: x's rows are the new tokens of
 /// one or more sequences in turn, each with its cache and its own context, which says how
-/// many rows are its) or over whole sequences with gradients (training).
+/// many rows are its) or over whole sequences with gradients (training; `prefix`: the
+/// pass's prefixes (K, width) when prefix tuning, which the cached pass finds in the caches).
 #[derive(Clone, Copy)]
 enum Pass<'c> {
     Cached(&'c [(&'c KvCache, &'c block::PassContext)]),
-    Train { step_seed: Option<u64> },
+    Train { step_seed: Option<u64>, prefix: Option<&'c Tensor> },
 }
 
 impl Pass<'_> {
     fn step_seed(&self) -> Option<u64> {
         match self {
             Pass::Cached(_) => None,
-            Pass::Train { step_seed } => *step_seed,
+            Pass::Train { step_seed, .. } => *step_seed,
         }
     }
 }
@@ -177,10 +183,10 @@ impl CausalLm for Llama {
         self.config.vocab_size
     }
 
-    /// The model's context, less the virtual tokens of a soft prompt (which take the first
-    /// positions of every sequence).
+    /// The model's context, less the virtual tokens of a soft prompt and the prefixes of
+    /// prefix tuning (which take the first positions of every sequence).
     fn context_length(&self) -> usize {
-        self.config.context_length.saturating_sub(self.virtual_tokens())
+        self.config.context_length.saturating_sub(self.pinned_positions())
     }
 
     fn device(&self) -> Device {
@@ -189,8 +195,9 @@ impl CausalLm for Llama {
 
     fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         let c = &self.config;
-        let capacity = (capacity + self.virtual_tokens()).min(c.context_length);
+        let capacity = (capacity + self.pinned_positions()).min(c.context_length);
         let mut cache = KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim, capacity, DType::F32, self.device)?;
+        self.fill_prefix(&mut cache)?;
         lamina_tensor::cpu::parallel::install(|| self.fill_prompt(&mut cache))?;
         Ok(cache)
     }
@@ -214,6 +221,12 @@ impl CausalLm for Llama {
 }
 
 impl Llama {
+    /// Positions every sequence's cache starts with: prefixes, then a soft prompt's
+    /// virtual tokens.
+    fn pinned_positions(&self) -> usize {
+        self.prefix_tokens() + self.virtual_tokens()
+    }
+
     /// The decoder over every sequence's new tokens (rows in sequence order), each
     /// extending its own cache; returns the output norm of the rows `which` asks for.
     /// The caches advance only when the whole pass succeeded.

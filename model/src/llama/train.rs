@@ -1,6 +1,6 @@
 //! The training forward pass: whole sequences at once, no KV cache, with autograd
-//! through whatever requires gradients (LoRA adapters, IA³ vectors, a soft prompt, or
-//! every float weight for full fine-tuning). Frozen weights, float or quantized,
+//! through whatever requires gradients (LoRA adapters, IA³ vectors, a soft prompt,
+//! prefixes, or every float weight for full fine-tuning). Frozen weights, float or quantized,
 //! contribute only the gradient with respect to their input.
 
 use super::block::PassContext;
@@ -30,9 +30,10 @@ impl Llama {
         }
         let seq = tokens.len() / batch;
         let k = self.virtual_tokens();
-        if seq + k > c.context_length {
+        let pinned = self.pinned_positions();
+        if seq + pinned > c.context_length {
             return Err(ModelError::Invalid(format!(
-                "sequence length {seq} (+ {k} virtual tokens) exceeds the model's context of {}",
+                "sequence length {seq} (+ {pinned} virtual or prefix tokens) exceeds the model's context of {}",
                 c.context_length
             )));
         }
@@ -41,9 +42,11 @@ impl Llama {
         }
         // (B*(K+T), dim): a soft prompt's K virtual tokens before each row's T tokens.
         let mut x = self.prepend_prompt(self.embed_tokens(tokens)?, batch, seq)?;
-        let ctx = PassContext::new(c, 0, k + seq, self.device)?;
+        // Prefixes (K', width) take positions 0..K' of every layer's keys, before the rows.
+        let prefix = self.prefix.as_ref().map(|p| p.values()).transpose()?;
+        let ctx = PassContext::new(c, self.prefix_tokens(), k + seq, self.device)?;
         for i in 0..self.blocks.len() {
-            x = self.block(i, &x, (batch, k + seq), &ctx, Pass::Train { step_seed })?;
+            x = self.block(i, &x, (batch, k + seq), &ctx, Pass::Train { step_seed, prefix: prefix.as_ref() })?;
         }
         let x = self.drop_prompt_rows(x, batch, seq)?; // (B*T, dim)
         Ok(x.rms_norm(Some(&self.out_norm), c.norm_eps)?)

@@ -1,12 +1,13 @@
 //! LLaMA-family models as things a fine-tuning run trains: LoRA adapters (over float or
-//! quantized base weights: QLoRA is LoRA over a `Proj::Quant` base), IA³ vectors or a
-//! soft prompt, exported in PEFT's layout, or every weight (full fine-tuning) exported as a GGUF next
+//! quantized base weights: QLoRA is LoRA over a `Proj::Quant` base), IA³ vectors, a
+//! soft prompt or key/value prefixes, exported in PEFT's layout, or every weight (full fine-tuning) exported as a GGUF next
 //! to the source's metadata.
 
 use super::{TrainBatch, Trainee};
 use crate::TrainError;
 use lamina_model::gguf::{write_with_replacements, GgufFile};
 use lamina_model::lora::LoraConfig;
+use lamina_model::prefix::PrefixTuningConfig;
 use lamina_model::prompt::PromptTuningConfig;
 use lamina_model::Llama;
 use lamina_tensor::quant::GgmlType;
@@ -83,6 +84,28 @@ impl Trainee for LlamaPrompt<'_> {
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
         self.model.save_prompt(dir, &self.config, &self.base_name).map_err(model_err)
+    }
+}
+
+/// Key/value prefixes (prefix tuning) on a LLaMA model that has them attached.
+pub struct LlamaPrefix<'a> {
+    pub model: &'a Llama,
+    pub config: PrefixTuningConfig,
+    /// `base_model_name_or_path` in the adapter's config.
+    pub base_name: String,
+}
+
+impl Trainee for LlamaPrefix<'_> {
+    fn loss(&self, b: &TrainBatch, seed: Option<u64>) -> Result<(Tensor, usize), TrainError> {
+        loss_of(self.model, b, seed)
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        self.model.prefix_parameters()
+    }
+
+    fn export(&self, dir: &Path) -> Result<(), TrainError> {
+        self.model.save_prefix(dir, &self.config, &self.base_name).map_err(model_err)
     }
 }
 
