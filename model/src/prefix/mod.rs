@@ -19,6 +19,7 @@ pub mod peft;
 
 use crate::error::{ModelError, Result};
 use crate::nn::{Linear, SeedStream};
+use crate::prompt::learning::TENSOR_NAME;
 use lamina_tensor::{DType, Device, Tensor};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -123,7 +124,7 @@ impl Prefix {
     /// The trainable tensors, with PEFT's names (the checkpoint's names too).
     pub fn parameters(&self) -> Vec<(String, Tensor)> {
         match self {
-            Prefix::Direct(p) => vec![(peft::TENSOR_NAME.to_string(), p.clone())],
+            Prefix::Direct(p) => vec![(TENSOR_NAME.to_string(), p.clone())],
             Prefix::Projected(m) => {
                 let mut out = vec![("prompt_encoder.embedding.weight".to_string(), m.embedding.clone())];
                 m.hidden.parameters("prompt_encoder.transform.0", &mut out);

@@ -8,86 +8,42 @@
 //! and read back by PEFT (model/tests/peft_methods.rs).
 
 use super::{PrefixShape, PrefixTuningConfig};
-use crate::error::{ModelError, Result};
-use crate::lora::peft::{is_unset, read_config, write_dir, CONFIG_FILE, WEIGHTS_FILE};
-use crate::safetensors::SafeTensors;
-use lamina_tensor::{DType, Tensor};
+use crate::error::Result;
+use crate::prompt::learning::{self, ConfigDims};
+use lamina_tensor::Tensor;
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// PEFT's name of the saved prefixes.
-pub const TENSOR_NAME: &str = "prompt_embeddings";
-
 /// The `adapter_config.json` PEFT writes for prefixes of `shape`.
 pub fn config_json(cfg: &PrefixTuningConfig, base_model: &str, shape: PrefixShape) -> Value {
-    json!({
-        "peft_type": "PREFIX_TUNING",
-        "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": base_model,
-        "num_virtual_tokens": cfg.num_virtual_tokens,
-        "token_dim": shape.kv_dim(),
-        "num_attention_heads": shape.kv_heads,
-        "num_layers": shape.layers,
-        "num_transformer_submodules": 1,
+    let dims = ConfigDims { token_dim: shape.kv_dim(), num_attention_heads: shape.kv_heads, num_layers: shape.layers };
+    let extra = json!({
         "encoder_hidden_size": cfg.projection.unwrap_or(shape.kv_dim()),
         "prefix_projection": cfg.projection.is_some(),
         "init_weights": null,
-        "inference_mode": true,
-        "modules_to_save": null,
-        "revision": null
-    })
+    });
+    learning::config_json("PREFIX_TUNING", cfg.num_virtual_tokens, base_model, dims, extra)
 }
 
 /// Write `values` (K, width), keys in Hugging Face's order.
 pub fn save(dir: &Path, values: Tensor, cfg: &Value) -> Result<()> {
-    write_dir(dir, vec![(TENSOR_NAME.to_string(), values)], cfg)
+    learning::save(dir, values, cfg)
 }
 
 /// Read a prefix-tuning directory for a model of `shape`: its config and the prefixes
 /// (K, width) on the CPU, keys in Hugging Face's order.
 pub fn load(dir: &Path, shape: PrefixShape) -> Result<(PrefixTuningConfig, Tensor)> {
-    let cfg_path = dir.join(CONFIG_FILE);
-    let cfg = parse_config(&read_config(dir)?, shape)
-        .map_err(|m| ModelError::Invalid(format!("{}: {m}", cfg_path.display())))?;
-    let weights_path = dir.join(WEIGHTS_FILE);
-    let st = SafeTensors::open(&weights_path)?;
-    let want = [cfg.num_virtual_tokens, shape.width()];
-    match st.tensors() {
-        [info] if info.name == TENSOR_NAME && info.shape == want => {}
-        other => {
-            return Err(ModelError::Invalid(format!(
-                "{}: expected one tensor `{TENSOR_NAME}` of shape {want:?} (tokens, layers x 2 x {}), found {:?}",
-                weights_path.display(),
-                shape.kv_dim(),
-                other.iter().map(|i| format!("{} {:?}", i.name, i.shape)).collect::<Vec<_>>()
-            )))
-        }
-    }
-    Ok((cfg, st.load(TENSOR_NAME, DType::F32)?))
+    let cfg = learning::read_with(dir, |v| parse_config(v, shape))?;
+    let values = learning::load_embeddings(dir, [cfg.num_virtual_tokens, shape.width()])?;
+    Ok((cfg, values))
 }
 
 fn parse_config(v: &Value, shape: PrefixShape) -> std::result::Result<PrefixTuningConfig, String> {
-    let peft_type = v.get("peft_type").and_then(Value::as_str).unwrap_or("");
-    if peft_type != "PREFIX_TUNING" {
-        return Err(format!("peft_type `{peft_type}` is not PREFIX_TUNING"));
-    }
-    let count = |key: &str| v.get(key).and_then(Value::as_u64).map(|n| n as usize);
-    let k = count("num_virtual_tokens").ok_or("missing integer `num_virtual_tokens`")?;
-    for (key, want) in
-        [("token_dim", shape.kv_dim()), ("num_attention_heads", shape.kv_heads), ("num_layers", shape.layers)]
-    {
-        if let Some(got) = count(key).filter(|&n| n != want) {
-            return Err(format!("`{key}` is {got}, the model needs {want} (key/value width, key/value heads, layers)"));
-        }
-    }
-    if count("num_transformer_submodules").is_some_and(|n| n != 1) {
-        return Err("`num_transformer_submodules` other than 1 (encoder-decoder models) is not supported".into());
-    }
-    if v.get("modules_to_save").is_some_and(|x| !is_unset(x)) {
-        return Err(format!("`modules_to_save` = {} is not supported", v["modules_to_save"]));
-    }
+    let must_match =
+        [("token_dim", shape.kv_dim()), ("num_attention_heads", shape.kv_heads), ("num_layers", shape.layers)];
+    let k = learning::check_config(v, "PREFIX_TUNING", &must_match)?;
     let projection = match v.get("prefix_projection").and_then(Value::as_bool) {
-        Some(true) => Some(count("encoder_hidden_size").unwrap_or(shape.kv_dim())),
+        Some(true) => Some(v.get("encoder_hidden_size").and_then(Value::as_u64).map_or(shape.kv_dim(), |n| n as usize)),
         _ => None,
     };
     let cfg = PrefixTuningConfig { num_virtual_tokens: k, projection };

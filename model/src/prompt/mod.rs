@@ -7,6 +7,7 @@
 //!
 //! `peft` reads and writes them in Hugging Face PEFT's layout (`peft_type` PROMPT_TUNING).
 
+pub mod learning;
 pub mod peft;
 
 use crate::error::{ModelError, Result};

@@ -4,16 +4,14 @@
 //! causal LM. tests/fixtures/peft_methods/prompt/ holds prompts made by PEFT and read back
 //! by PEFT (model/tests/peft_methods.rs).
 
+use super::learning::{self, ConfigDims};
 use super::{PromptInit, PromptTuningConfig, SoftPrompt};
-use crate::error::{ModelError, Result};
-use crate::lora::peft::{is_unset, read_config, write_dir, CONFIG_FILE, WEIGHTS_FILE};
-use crate::safetensors::SafeTensors;
-use lamina_tensor::{DType, Device};
+use crate::error::Result;
+use lamina_tensor::Device;
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// PEFT's name of the virtual tokens' tensor.
-pub const TENSOR_NAME: &str = "prompt_embeddings";
+pub use learning::TENSOR_NAME;
 
 /// The `adapter_config.json` PEFT writes for a model with `dim`-wide embeddings,
 /// `layers` blocks and `heads` attention heads.
@@ -22,67 +20,29 @@ pub fn config_json(cfg: &PromptTuningConfig, base_model: &str, dim: usize, layer
         PromptInit::Random => ("RANDOM", Value::Null),
         PromptInit::Text(t) => ("TEXT", json!(t)),
     };
-    json!({
-        "peft_type": "PROMPT_TUNING",
-        "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": base_model,
-        "num_virtual_tokens": cfg.num_virtual_tokens,
-        "token_dim": dim,
-        "num_transformer_submodules": 1,
-        "num_attention_heads": heads,
-        "num_layers": layers,
+    let dims = ConfigDims { token_dim: dim, num_attention_heads: heads, num_layers: layers };
+    let extra = json!({
         "prompt_tuning_init": init,
         "prompt_tuning_init_text": text,
         "tokenizer_name_or_path": if text.is_null() { Value::Null } else { json!(base_model) },
         "tokenizer_kwargs": null,
-        "inference_mode": true,
-        "modules_to_save": null,
-        "revision": null
-    })
+    });
+    learning::config_json("PROMPT_TUNING", cfg.num_virtual_tokens, base_model, dims, extra)
 }
 
 pub fn save(dir: &Path, prompt: &SoftPrompt, cfg: &Value) -> Result<()> {
-    write_dir(dir, vec![(TENSOR_NAME.to_string(), prompt.embeddings.clone())], cfg)
+    learning::save(dir, prompt.embeddings.clone(), cfg)
 }
 
 /// Read a prompt-tuning directory for a model with `dim`-wide embeddings.
 pub fn load(dir: &Path, dim: usize, device: Device) -> Result<(PromptTuningConfig, SoftPrompt)> {
-    let cfg_path = dir.join(CONFIG_FILE);
-    let cfg = parse_config(&read_config(dir)?, dim)
-        .map_err(|m| ModelError::Invalid(format!("{}: {m}", cfg_path.display())))?;
-    let weights_path = dir.join(WEIGHTS_FILE);
-    let st = SafeTensors::open(&weights_path)?;
-    let want = [cfg.num_virtual_tokens, dim];
-    match st.tensors() {
-        [info] if info.name == TENSOR_NAME && info.shape == want => {}
-        other => {
-            return Err(ModelError::Invalid(format!(
-                "{}: expected one tensor `{TENSOR_NAME}` of shape {want:?}, found {:?}",
-                weights_path.display(),
-                other.iter().map(|i| format!("{} {:?}", i.name, i.shape)).collect::<Vec<_>>()
-            )))
-        }
-    }
-    let embeddings = st.load(TENSOR_NAME, DType::F32)?.to_device(device)?;
+    let cfg = learning::read_with(dir, |v| parse_config(v, dim))?;
+    let embeddings = learning::load_embeddings(dir, [cfg.num_virtual_tokens, dim])?.to_device(device)?;
     Ok((cfg, SoftPrompt { embeddings }))
 }
 
 fn parse_config(v: &Value, dim: usize) -> std::result::Result<PromptTuningConfig, String> {
-    let peft_type = v.get("peft_type").and_then(Value::as_str).unwrap_or("");
-    if peft_type != "PROMPT_TUNING" {
-        return Err(format!("peft_type `{peft_type}` is not PROMPT_TUNING"));
-    }
-    let count = |key: &str| v.get(key).and_then(Value::as_u64).map(|n| n as usize);
-    let k = count("num_virtual_tokens").ok_or("missing integer `num_virtual_tokens`")?;
-    if let Some(d) = count("token_dim").filter(|&d| d != dim) {
-        return Err(format!("`token_dim` is {d}, the model's embeddings are {dim} wide"));
-    }
-    if count("num_transformer_submodules").is_some_and(|n| n != 1) {
-        return Err("`num_transformer_submodules` other than 1 (encoder-decoder models) is not supported".into());
-    }
-    if v.get("modules_to_save").is_some_and(|x| !is_unset(x)) {
-        return Err(format!("`modules_to_save` = {} is not supported", v["modules_to_save"]));
-    }
+    let k = learning::check_config(v, "PROMPT_TUNING", &[("token_dim", dim)])?;
     let init = match (v.get("prompt_tuning_init").and_then(Value::as_str), v.get("prompt_tuning_init_text")) {
         (Some("TEXT"), Some(Value::String(t))) => PromptInit::Text(t.clone()),
         _ => PromptInit::Random,
