@@ -1,4 +1,4 @@
-//! `lamina finetune --data train.jsonl`: LoRA, QLoRA, IA³, prompt tuning, prefix tuning or full
+//! `lamina finetune --data train.jsonl`: LoRA, QLoRA, IA³, prompt tuning, P-tuning, prefix tuning or full
 //! fine-tuning of a LLaMA-family GGUF model on JSONL data (text, prompt/completion or chat
 //! messages), with validation, checkpoints, `--resume`, a JSONL metrics log and the
 //! adapter written in PEFT's layout.
@@ -9,12 +9,12 @@ use lamina_model::gguf::GgufFile;
 use lamina_model::ia3::Ia3Config;
 use lamina_model::lora::{LoraConfig, Target};
 use lamina_model::prefix::PrefixTuningConfig;
-use lamina_model::prompt::{PromptInit, PromptTuningConfig};
+use lamina_model::prompt::{PTuningConfig, PromptInit, PromptTuningConfig};
 use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::Device;
 use lamina_train::finetune::{
-    finetune, FineTuneConfig, LlamaFull, LlamaIa3, LlamaLora, LlamaPrefix, LlamaPrompt, OptimizerKind, SftBatches,
-    TrainBatch, Trainee,
+    finetune, FineTuneConfig, LlamaFull, LlamaIa3, LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt, OptimizerKind,
+    SftBatches, TrainBatch, Trainee,
 };
 use lamina_train::sft::{self, BatcherConfig, EncodeOptions, Encoder, PromptFormat, Validation};
 use lamina_train::{AdamWConfig, Decay, LrSchedule};
@@ -35,6 +35,10 @@ pub enum Method {
     /// Prompt tuning: --virtual-tokens trainable embeddings put before every sequence
     /// (PEFT's PROMPT_TUNING).
     Prompt,
+    /// P-tuning: --virtual-tokens embeddings made by a trainable MLP prompt encoder
+    /// (--encoder-hidden wide) while training (PEFT's P_TUNING; the adapter saved is the
+    /// encoder's output, a soft prompt).
+    PTuning,
     /// Prefix tuning (P-tuning v2): --virtual-tokens trainable keys and values before
     /// every sequence's in each layer, through an MLP while training with
     /// --prefix-projection (PEFT's PREFIX_TUNING).
@@ -50,6 +54,7 @@ impl Method {
             Method::Ia3 => 3e-3,
             Method::Prompt => 3e-2,
             Method::Prefix => 1e-2,
+            Method::PTuning => 1e-3,
         }
     }
 }
@@ -91,18 +96,19 @@ pub struct FinetuneArgs {
     /// all for LoRA, k,v,down for IA3.
     #[arg(long)]
     pub targets: Option<String>,
-    /// Keep the frozen base in its quantized blocks under ia3, prompt or prefix (as qlora
-    /// does for LoRA).
+    /// Keep the frozen base in its quantized blocks under ia3, prompt, p-tuning or prefix
+    /// (as qlora does for LoRA).
     #[arg(long)]
     pub quantized_base: bool,
-    /// Prompt or prefix tuning: how many virtual tokens (prefix positions).
+    /// Prompt tuning, P-tuning or prefix tuning: how many virtual tokens (prefix positions).
     #[arg(long, default_value_t = 20)]
     pub virtual_tokens: usize,
     /// Prefix tuning: make the prefixes with an MLP while training (PEFT's
     /// prefix_projection; the adapter saved is its output).
     #[arg(long)]
     pub prefix_projection: bool,
-    /// The hidden width of the prefix MLP (default: one layer's key/value width, as PEFT).
+    /// The hidden width of P-tuning's encoder or of the prefix MLP (default, as PEFT: the
+    /// embedding width, or one layer's key/value width).
     #[arg(long, value_name = "N")]
     pub encoder_hidden: Option<usize>,
     /// Prompt tuning: start the virtual tokens from this text's token embeddings (cut or
@@ -125,7 +131,7 @@ pub struct FinetuneArgs {
     #[arg(long, default_value_t = 256)]
     pub max_len: usize,
     /// Peak learning rate (default: 2e-4 for lora, qlora and full; 3e-3 for ia3; 3e-2
-    /// for prompt; 1e-2 for prefix).
+    /// for prompt; 1e-3 for p-tuning; 1e-2 for prefix).
     #[arg(long)]
     pub lr: Option<f32>,
     /// Final learning rate (default: lr / 10).
@@ -212,7 +218,8 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     });
 
     let keep_quantized = args.method == Method::Qlora
-        || (args.quantized_base && matches!(args.method, Method::Ia3 | Method::Prompt | Method::Prefix));
+        || (args.quantized_base
+            && matches!(args.method, Method::Ia3 | Method::Prompt | Method::PTuning | Method::Prefix));
     let mut model = Llama::from_gguf_with(&file, LoadOptions { device: args.device, keep_quantized })?;
     let targets = |default: &str| LoraConfig::parse_targets(args.targets.as_deref().unwrap_or(default));
     let lora_cfg = LoraConfig {
@@ -229,6 +236,10 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     let prefix_cfg = PrefixTuningConfig {
         num_virtual_tokens: args.virtual_tokens,
         projection: args.prefix_projection.then(|| args.encoder_hidden.unwrap_or(model.prefix_shape().kv_dim())),
+    };
+    let p_tuning_cfg = PTuningConfig {
+        num_virtual_tokens: args.virtual_tokens,
+        hidden: args.encoder_hidden.unwrap_or(model.config.dim),
     };
     let full_params = match args.method {
         Method::Full => Some(model.make_trainable()?),
@@ -249,6 +260,10 @@ pub fn run(args: FinetuneArgs) -> CliResult {
             model.attach_prefix(&prefix_cfg, args.seed)?;
             None
         }
+        Method::PTuning => {
+            model.attach_p_tuning(&p_tuning_cfg, args.seed)?;
+            None
+        }
         Method::Lora | Method::Qlora => {
             model.attach_lora(&lora_cfg, args.seed)?;
             None
@@ -263,6 +278,7 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         (Some(params), _) => Box::new(LlamaFull { model: &model, params, source: &file }),
         (None, Method::Ia3) => Box::new(LlamaIa3 { model: &model, base_name }),
         (None, Method::Prompt) => Box::new(LlamaPrompt { model: &model, config: prompt_cfg, base_name }),
+        (None, Method::PTuning) => Box::new(LlamaPTuning { model: &model, config: p_tuning_cfg, base_name }),
         (None, Method::Prefix) => Box::new(LlamaPrefix { model: &model, config: prefix_cfg, base_name }),
         (None, _) => Box::new(LlamaLora { model: &model, config: lora_cfg, base_name }),
     };

@@ -137,8 +137,8 @@ fn bad_data_and_settings_are_clear_errors() {
 /// IA³ and prompt tuning through the binary on the tiny LLaMA of tests/fixtures/arch (no
 /// download): each trains and writes its PEFT adapter; IA³ vectors saved by PEFT change
 /// `generate`'s greedy text, and merged with `merge` give that same text with no adapter;
-/// a soft prompt and prefixes (trained through their MLP) apply with `--adapter` and
-/// refuse to merge.
+/// a soft prompt, P-tuning's (its encoder's output) and prefixes (trained through their
+/// MLP) apply with `--adapter` and refuse to merge.
 #[test]
 fn ia3_and_prompt_tuning_train_apply_and_merge() {
     let root = lamina_testkit::repo_root();
@@ -150,6 +150,7 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
         ("ia3", vec![], "IA3"),
         ("prompt", vec!["--virtual-tokens", "3", "--prompt-init-text", "The date"], "PROMPT_TUNING"),
         ("prefix", vec!["--virtual-tokens", "2", "--prefix-projection"], "PREFIX_TUNING"),
+        ("p-tuning", vec!["--virtual-tokens", "2", "--encoder-hidden", "8"], "P_TUNING"),
     ] {
         let run = dir.join(method);
         let run = run.to_str().unwrap();
@@ -181,7 +182,12 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
     assert!(ok && out.contains("merged 8 adapted tensors"), "{out}{err}");
     assert_eq!(generate(merged.to_str().unwrap(), None).0, adapted, "merged IA3 = IA3 applied");
 
-    for (method, says) in [("prompt", "prompt tuning: 3 virtual tokens"), ("prefix", "prefix tuning: 2 key/value")] {
+    let says = [
+        ("prompt", "prompt tuning: 3 virtual tokens"),
+        ("prefix", "prefix tuning: 2 key/value"),
+        ("p-tuning", "P-tuning: 2 virtual tokens"),
+    ];
+    for (method, says) in says {
         let adapter = dir.join(method).join("final");
         let (_, err) = generate(m, Some(&adapter));
         assert!(err.contains(says), "{err}");

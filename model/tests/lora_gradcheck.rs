@@ -10,7 +10,7 @@ use lamina_model::ia3::{Ia3Config, Ia3Vector};
 use lamina_model::llama::Llama;
 use lamina_model::lora::{LoraConfig, LoraLayer, Target};
 use lamina_model::prefix::{Prefix, PrefixTuningConfig};
-use lamina_model::prompt::{PromptInit, PromptTuningConfig};
+use lamina_model::prompt::{PTuningConfig, PromptInit, PromptTuningConfig};
 use lamina_model::qnn::{Proj, QLinear};
 use lamina_model::LlamaConfig;
 use lamina_tensor::quant::{GgmlType, QMatrix};
@@ -77,7 +77,7 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
     let get = |name: &str| &p[name].0;
     let (d, hd, nh, nkv) = (c.dim, c.head_dim, c.n_heads, c.n_kv_heads);
     // A soft prompt (prompt tuning), when there is one, comes before each row's tokens.
-    let virtual_rows: &[f64] = p.get("prompt").map_or(&[], |(v, _)| v);
+    let virtual_rows = &reference_prompt(p);
     let n_virtual = virtual_rows.len() / d;
     let seq = TOKENS.len() / BATCH + n_virtual;
     let n = seq * BATCH;
@@ -193,6 +193,29 @@ fn reference_loss(p: &Params, c: &LlamaConfig, scale: f64) -> f64 {
     total / scored as f64
 }
 
+/// The soft prompt (K, dim): `prompt` as given, or P-tuning's encoder
+/// relu(relu(e W0^T + b0) W1^T + b1) W2^T + b2 of `ptuning.embedding` (none: empty).
+fn reference_prompt(p: &Params) -> Vec<f64> {
+    if let Some((v, _)) = p.get("prompt") {
+        return v.clone();
+    }
+    let Some((e, e_shape)) = p.get("ptuning.embedding") else { return Vec::new() };
+    let mut h = e.clone();
+    for i in 0..3 {
+        let (w, w_shape) = &p[&format!("ptuning.w{i}")];
+        h = add_bias(linear(&h, e_shape[0], w, w_shape[0]), &p[&format!("ptuning.b{i}")].0);
+        if i < 2 {
+            h.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+    h
+}
+
+fn add_bias(mut y: Vec<f64>, b: &[f64]) -> Vec<f64> {
+    y.iter_mut().enumerate().for_each(|(j, v)| *v += b[j % b.len()]);
+    y
+}
+
 /// The prefixes (K', layers * 2 * kv_dim): `prefix` as given, or the reparameterisation
 /// W2 tanh(W1 e + b1) + b2 of `prefix_mlp.embedding` (none: empty).
 fn reference_prefix(p: &Params) -> Vec<f64> {
@@ -202,10 +225,6 @@ fn reference_prefix(p: &Params) -> Vec<f64> {
     let Some((e, e_shape)) = p.get("prefix_mlp.embedding") else { return Vec::new() };
     let (w1, w1_shape) = &p["prefix_mlp.w1"];
     let (w2, w2_shape) = &p["prefix_mlp.w2"];
-    let add_bias = |mut y: Vec<f64>, b: &[f64]| {
-        y.iter_mut().enumerate().for_each(|(j, v)| *v += b[j % b.len()]);
-        y
-    };
     let h = add_bias(linear(e, e_shape[0], w1, w1_shape[0]), &p["prefix_mlp.b1"].0);
     let h: Vec<f64> = h.iter().map(|v| v.tanh()).collect();
     add_bias(linear(&h, e_shape[0], w2, w2_shape[0]), &p["prefix_mlp.b2"].0)
@@ -497,5 +516,33 @@ fn prefix_tuning_gradients_match_finite_differences() {
             let g = t.grad().unwrap_or_else(|| panic!("{name} got no gradient"));
             assert_close(name, &vals(&g), &numeric_grad(&p, name, 1.0));
         }
+    }
+}
+
+#[test]
+fn p_tuning_gradients_match_finite_differences() {
+    let mut m = Llama::random(config(), true, 0.5, 8, Device::Cpu).unwrap();
+    m.attach_p_tuning(&PTuningConfig { num_virtual_tokens: 3, hidden: 5 }, 29).unwrap();
+    let (loss, scored) = m.loss(&TOKENS, &LABELS, BATCH, None).unwrap();
+    assert_eq!(scored, 8, "the virtual tokens are never scored");
+    let prompt = m.prompt.as_ref().unwrap();
+    let enc = prompt.encoder.as_ref().unwrap();
+    let mut trained = vec![("ptuning.embedding".to_string(), prompt.embeddings.clone())];
+    for (i, l) in enc.layers.iter().enumerate() {
+        trained.push((format!("ptuning.w{i}"), l.weight.clone()));
+        trained.push((format!("ptuning.b{i}"), l.bias.clone().unwrap()));
+    }
+    assert_eq!(trained.len(), m.prompt_parameters().len());
+    let mut p = params_of(&m);
+    for (name, t) in &trained {
+        p.insert(name.clone(), (vals(t), t.shape().to_vec()));
+    }
+    let want = reference_loss(&p, &config(), 1.0);
+    let got = loss.to_vec::<f32>().unwrap()[0] as f64;
+    assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "engine {got}, reference {want}");
+    loss.backward().unwrap();
+    for (name, t) in &trained {
+        let g = t.grad().unwrap_or_else(|| panic!("{name} got no gradient"));
+        assert_close(name, &vals(&g), &numeric_grad(&p, name, 1.0));
     }
 }

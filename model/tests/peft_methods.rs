@@ -1,4 +1,4 @@
-//! IA³, prompt-tuning and prefix-tuning adapters against PyTorch + Hugging Face PEFT, both ways, on the
+//! IA³, prompt-tuning, P-tuning and prefix-tuning adapters against PyTorch + Hugging Face PEFT, both ways, on the
 //! tiny LLaMA that transformers saved in tests/fixtures/arch/llama/ (loaded from its
 //! Hugging Face directory and from llama.cpp's GGUF conversion, whose q/k rows are in
 //! GGUF's order). tests/fixtures/peft_methods/<method>/ (scripts/reference/
@@ -6,7 +6,8 @@
 //!
 //! - `peft/`: an adapter made and saved by PEFT: Lamina must load it and give PEFT's
 //!   logits and greedy tokens (for prefix tuning also `peft_projection/`, trained through
-//!   PEFT's reparameterisation MLP);
+//!   PEFT's reparameterisation MLP; for P-tuning also `peft_lstm/`, made by PEFT's LSTM
+//!   encoder);
 //! - `lamina/`: an adapter saved by Lamina (`write_lamina_adapters`, ignored: it writes
 //!   the fixture), which PEFT loaded to record its logits: Lamina must still write exactly
 //!   that adapter, and give PEFT's logits with it;
@@ -23,7 +24,7 @@ use lamina_model::ia3::{Ia3Config, Ia3Vector};
 use lamina_model::llama::AdapterKind;
 use lamina_model::lora::Target;
 use lamina_model::prefix::PrefixTuningConfig;
-use lamina_model::prompt::{PromptInit, PromptTuningConfig};
+use lamina_model::prompt::{PTuningConfig, PromptInit, PromptTuningConfig};
 use lamina_model::safetensors::SafeTensors;
 use lamina_model::{arch, CausalLm, Llama, LoadOptions, LogitsFor};
 use lamina_tensor::{DType, Device, NoGradGuard, Tensor};
@@ -124,14 +125,20 @@ fn adapter_files(dir: &Path) -> (Vec<(String, Vec<f32>)>, Value) {
     (tensors, config)
 }
 
-/// `make` saves Lamina's adapter into a directory: it must write what PEFT read.
+/// `make` saves Lamina's adapter into a directory: it must write what PEFT read (to the
+/// last bits of f32 for an encoder's output: GEMM sums in a different order at another ISA
+/// level).
 fn check_lamina_writes_the_fixture(method: &str, make: fn(&Path)) {
     let tmp = std::env::temp_dir().join(format!("lamina-peft-{method}-{}", std::process::id()));
     make(&tmp);
     let (fresh, committed) = (adapter_files(&tmp), adapter_files(&fixture(method).join("lamina")));
     std::fs::remove_dir_all(&tmp).unwrap();
     assert_eq!(fresh.1, committed.1, "{method}: Lamina's adapter_config.json differs from the one PEFT read");
-    assert_eq!(fresh.0, committed.0, "{method}: Lamina's tensors differ from the ones PEFT read");
+    let names = |t: &[(String, Vec<f32>)]| t.iter().map(|(n, v)| (n.clone(), v.len())).collect::<Vec<_>>();
+    assert_eq!(names(&fresh.0), names(&committed.0), "{method}: Lamina's tensors differ from the ones PEFT read");
+    for ((name, got), (_, want)) in fresh.0.iter().zip(&committed.0) {
+        assert!(worst_error(got, want) <= 1e-6, "{method}: {name} differs from the one PEFT read");
+    }
 }
 
 // ---- IA³ ---------------------------------------------------------------------------------
@@ -286,6 +293,45 @@ fn prefixes_stay_pinned_in_the_cache() {
     check_pinned("prefix", 3);
 }
 
+// ---- P-tuning ----------------------------------------------------------------------------
+
+/// Lamina's P-tuning: 4 virtual tokens from an MLP encoder 12 wide, attached to the GGUF
+/// model; saved as the encoder's output.
+fn save_lamina_p_tuning(dir: &Path) {
+    let mut m = base(Source::Gguf);
+    let cfg = PTuningConfig { num_virtual_tokens: 4, hidden: 12 };
+    m.attach_p_tuning(&cfg, 31).unwrap();
+    m.save_p_tuning(dir, &cfg, BASE_NAME).unwrap();
+}
+
+#[test]
+fn p_tuning_saved_by_peft_gives_peft_logits() {
+    for (who, want_cfg) in [
+        ("peft", PTuningConfig { num_virtual_tokens: 4, hidden: 12 }),
+        ("peft_lstm", PTuningConfig { num_virtual_tokens: 3, hidden: 8 }),
+    ] {
+        let want = expected("p_tuning", who);
+        for source in [Source::Hf, Source::Gguf] {
+            let mut m = base(source);
+            let kind = m.load_adapter(&fixture("p_tuning").join(who), false).unwrap();
+            assert_eq!(kind, AdapterKind::PTuning(want_cfg.clone()));
+            check_against_peft(&m, &want, &format!("PEFT's P-tuning ({who}) on {source:?}"));
+            assert!(m.merge_adapters().is_err(), "a soft prompt cannot be merged");
+        }
+    }
+}
+
+#[test]
+fn p_tuning_saved_by_lamina_loads_in_peft() {
+    check_lamina_writes_the_fixture("p_tuning", save_lamina_p_tuning);
+    let want = expected("p_tuning", "lamina");
+    for source in [Source::Hf, Source::Gguf] {
+        let mut m = base(source);
+        m.load_adapter(&fixture("p_tuning").join("lamina"), false).unwrap();
+        check_against_peft(&m, &want, &format!("Lamina's P-tuning in PEFT, on {source:?}"));
+    }
+}
+
 /// Writes tests/fixtures/peft_methods/*/lamina/ (then run the reference script).
 #[test]
 #[ignore = "writes the fixture: run by hand before scripts/reference/peft_methods_reference.py"]
@@ -293,4 +339,5 @@ fn write_lamina_adapters() {
     save_lamina_ia3(&fixture("ia3").join("lamina"));
     save_lamina_prompt(&fixture("prompt").join("lamina"));
     save_lamina_prefix(&fixture("prefix").join("lamina"));
+    save_lamina_p_tuning(&fixture("p_tuning").join("lamina"));
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch + Hugging Face PEFT reference for Lamina's IA3, prompt-tuning and prefix-tuning adapters, and
+"""PyTorch + Hugging Face PEFT reference for Lamina's IA3, prompt-tuning, P-tuning and prefix-tuning adapters, and
 the generator of tests/fixtures/peft_methods/<method>/ (checked by
 model/tests/peft_methods.rs). The base model is the tiny LLaMA that transformers saved in
 tests/fixtures/arch/llama/hf/ (2 layers, hidden 32, 4 query heads over 2 key/value heads).
@@ -10,7 +10,8 @@ Both directions, for each method:
    random values (PEFT starts IA3 at ones, which would change nothing), `save_pretrained`
    into `<method>/peft/` (only the adapter's two files are kept).
    For prefix tuning a second one, `<method>/peft_projection/`, trained through PEFT's
-   reparameterisation MLP (`prefix_projection=True`; PEFT saves the MLP's output).
+   reparameterisation MLP (`prefix_projection=True`; PEFT saves the MLP's output); for
+   P-tuning (an MLP encoder) a second one, `<method>/peft_lstm/`, made by PEFT's LSTM encoder.
 2. Lamina -> PEFT: `<method>/lamina/` is an adapter saved by Lamina (written first by the
    ignored test `write_lamina_adapters`, see below); this script loads it with
    `PeftModel.from_pretrained`.
@@ -30,6 +31,7 @@ Commands that made the committed fixtures (from the repository root):
     python3 scripts/reference/peft_methods_reference.py --method ia3
     python3 scripts/reference/peft_methods_reference.py --method prompt
     python3 scripts/reference/peft_methods_reference.py --method prefix
+    python3 scripts/reference/peft_methods_reference.py --method p_tuning
 
 Requirements (versions that made the fixtures): torch 2.15.0 (CPU), transformers 5.25.0,
 peft 0.21.2, safetensors 0.8.0. A few seconds each.
@@ -66,7 +68,7 @@ def load_base():
 
 
 def peft_config(method: str):
-    from peft import IA3Config, PrefixTuningConfig, PromptTuningConfig
+    from peft import IA3Config, PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig
 
     if method == "ia3":
         # q as an output-scaled module too (its rows move between HF and GGUF order, as k's do).
@@ -80,6 +82,12 @@ def peft_config(method: str):
     if method == "prefix_projection":
         return PrefixTuningConfig(
             task_type="CAUSAL_LM", num_virtual_tokens=4, prefix_projection=True, encoder_hidden_size=12
+        )
+    if method == "p_tuning":
+        return PromptEncoderConfig(task_type="CAUSAL_LM", num_virtual_tokens=4, encoder_hidden_size=12)
+    if method == "p_tuning_lstm":
+        return PromptEncoderConfig(
+            task_type="CAUSAL_LM", num_virtual_tokens=3, encoder_reparameterization_type="LSTM", encoder_hidden_size=8
         )
     return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=5)
 
@@ -145,7 +153,7 @@ def save_peft_adapter(method: str, out: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--method", choices=["ia3", "prompt", "prefix"], required=True)
+    ap.add_argument("--method", choices=["ia3", "prompt", "prefix", "p_tuning"], required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
     from peft import PeftModel
@@ -162,6 +170,9 @@ def main() -> int:
     if args.method == "prefix":
         save_peft_adapter("prefix_projection", d / "peft_projection")
         adapters.insert(1, "peft_projection")
+    if args.method == "p_tuning":
+        save_peft_adapter("p_tuning_lstm", d / "peft_lstm")
+        adapters.insert(1, "peft_lstm")
     tensors, cases = {}, {}
     for who in adapters:
         model = PeftModel.from_pretrained(load_base(), d / who)

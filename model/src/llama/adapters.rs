@@ -9,7 +9,7 @@ use crate::ia3::Ia3Config;
 use crate::lora::{peft, LoraConfig, Target};
 use crate::nn::Linear;
 use crate::prefix::PrefixTuningConfig;
-use crate::prompt::PromptTuningConfig;
+use crate::prompt::{PTuningConfig, PromptTuningConfig};
 use crate::qnn::Proj;
 use lamina_tensor::{Device, Tensor};
 use std::collections::BTreeMap;
@@ -22,6 +22,7 @@ pub enum AdapterKind {
     Ia3(Ia3Config),
     Prompt(PromptTuningConfig),
     Prefix(PrefixTuningConfig),
+    PTuning(PTuningConfig),
 }
 
 impl AdapterKind {
@@ -34,6 +35,7 @@ impl AdapterKind {
                 format!("IA3: vectors on {} (input-scaled: {})", names(&c.targets), names(&c.feedforward))
             }
             AdapterKind::Prompt(c) => format!("prompt tuning: {} virtual tokens", c.num_virtual_tokens),
+            AdapterKind::PTuning(c) => format!("P-tuning: {} virtual tokens", c.num_virtual_tokens),
             AdapterKind::Prefix(c) => format!("prefix tuning: {} key/value prefixes per layer", c.num_virtual_tokens),
         }
     }
@@ -41,16 +43,17 @@ impl AdapterKind {
 
 impl Llama {
     /// Load a PEFT adapter directory of any implemented kind (`peft_type` LORA, IA3,
-    /// PROMPT_TUNING or PREFIX_TUNING), replacing adapters of that kind. Frozen unless `trainable`.
+    /// PROMPT_TUNING, P_TUNING or PREFIX_TUNING), replacing adapters of that kind. Frozen unless `trainable`.
     pub fn load_adapter(&mut self, dir: &Path, trainable: bool) -> Result<AdapterKind> {
         let v = peft::read_config(dir)?;
         match v.get("peft_type").and_then(|t| t.as_str()).unwrap_or("LORA") {
             "LORA" => Ok(AdapterKind::Lora(self.load_lora(dir, trainable)?)),
             "IA3" => Ok(AdapterKind::Ia3(self.load_ia3(dir, trainable)?)),
             "PROMPT_TUNING" => Ok(AdapterKind::Prompt(self.load_prompt(dir, trainable)?)),
+            "P_TUNING" => Ok(AdapterKind::PTuning(self.load_p_tuning(dir, trainable)?)),
             "PREFIX_TUNING" => Ok(AdapterKind::Prefix(self.load_prefix(dir, trainable)?)),
             other => Err(ModelError::Unsupported(format!(
-                "{}: peft_type {other} is not supported (LORA, IA3, PROMPT_TUNING, PREFIX_TUNING)",
+                "{}: peft_type {other} is not supported (LORA, IA3, PROMPT_TUNING, P_TUNING, PREFIX_TUNING)",
                 dir.join(peft::CONFIG_FILE).display()
             ))),
         }
@@ -65,7 +68,7 @@ impl Llama {
 
     fn refuse_merging_a_prompt(&self) -> Result<()> {
         let what = match (&self.prompt, &self.prefix) {
-            (Some(_), _) => "a soft prompt (prompt tuning)",
+            (Some(_), _) => "a soft prompt (prompt tuning, P-tuning)",
             (None, Some(_)) => "key/value prefixes (prefix tuning)",
             (None, None) => return Ok(()),
         };

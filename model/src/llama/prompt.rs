@@ -1,12 +1,12 @@
-//! Prompt tuning on a LLaMA model: a soft prompt attached, trained, saved and loaded in
-//! PEFT's layout; put before each sequence of a training batch, and run once into every
+//! Prompt tuning and P-tuning on a LLaMA model: a soft prompt (or P-tuning's embeddings
+//! and encoder) attached, trained, saved and loaded in PEFT's layout; put before each sequence of a training batch, and run once into every
 //! new KV cache (pinned there) at inference.
 
 use super::block::PassContext;
 use super::{Llama, Pass};
 use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
-use crate::prompt::{peft, PromptInit, PromptTuningConfig, SoftPrompt};
+use crate::prompt::{peft, PTuningConfig, PromptInit, PromptTuningConfig, SoftPrompt};
 use lamina_tensor::Tensor;
 use std::path::Path;
 
@@ -22,10 +22,17 @@ impl Llama {
             PromptInit::Text(_) => {
                 let ids = SoftPrompt::text_ids(text_ids, k)?;
                 let e = self.embed.lookup(&ids, self.device)?.detach().contiguous()?;
-                SoftPrompt { embeddings: e.requires_grad_() }
+                SoftPrompt::plain(e.requires_grad_())
             }
         };
         self.prompt = Some(prompt);
+        Ok(())
+    }
+
+    /// Attach fresh P-tuning embeddings and prompt encoder (replacing any soft prompt).
+    pub fn attach_p_tuning(&mut self, cfg: &PTuningConfig, seed: u64) -> Result<()> {
+        self.check_prompt_support()?;
+        self.prompt = Some(SoftPrompt::p_tuning(cfg, self.config.dim, seed, self.device)?);
         Ok(())
     }
 
@@ -49,7 +56,7 @@ impl Llama {
 
     /// The soft prompt with its PEFT name.
     pub fn prompt_parameters(&self) -> Vec<(String, Tensor)> {
-        self.prompt.iter().map(|p| (peft::TENSOR_NAME.to_string(), p.embeddings.clone())).collect()
+        self.prompt.iter().flat_map(SoftPrompt::parameters).collect()
     }
 
     /// Write the soft prompt to `dir` in PEFT's layout.
@@ -61,13 +68,32 @@ impl Llama {
         peft::save(dir, prompt, &peft::config_json(&cfg, base_model, c.dim, c.n_layers, c.n_heads))
     }
 
+    /// Write P-tuning's virtual tokens (the encoder's output) to `dir` in PEFT's layout.
+    pub fn save_p_tuning(&self, dir: &Path, cfg: &PTuningConfig, base_model: &str) -> Result<()> {
+        let prompt =
+            self.prompt.as_ref().ok_or_else(|| ModelError::Invalid("there is no soft prompt to save".into()))?;
+        let c = &self.config;
+        let cfg = PTuningConfig { num_virtual_tokens: prompt.len(), ..cfg.clone() };
+        peft::save(dir, prompt, &peft::p_tuning_config_json(&cfg, base_model, c.dim, c.n_layers, c.n_heads))
+    }
+
     /// Load a PEFT prompt-tuning directory (replacing any soft prompt). Frozen unless
     /// `trainable`.
     pub fn load_prompt(&mut self, dir: &Path, trainable: bool) -> Result<PromptTuningConfig> {
         self.check_prompt_support()?;
         let (cfg, prompt) = peft::load(dir, self.config.dim, self.device)?;
         let embeddings = if trainable { prompt.embeddings.requires_grad_() } else { prompt.embeddings };
-        self.prompt = Some(SoftPrompt { embeddings });
+        self.prompt = Some(SoftPrompt::plain(embeddings));
+        Ok(cfg)
+    }
+
+    /// Load a PEFT P-tuning directory (replacing any soft prompt): the virtual tokens its
+    /// encoder made, frozen unless `trainable` (then trained directly, as prompt tuning).
+    pub fn load_p_tuning(&mut self, dir: &Path, trainable: bool) -> Result<PTuningConfig> {
+        self.check_prompt_support()?;
+        let (cfg, prompt) = peft::load_p_tuning(dir, self.config.dim, self.device)?;
+        let embeddings = if trainable { prompt.embeddings.requires_grad_() } else { prompt.embeddings };
+        self.prompt = Some(SoftPrompt::plain(embeddings));
         Ok(cfg)
     }
 
@@ -75,7 +101,7 @@ impl Llama {
     pub(super) fn prepend_prompt(&self, x: Tensor, batch: usize, seq: usize) -> Result<Tensor> {
         let Some(p) = &self.prompt else { return Ok(x) };
         let (k, d) = (p.len(), self.config.dim);
-        let virtual_rows = p.embeddings.unsqueeze(0)?.broadcast_to(&[batch, k, d])?;
+        let virtual_rows = p.tokens()?.unsqueeze(0)?.broadcast_to(&[batch, k, d])?;
         let x = Tensor::cat(&[&virtual_rows, &x.reshape(&[batch, seq, d])?], 1)?;
         Ok(x.reshape(&[batch * (k + seq), d])?)
     }
@@ -94,7 +120,7 @@ impl Llama {
     pub(super) fn fill_prompt(&self, cache: &mut KvCache) -> Result<()> {
         let Some(p) = &self.prompt else { return Ok(()) };
         let k = p.len();
-        let mut x = p.embeddings.detach();
+        let mut x = p.tokens()?.detach();
         let ctx = PassContext::new(&self.config, cache.position(), k, self.device)?;
         {
             let segments = [(&*cache, &ctx)];

@@ -5,7 +5,7 @@
 //! by PEFT (model/tests/peft_methods.rs).
 
 use super::learning::{self, ConfigDims};
-use super::{PromptInit, PromptTuningConfig, SoftPrompt};
+use super::{PTuningConfig, PromptInit, PromptTuningConfig, SoftPrompt};
 use crate::error::Result;
 use lamina_tensor::Device;
 use serde_json::{json, Value};
@@ -30,15 +30,44 @@ pub fn config_json(cfg: &PromptTuningConfig, base_model: &str, dim: usize, layer
     learning::config_json("PROMPT_TUNING", cfg.num_virtual_tokens, base_model, dims, extra)
 }
 
+/// Write the virtual tokens (an encoder's output, for P-tuning) and `cfg` to `dir`.
 pub fn save(dir: &Path, prompt: &SoftPrompt, cfg: &Value) -> Result<()> {
-    learning::save(dir, prompt.embeddings.clone(), cfg)
+    learning::save(dir, prompt.tokens()?.detach().to_device(Device::Cpu)?, cfg)
+}
+
+/// The `adapter_config.json` PEFT writes for P-tuning with an MLP encoder.
+pub fn p_tuning_config_json(cfg: &PTuningConfig, base_model: &str, dim: usize, layers: usize, heads: usize) -> Value {
+    let dims = ConfigDims { token_dim: dim, num_attention_heads: heads, num_layers: layers };
+    let extra = json!({
+        "encoder_reparameterization_type": "MLP",
+        "encoder_hidden_size": cfg.hidden,
+        "encoder_num_layers": 2,
+        "encoder_dropout": 0.0,
+    });
+    learning::config_json("P_TUNING", cfg.num_virtual_tokens, base_model, dims, extra)
+}
+
+/// Read a P-tuning directory for a model with `dim`-wide embeddings: the saved encoder
+/// output is the soft prompt (an LSTM encoder's as well as an MLP's).
+pub fn load_p_tuning(dir: &Path, dim: usize, device: Device) -> Result<(PTuningConfig, SoftPrompt)> {
+    let cfg = learning::read_with(dir, |v| parse_p_tuning_config(v, dim))?;
+    let embeddings = learning::load_embeddings(dir, [cfg.num_virtual_tokens, dim])?.to_device(device)?;
+    Ok((cfg, SoftPrompt::plain(embeddings)))
+}
+
+fn parse_p_tuning_config(v: &Value, dim: usize) -> std::result::Result<PTuningConfig, String> {
+    let k = learning::check_config(v, "P_TUNING", &[("token_dim", dim)])?;
+    let hidden = v.get("encoder_hidden_size").and_then(Value::as_u64).map_or(dim, |n| n as usize);
+    let cfg = PTuningConfig { num_virtual_tokens: k, hidden };
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok(cfg)
 }
 
 /// Read a prompt-tuning directory for a model with `dim`-wide embeddings.
 pub fn load(dir: &Path, dim: usize, device: Device) -> Result<(PromptTuningConfig, SoftPrompt)> {
     let cfg = learning::read_with(dir, |v| parse_config(v, dim))?;
     let embeddings = learning::load_embeddings(dir, [cfg.num_virtual_tokens, dim])?.to_device(device)?;
-    Ok((cfg, SoftPrompt { embeddings }))
+    Ok((cfg, SoftPrompt::plain(embeddings)))
 }
 
 fn parse_config(v: &Value, dim: usize) -> std::result::Result<PromptTuningConfig, String> {
@@ -62,6 +91,10 @@ mod tests {
         let v = config_json(&cfg, "tiny", 32, 2, 4);
         assert_eq!(parse_config(&v, 32).unwrap(), cfg);
         assert!(parse_config(&v, 64).unwrap_err().contains("token_dim"));
+        let p = PTuningConfig { num_virtual_tokens: 3, hidden: 16 };
+        let pv = p_tuning_config_json(&p, "tiny", 32, 2, 4);
+        assert_eq!(parse_p_tuning_config(&pv, 32).unwrap(), p);
+        assert!(parse_config(&pv, 32).is_err() && parse_p_tuning_config(&v, 32).is_err(), "the types differ");
         for (key, bad) in [
             ("peft_type", json!("PREFIX_TUNING")),
             ("num_virtual_tokens", json!(0)),

@@ -8,7 +8,7 @@ use crate::TrainError;
 use lamina_model::gguf::{write_with_replacements, GgufFile};
 use lamina_model::lora::LoraConfig;
 use lamina_model::prefix::PrefixTuningConfig;
-use lamina_model::prompt::PromptTuningConfig;
+use lamina_model::prompt::{PTuningConfig, PromptTuningConfig};
 use lamina_model::Llama;
 use lamina_tensor::quant::GgmlType;
 use lamina_tensor::Tensor;
@@ -84,6 +84,28 @@ impl Trainee for LlamaPrompt<'_> {
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
         self.model.save_prompt(dir, &self.config, &self.base_name).map_err(model_err)
+    }
+}
+
+/// P-tuning's embeddings and prompt encoder on a LLaMA model that has them attached.
+pub struct LlamaPTuning<'a> {
+    pub model: &'a Llama,
+    pub config: PTuningConfig,
+    /// `base_model_name_or_path` in the adapter's config.
+    pub base_name: String,
+}
+
+impl Trainee for LlamaPTuning<'_> {
+    fn loss(&self, b: &TrainBatch, seed: Option<u64>) -> Result<(Tensor, usize), TrainError> {
+        loss_of(self.model, b, seed)
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        self.model.prompt_parameters()
+    }
+
+    fn export(&self, dir: &Path) -> Result<(), TrainError> {
+        self.model.save_p_tuning(dir, &self.config, &self.base_name).map_err(model_err)
     }
 }
 

@@ -13,7 +13,7 @@ mod llama;
 pub mod metrics;
 mod sft_source;
 
-pub use llama::{LlamaFull, LlamaIa3, LlamaLora, LlamaPrefix, LlamaPrompt};
+pub use llama::{LlamaFull, LlamaIa3, LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt};
 pub use sft_source::SftBatches;
 
 use crate::optim::{AdamW, AdamWConfig, Optimizer, Sgd};
