@@ -63,13 +63,13 @@ fn absurd_sizes_are_errors_not_aborts() {
 
 #[test]
 fn random_values_do_not_depend_on_thread_count() {
-    set_threads(1);
+    set_threads(1).unwrap();
     let one = Tensor::randn(&[1000, 37], 0.0, 1.0, 42, DType::F32).unwrap().to_vec::<f32>().unwrap();
     let u1 = Tensor::rand_uniform(&[5001], -1.0, 1.0, 7, DType::F32).unwrap().to_vec::<f32>().unwrap();
-    set_threads(2);
+    set_threads(2).unwrap();
     let two = Tensor::randn(&[1000, 37], 0.0, 1.0, 42, DType::F32).unwrap().to_vec::<f32>().unwrap();
     let u2 = Tensor::rand_uniform(&[5001], -1.0, 1.0, 7, DType::F32).unwrap().to_vec::<f32>().unwrap();
-    set_threads(0);
+    set_threads(0).unwrap();
     assert_eq!(one, two);
     assert_eq!(u1, u2);
     let mean = one.iter().map(|&x| x as f64).sum::<f64>() / one.len() as f64;

@@ -3,9 +3,10 @@
 //! cache does not already hold.
 
 use crate::generate::{print_stats, StopPrinter};
-use crate::llm::{load, CliResult, ModelArgs, SamplingArgs};
+use crate::llm::{load, CliResult, ModelArgs, SamplingArgs, SpecialArgs};
 use clap::Args;
 use lamina_model::chat::Message;
+use lamina_model::chat_encode::encode_chat;
 use lamina_model::generation::{generate, StopReason};
 use lamina_model::sampling::Sampler;
 use std::io::{BufRead, Write};
@@ -16,6 +17,8 @@ pub struct ChatArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub special: SpecialArgs,
     /// System prompt for the conversation.
     #[arg(long)]
     pub system: Option<String>,
@@ -61,8 +64,16 @@ pub fn run(args: ChatArgs) -> CliResult {
             _ => {}
         }
         messages.push(Message::new("user", line));
-        let text = m.template.render(&messages, true)?;
-        let ids = m.tokenizer.encode(&text, false, true)?;
+        let ids = match encode_chat(&m.template, &m.tokenizer, &messages, true, args.special.content()) {
+            Ok(ids) => ids,
+            Err(e) => {
+                // This message cannot be taken (a template error, forged turns under
+                // --no-special): say so and keep the conversation.
+                messages.pop();
+                eprintln!("({e})");
+                continue;
+            }
+        };
         // Reuse the cached prefix the new rendering shares with what was evaluated.
         let shared = cached.iter().zip(&ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
         cache.truncate(shared);

@@ -13,12 +13,14 @@ use lamina_model::prompt::{PTuningConfig, PromptInit, PromptTuningConfig};
 use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::Device;
 use lamina_train::finetune::{
-    finetune, FineTuneConfig, LlamaFull, LlamaIa3, LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt, OptimizerKind,
-    SftBatches, TrainBatch, Trainee,
+    file_fingerprint, finetune, run_dir, settings::f32_value, FineTuneConfig, FineTuneReport, LlamaFull, LlamaIa3,
+    LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt, OptimizerKind, RunOptions, RunSettings, SftBatches, TrainBatch,
+    Trainee,
 };
-use lamina_train::sft::{self, BatcherConfig, EncodeOptions, Encoder, PromptFormat, Validation};
+use lamina_train::sft::{self, BatcherConfig, DataReport, EncodeOptions, Encoder, PromptFormat, Validation};
 use lamina_train::{AdamWConfig, Decay, LrSchedule};
-use std::path::PathBuf;
+use serde_json::json;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -57,6 +59,12 @@ impl Method {
             Method::PTuning => 1e-3,
         }
     }
+
+    /// Whether the frozen base stays in its quantized blocks.
+    fn keep_quantized(self, quantized_base: bool) -> bool {
+        self == Method::Qlora
+            || (quantized_base && matches!(self, Method::Ia3 | Method::Prompt | Method::PTuning | Method::Prefix))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -68,7 +76,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub val: Option<PathBuf>,
     /// Fraction of --data held out for validation when no --val is given (0: none).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub val_fraction: f64,
     /// The base model (GGUF, LLaMA family). Default: SmolLM2-135M-Instruct.
     #[arg(long, short = 'm', value_name = "PATH")]
@@ -85,12 +93,12 @@ pub struct FinetuneArgs {
     #[arg(long, default_value_t = 8)]
     pub rank: usize,
     /// LoRA alpha (the update is scaled by alpha / rank).
-    #[arg(long, default_value_t = 16.0)]
+    #[arg(long, default_value_t = 16.0, allow_negative_numbers = true)]
     pub alpha: f32,
     /// Scale by alpha / sqrt(rank) instead (rsLoRA).
     #[arg(long)]
     pub rslora: bool,
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub lora_dropout: f32,
     /// Projections to adapt: q,k,v,o,gate,up,down (PEFT names work too) or all. Default:
     /// all for LoRA, k,v,down for IA3.
@@ -119,7 +127,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Epochs over the training data, when --steps is not given.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub epochs: f64,
     /// Sequences per micro-batch.
     #[arg(long, default_value_t = 4)]
@@ -132,10 +140,10 @@ pub struct FinetuneArgs {
     pub max_len: usize,
     /// Peak learning rate (default: 2e-4 for lora, qlora and full; 3e-3 for ia3; 3e-2
     /// for prompt; 1e-3 for p-tuning; 1e-2 for prefix).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Final learning rate (default: lr / 10).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_lr: Option<f32>,
     #[arg(long, default_value_t = 10)]
     pub warmup: usize,
@@ -145,13 +153,13 @@ pub struct FinetuneArgs {
     /// adamw or sgd.
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub weight_decay: f32,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub clip: f32,
     /// Validate every N steps (0: at the end only).
     #[arg(long, default_value_t = 50)]
@@ -165,9 +173,23 @@ pub struct FinetuneArgs {
     /// Checkpoints to keep.
     #[arg(long, default_value_t = 2)]
     pub keep: usize,
-    /// Continue from the newest checkpoint in --out (same data and settings).
-    #[arg(long)]
+    /// Continue from the newest checkpoint in --out (same data and settings: each checkpoint
+    /// records them, with fingerprints of the model and data files, and a resume with
+    /// other settings is refused).
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Continue from this checkpoint instead of the newest (a directory, or a name in --out
+    /// such as checkpoint-200); newer checkpoints are set aside as abandoned-checkpoint-N.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "overwrite")]
+    pub resume_from: Option<PathBuf>,
+    /// Resume even when the settings differ from the checkpoint's (each difference is
+    /// printed as a warning).
+    #[arg(long)]
+    pub allow_changed_settings: bool,
+    /// Start afresh in an --out that holds another run, deleting that run's checkpoints,
+    /// best/, final/ and metrics.jsonl (without it, such a directory is refused).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Seed for adapter initialisation, data order and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -180,71 +202,37 @@ pub struct FinetuneArgs {
 }
 
 pub fn run(args: FinetuneArgs) -> CliResult {
+    if !(0.0..1.0).contains(&args.val_fraction) {
+        return Err(format!("--val-fraction {}: use a fraction in [0, 1)", args.val_fraction).into());
+    }
+    if !(args.epochs.is_finite() && args.epochs > 0.0) {
+        return Err(format!("--epochs {}: use a positive number", args.epochs).into());
+    }
+    if !args.resume && args.resume_from.is_none() {
+        // Before anything is loaded: a run directory holding another run fails at once.
+        run_dir::check_fresh(&args.out, args.overwrite)?;
+    }
     let path = model_path(&args.model)?;
     let file = GgufFile::open(&path)?;
     // A decoder family, checked before the data is read.
     lamina_model::arch::decoder_for_gguf(&file)?;
     let tokenizer = BpeTokenizer::from_gguf(&file)?;
-    let source = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
-    let template = chat_template(&tokenizer, source.as_deref())?;
-    let prompt_format = match args.prompt_format.as_str() {
-        "template" => PromptFormat::Template,
-        "raw" => PromptFormat::Raw,
-        other => return Err(format!("--prompt-format `{other}`: use template or raw").into()),
-    };
-    let encoder = Encoder::new(&tokenizer, Some(&template), EncodeOptions { max_len: args.max_len, prompt_format })?;
-    let validation = match (&args.val, args.val_fraction) {
-        (Some(p), _) => Validation::File(p.clone()),
-        (None, f) if f > 0.0 => Validation::Fraction { fraction: f, seed: args.seed },
-        _ => Validation::Off,
-    };
-    let data = sft::load_split(&args.data, &validation, &encoder, args.strict)?;
-    eprintln!("data {}: {}", args.data.display(), data.train_report.summary());
-    if let Some(r) = &data.validation_report {
-        eprintln!("validation: {}", r.summary());
-    }
-    let pad = sft::pad_id(&tokenizer)?;
-    let val: Vec<TrainBatch> = sft::eval_batches(&data.validation, args.batch, pad)?
-        .into_iter()
-        .map(|b| TrainBatch { batch: b.batch, seq: b.seq, tokens: b.tokens, labels: b.labels })
-        .collect();
-    let n_train = data.train.len();
-    let mut batches = SftBatches::new(
-        data.train,
-        BatcherConfig { batch_size: args.batch, seed: args.seed, bucket_batches: 8, pad_id: pad },
-    )?;
+    let data = load_data(&args, &tokenizer, &file)?;
     let steps = args.steps.unwrap_or_else(|| {
-        ((args.epochs * batches.batches_per_epoch() as f64) / args.accum.max(1) as f64).ceil().max(1.0) as usize
+        ((args.epochs * data.train.batches_per_epoch() as f64) / args.accum.max(1) as f64).ceil().max(1.0) as usize
     });
+    let cfg = fine_tune_config(&args, steps, settings(&args, &path)?)?;
 
-    let keep_quantized = args.method == Method::Qlora
-        || (args.quantized_base
-            && matches!(args.method, Method::Ia3 | Method::Prompt | Method::PTuning | Method::Prefix));
+    let keep_quantized = args.method.keep_quantized(args.quantized_base);
     let mut model = Llama::from_gguf_with(&file, LoadOptions { device: args.device, keep_quantized })?;
-    let targets = |default: &str| LoraConfig::parse_targets(args.targets.as_deref().unwrap_or(default));
-    let lora_cfg = LoraConfig {
-        rank: args.rank,
-        alpha: args.alpha,
-        dropout: args.lora_dropout,
-        rslora: args.rslora,
-        targets: targets("all")?,
-    };
-    let prompt_cfg = PromptTuningConfig {
-        num_virtual_tokens: args.virtual_tokens,
-        init: args.prompt_init_text.clone().map_or(PromptInit::Random, PromptInit::Text),
-    };
-    let prefix_cfg = PrefixTuningConfig {
-        num_virtual_tokens: args.virtual_tokens,
-        projection: args.prefix_projection.then(|| args.encoder_hidden.unwrap_or(model.prefix_shape().kv_dim())),
-    };
-    let p_tuning_cfg = PTuningConfig {
-        num_virtual_tokens: args.virtual_tokens,
-        hidden: args.encoder_hidden.unwrap_or(model.config.dim),
-    };
+    let lora_cfg = lora_config(&args)?;
+    let prompt_cfg = prompt_config(&args);
+    let prefix_cfg = prefix_config(&args, &model);
+    let p_tuning_cfg = p_tuning_config(&args, &model);
     let full_params = match args.method {
         Method::Full => Some(model.make_trainable()?),
         Method::Ia3 => {
-            let cfg = model.attach_ia3(&Ia3Config::for_targets(targets("k,v,down")?))?;
+            let cfg = model.attach_ia3(&ia3_config(&args)?)?;
             eprintln!("IA3 on {} (input-scaled: {})", names(&cfg.targets), names(&cfg.feedforward));
             None
         }
@@ -285,15 +273,158 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     let trainee = trainee.as_ref();
     let trainable: usize = trainee.parameters().iter().map(|(_, t)| t.numel()).sum();
     eprintln!(
-        "{:?} on {} ({}): {} trainable parameters; {n_train} training / {} validation examples; {steps} steps of {} x {} sequences",
-        args.method,
-        path.display(),
-        args.device,
-        trainable,
-        data.validation.len(),
-        args.accum,
-        args.batch,
+        "{:?} on {} ({}): {} trainable parameters; {} training / {} validation examples; {steps} steps of {} x {} sequences",
+        args.method, path.display(), args.device, trainable, data.n_train, data.n_val, args.accum, args.batch,
     );
+    let mut batches = data.train;
+    let report = finetune(trainee, &mut batches, &data.val, &cfg)?;
+    print_report(&args, &report);
+    Ok(())
+}
+
+/// The training batches and the validation set, with what reading them found.
+struct Data {
+    train: SftBatches,
+    val: Vec<TrainBatch>,
+    n_train: usize,
+    n_val: usize,
+}
+
+fn load_data(args: &FinetuneArgs, tokenizer: &BpeTokenizer, file: &GgufFile) -> CliResult<Data> {
+    let source = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
+    let template = chat_template(tokenizer, source.as_deref())?;
+    let prompt_format = match args.prompt_format.as_str() {
+        "template" => PromptFormat::Template,
+        "raw" => PromptFormat::Raw,
+        other => return Err(format!("--prompt-format `{other}`: use template or raw").into()),
+    };
+    let encoder = Encoder::new(tokenizer, Some(&template), EncodeOptions { max_len: args.max_len, prompt_format })?;
+    let validation = match (&args.val, args.val_fraction) {
+        (Some(p), _) => Validation::File(p.clone()),
+        (None, f) if f > 0.0 => Validation::Fraction { fraction: f, seed: args.seed },
+        _ => Validation::Off,
+    };
+    let data = sft::load_split(&args.data, &validation, &encoder, args.strict)?;
+    report_data(&args.data, &data.train_report);
+    if let (Some(r), Some(p)) = (&data.validation_report, &args.val) {
+        report_data(p, r);
+    }
+    let pad = sft::pad_id(tokenizer)?;
+    let val: Vec<TrainBatch> = sft::eval_batches(&data.validation, args.batch, pad)?
+        .into_iter()
+        .map(|b| TrainBatch { batch: b.batch, seq: b.seq, tokens: b.tokens, labels: b.labels })
+        .collect();
+    let (n_train, n_val) = (data.train.len(), data.validation.len());
+    let train = SftBatches::new(
+        data.train,
+        BatcherConfig { batch_size: args.batch, seed: args.seed, bucket_batches: 8, pad_id: pad },
+    )?;
+    Ok(Data { train, val, n_train, n_val })
+}
+
+/// A data file's counts, and the first lines it skipped with their reasons.
+fn report_data(path: &Path, r: &DataReport) {
+    eprintln!("data {}: {}", path.display(), r.summary());
+    for line in r.problem_lines(5) {
+        eprintln!("  skipped {line}");
+    }
+}
+
+/// --targets, or the method's default (`default`) when it is not given.
+fn targets(args: &FinetuneArgs, default: &str) -> CliResult<Vec<Target>> {
+    Ok(LoraConfig::parse_targets(args.targets.as_deref().unwrap_or(default))?)
+}
+
+fn lora_config(args: &FinetuneArgs) -> CliResult<LoraConfig> {
+    Ok(LoraConfig {
+        rank: args.rank,
+        alpha: args.alpha,
+        dropout: args.lora_dropout,
+        rslora: args.rslora,
+        targets: targets(args, "all")?,
+    })
+}
+
+fn ia3_config(args: &FinetuneArgs) -> CliResult<Ia3Config> {
+    Ok(Ia3Config::for_targets(targets(args, "k,v,down")?))
+}
+
+fn prompt_config(args: &FinetuneArgs) -> PromptTuningConfig {
+    PromptTuningConfig {
+        num_virtual_tokens: args.virtual_tokens,
+        init: args.prompt_init_text.clone().map_or(PromptInit::Random, PromptInit::Text),
+    }
+}
+
+/// The prefix MLP's width defaults to one layer's key/value width, as PEFT's.
+fn prefix_config(args: &FinetuneArgs, model: &Llama) -> PrefixTuningConfig {
+    PrefixTuningConfig {
+        num_virtual_tokens: args.virtual_tokens,
+        projection: args.prefix_projection.then(|| args.encoder_hidden.unwrap_or(model.prefix_shape().kv_dim())),
+    }
+}
+
+/// The prompt encoder's width defaults to the model's, as PEFT's `encoder_hidden_size`.
+fn p_tuning_config(args: &FinetuneArgs, model: &Llama) -> PTuningConfig {
+    PTuningConfig { num_virtual_tokens: args.virtual_tokens, hidden: args.encoder_hidden.unwrap_or(model.config.dim) }
+}
+
+fn names(targets: &[Target]) -> String {
+    targets.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(", ")
+}
+
+/// What decides the steps of this run besides the loop's own settings: stored in every
+/// checkpoint and compared on resume.
+fn settings(args: &FinetuneArgs, model: &Path) -> CliResult<RunSettings> {
+    let fingerprint = |p: &Path| file_fingerprint(p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut s = RunSettings::default();
+    s.set("model_fingerprint", fingerprint(model)?)
+        .set("data_fingerprint", fingerprint(&args.data)?)
+        .set("method", format!("{:?}", args.method).to_lowercase())
+        .set("batch", args.batch)
+        .set("max_len", args.max_len)
+        .set("prompt_format", args.prompt_format.clone());
+    match &args.val {
+        Some(v) => s.set("val_fingerprint", fingerprint(v)?),
+        None => s.set("val_fraction", args.val_fraction),
+    };
+    let list = |t: &[Target]| t.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(",");
+    match args.method {
+        Method::Lora | Method::Qlora => {
+            let c = lora_config(args)?;
+            s.set("rank", c.rank).set("alpha", f32_value(c.alpha)).set("rslora", c.rslora);
+            s.set("lora_dropout", f32_value(c.dropout));
+            s.set("targets", list(&c.targets));
+        }
+        Method::Ia3 => {
+            let c = ia3_config(args)?;
+            s.set("targets", list(&c.targets)).set("feedforward", list(&c.feedforward));
+        }
+        Method::Prompt => {
+            let c = prompt_config(args);
+            let init = match c.init {
+                PromptInit::Text(t) => json!({ "text": t }),
+                PromptInit::Random => json!("random"),
+            };
+            s.set("virtual_tokens", c.num_virtual_tokens).set("prompt_init", init);
+        }
+        Method::PTuning => {
+            s.set("virtual_tokens", args.virtual_tokens).set("encoder_hidden", args.encoder_hidden);
+        }
+        Method::Prefix => {
+            s.set("virtual_tokens", args.virtual_tokens).set("prefix_projection", args.prefix_projection);
+            s.set("encoder_hidden", args.encoder_hidden);
+        }
+        Method::Full => {}
+    }
+    s.set("quantized_base", args.method.keep_quantized(args.quantized_base));
+    Ok(s)
+}
+
+fn fine_tune_config(args: &FinetuneArgs, steps: usize, settings: RunSettings) -> CliResult<FineTuneConfig> {
+    if !(args.clip.is_finite() && args.clip >= 0.0) {
+        return Err(format!("--clip {}: use a positive norm, or 0 for no clipping", args.clip).into());
+    }
     let decay = Decay::parse(&args.schedule).ok_or("--schedule: use cosine, linear or constant")?;
     let optimizer = match args.optimizer.as_str() {
         // Hugging Face Trainer's AdamW defaults (betas 0.9/0.999, eps 1e-8).
@@ -304,7 +435,7 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         other => return Err(format!("--optimizer `{other}`: use adamw or sgd").into()),
     };
     let lr = args.lr.unwrap_or(args.method.default_lr());
-    let cfg = FineTuneConfig {
+    Ok(FineTuneConfig {
         steps,
         schedule: LrSchedule {
             decay,
@@ -324,8 +455,16 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         out_dir: args.out.clone(),
         resume: args.resume,
         progress_bar: true,
-    };
-    let report = finetune(trainee, &mut batches, &val, &cfg)?;
+        run: RunOptions {
+            resume_from: args.resume_from.clone(),
+            overwrite: args.overwrite,
+            settings,
+            allow_changed_settings: args.allow_changed_settings,
+        },
+    })
+}
+
+fn print_report(args: &FinetuneArgs, report: &FineTuneReport) {
     let first = report.losses.first().copied().unwrap_or(f32::NAN);
     let last = report.losses.last().copied().unwrap_or(f32::NAN);
     println!(
@@ -346,9 +485,4 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     let what = if args.method == Method::Full { "model (model.gguf)" } else { "adapter (PEFT layout)" };
     println!("{what}: {}/final, best: {}/best", args.out.display(), args.out.display());
     println!("metrics: {}", report.metrics_path.display());
-    Ok(())
-}
-
-fn names(targets: &[Target]) -> String {
-    targets.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(", ")
 }

@@ -1,8 +1,9 @@
 //! `lamina generate`: continue a prompt (or answer it as a chat turn) and stream the text.
 
-use crate::llm::{load, peak_memory_mib, CliResult, ModelArgs, SamplingArgs};
+use crate::llm::{load, peak_memory_mib, CliResult, ModelArgs, SamplingArgs, SpecialArgs};
 use clap::Args;
 use lamina_model::chat::Message;
+use lamina_model::chat_encode::encode_chat;
 use lamina_model::generation::{generate, GenerationStats, StopReason};
 use lamina_model::sampling::Sampler;
 use lamina_model::stop::StopText;
@@ -16,6 +17,8 @@ pub struct GenerateArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub special: SpecialArgs,
     /// Tokens to generate at most.
     #[arg(long, short = 'n', default_value_t = 256)]
     pub max_tokens: usize,
@@ -37,7 +40,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> CliResult {
-    let mut prompt = match args.prompt.as_deref() {
+    let prompt = match args.prompt.as_deref() {
         None | Some("-") => {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s)?;
@@ -50,17 +53,18 @@ pub fn run(args: GenerateArgs) -> CliResult {
     }
     let mut sampler = Sampler::new(args.sampling.config())?;
     let m = load(&args.model)?;
-    if args.chat {
+    let ids = if args.chat {
         let mut messages = Vec::new();
         if let Some(s) = &args.system {
             messages.push(Message::new("system", s));
         }
         messages.push(Message::new("user", &prompt));
-        prompt = m.template.render(&messages, true)?;
-    }
-    // A raw prompt gets BOS if the model's metadata asks for it; a rendered chat
-    // template already holds every special token it needs.
-    let ids = m.tokenizer.encode(&prompt, !args.chat, true)?;
+        // The rendered template already holds every special token it needs (BOS included).
+        encode_chat(&m.template, &m.tokenizer, &messages, true, args.special.content())?
+    } else {
+        // A raw prompt gets BOS if the model's metadata asks for it.
+        m.tokenizer.encode(&prompt, true, !args.special.no_special)?
+    };
     if ids.is_empty() {
         return Err("the prompt tokenizes to nothing".into());
     }

@@ -82,13 +82,19 @@ pub fn run(args: InfoArgs) -> Result<(), Box<dyn std::error::Error>> {
 fn read(path: &Path, metadata_all: bool) -> Result<Report, Box<dyn std::error::Error>> {
     let mut report = if path.is_dir() {
         hf::directory(path, metadata_all)?
-    } else if is_gguf(path)? {
+    } else if is_gguf(path)? || has_extension(path, "gguf") {
+        // A .gguf without the magic (empty, truncated, random) gets the GGUF parser's
+        // error, not the safetensors one.
         gguf::report(path, metadata_all)?
     } else {
         hf::safetensors(path, metadata_all)?
     };
     report.path = path.display().to_string();
     Ok(report)
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
 /// GGUF by its magic bytes, whatever the file is called.

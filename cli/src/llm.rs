@@ -4,12 +4,13 @@
 pub use crate::default_model::model_path;
 use clap::Args;
 use lamina_model::chat::{ChatTemplate, CHATML};
+use lamina_model::chat_encode::Content;
 use lamina_model::gguf::GgufFile;
 use lamina_model::hf::HfModel;
 use lamina_model::sampling::SamplerConfig;
 use lamina_model::{arch, BpeTokenizer, CausalLm, LoadOptions};
 use lamina_tensor::Device;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -38,9 +39,29 @@ pub struct ModelArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct SpecialArgs {
+    /// Treat the prompt and messages as plain text: `<|im_start|>` typed in them stays
+    /// text instead of becoming the control token, so a message cannot forge a turn. By
+    /// default (as llama.cpp) special-token text in the input is parsed; the chat
+    /// template's own tokens always are.
+    #[arg(long)]
+    pub no_special: bool,
+}
+
+impl SpecialArgs {
+    pub fn content(&self) -> Content {
+        if self.no_special {
+            Content::PlainText
+        } else {
+            Content::ParseSpecial
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct SamplingArgs {
     /// Sampling temperature; 0 picks the most likely token (greedy).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub temp: f32,
     /// Always pick the most likely token (same as --temp 0).
     #[arg(long)]
@@ -49,13 +70,13 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 40)]
     pub top_k: usize,
     /// Keep the most likely tokens whose probabilities sum to p (1: all).
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
     pub top_p: f32,
     /// Drop tokens less likely than min-p times the most likely one (0: none).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub min_p: f32,
     /// Penalise tokens seen in the last --repeat-last-n tokens (1: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub repeat_penalty: f32,
     #[arg(long, default_value_t = 64)]
     pub repeat_last_n: usize,
@@ -124,6 +145,17 @@ fn with_lora(model: arch::Model, args: &ModelArgs) -> CliResult<Box<dyn CausalLm
         return Ok(Box::new(model));
     }
     Ok(model.into_causal_lm())
+}
+
+/// Check an output path before any work (`lamina_model::atomic::check_output`): not a
+/// directory, FIFO or device, in a directory that exists, not one of `inputs` under another
+/// name. A symbolic link is followed, and the user is told which file is replaced.
+pub fn check_output(output: &Path, inputs: &[&Path]) -> CliResult<PathBuf> {
+    let target = lamina_model::atomic::check_output(output, inputs)?;
+    if target != output {
+        eprintln!("{} is a symbolic link: writing the file it points to, {}", output.display(), target.display());
+    }
+    Ok(target)
 }
 
 /// Peak resident memory of this process (Linux: VmHWM), in MiB.

@@ -31,6 +31,7 @@ mod plot_log;
 mod prune;
 mod quantize;
 mod serve;
+mod signals;
 mod sweep;
 mod tokenize;
 
@@ -40,7 +41,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "lamina", version, about = "Lamina: a from-scratch tensor engine with autograd")]
 struct Cli {
-    /// CPU threads for the kernels (0: all cores). Default: $LAMINA_THREADS, else all cores.
+    /// CPU threads for the kernels (0: all cores; at most 8 per core). Default:
+    /// $LAMINA_THREADS, else all cores.
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -91,10 +93,41 @@ static HEAP: heap::CountingAlloc = heap::CountingAlloc;
 fn main() -> ExitCode {
     lamina_train::retain_freed_memory();
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
-        lamina_tensor::set_threads(n);
+    // The server drains its requests on SIGINT/SIGTERM itself (and writes no files).
+    if !matches!(cli.command, Command::Serve(_)) {
+        signals::install();
     }
-    let result = match cli.command {
+    let result = set_threads(cli.threads).and_then(|()| run(cli.command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The thread pool, from --threads, else $LAMINA_THREADS, else all cores: made before
+/// any work, so a count that cannot be right, or threads that cannot be created, is a
+/// clear error here rather than a panic in a kernel.
+fn set_threads(arg: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
+    let (n, from) = match (arg, lamina_tensor::cpu::parallel::env_threads()) {
+        (Some(n), _) => (n, format!("--threads {n}")),
+        (None, Some(env)) => {
+            let n = env?;
+            (n, format!("LAMINA_THREADS={n}"))
+        }
+        (None, None) => (0, "the default thread count".to_string()),
+    };
+    lamina_tensor::set_threads(n).map_err(|e| match e {
+        lamina_tensor::Error::Threads(msg) => format!("{from}: {msg}"),
+        e => format!("{from}: {e}"),
+    })?;
+    Ok(())
+}
+
+fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
         Command::TrainDemo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Devices => devices(),
@@ -112,13 +145,6 @@ fn main() -> ExitCode {
         Command::Finetune(args) => finetune::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Serve(args) => serve::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
 

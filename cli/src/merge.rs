@@ -25,7 +25,8 @@ pub struct MergeArgs {
     /// The adapter directory (PEFT layout: LoRA or IA3).
     #[arg(long = "adapter", visible_alias = "lora", value_name = "DIR")]
     pub lora: PathBuf,
-    /// The merged GGUF to write.
+    /// The merged GGUF to write (a temporary file, then renamed; a symbolic link is followed
+    /// and the file it points to replaced; anything else that is not a regular file is refused).
     pub output: PathBuf,
     /// Format of the merged matrices: `same` (the base's, re-quantized), f16, f32, q8_0,
     /// q4_0, q4_1, q5_0, q5_1.
@@ -35,9 +36,7 @@ pub struct MergeArgs {
 
 pub fn run(args: MergeArgs) -> CliResult {
     let path = model_path(&args.model)?;
-    if path == args.output {
-        return Err("the output must be a different file from the base model".into());
-    }
+    crate::llm::check_output(&args.output, &[&path, &args.lora])?;
     let chosen = match args.ty.to_lowercase().as_str() {
         "same" => None,
         name => Some(GgmlType::parse_among(name, &ENCODABLE).map_err(|e| format!("--type: {e}, or same"))?),

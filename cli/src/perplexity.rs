@@ -30,7 +30,19 @@ pub struct PerplexityArgs {
     pub json: bool,
 }
 
+/// The chunk options, checked before anything is loaded (shared with `sweep`).
+pub fn check_chunks(chunk: usize, chunks: Option<usize>) -> CliResult {
+    if chunk < 4 {
+        return Err(format!("--chunk {chunk}: a chunk must be at least 4 tokens (half of it is scored)").into());
+    }
+    if chunks == Some(0) {
+        return Err("--chunks 0: score at least 1 chunk (or leave --chunks out for all of them)".into());
+    }
+    Ok(())
+}
+
 pub fn run(args: PerplexityArgs) -> CliResult {
+    check_chunks(args.chunk, args.chunks)?;
     let text = match &args.file {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => lamina_train::data::SHIPPED_CORPUS.to_string(),

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 pub struct PruneArgs {
     /// Input GGUF.
     pub input: PathBuf,
-    /// Output GGUF (written to a temporary file, then renamed).
+    /// Output GGUF (written to a temporary file, then renamed; a symbolic link is followed
+    /// and the file it points to replaced; anything else that is not a regular file is refused).
     pub output: PathBuf,
     /// Fraction of the weights to zero, from 0 to 1 (N:M patterns fix it at 1 - N/M).
     #[arg(long, allow_negative_numbers = true)]
@@ -49,9 +50,7 @@ pub fn config(sparsity: Option<f64>, pattern: &str, scope: Option<&str>, ty: &st
 
 pub fn run(args: PruneArgs) -> CliResult {
     let cfg = config(args.sparsity, &args.pattern, args.scope.as_deref(), &args.ty)?;
-    if args.input == args.output {
-        return Err("the output must be a different file from the input".into());
-    }
+    crate::llm::check_output(&args.output, &[&args.input])?;
     let input = GgufFile::open(&args.input)?;
     let bar = ProgressBar::new(1);
     if args.json {

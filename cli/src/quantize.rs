@@ -15,7 +15,8 @@ pub struct QuantizeArgs {
     /// Input: a GGUF file (F32/F16/BF16 weights; quantized ones with --allow-requantize), or
     /// a Hugging Face LLaMA directory (config.json, safetensors, tokenizer.json).
     pub input: PathBuf,
-    /// Output GGUF (written to a temporary file, then renamed).
+    /// Output GGUF (written to a temporary file, then renamed; a symbolic link is followed
+    /// and the file it points to replaced; anything else that is not a regular file is refused).
     pub output: PathBuf,
     /// Target: q8_0, q6_k, q5_k_m, q5_k_s, q5_k, q5_1, q5_0, q4_k_m, q4_k_s, q4_k, q4_1,
     /// q4_0, f16 or f32. The *_k_m / *_k_s / q6_k mixes are llama.cpp's; q4_k and q5_k are
@@ -32,9 +33,7 @@ pub struct QuantizeArgs {
 
 pub fn run(args: QuantizeArgs) -> CliResult {
     let target = Target::parse(&args.ty)?;
-    if args.input == args.output {
-        return Err("the output must be a different file from the input".into());
-    }
+    crate::llm::check_output(&args.output, &[&args.input])?;
     let input: Box<dyn Source> = if args.input.is_dir() {
         Box::new(HfLlamaSource::open(&args.input)?)
     } else {

@@ -137,9 +137,7 @@ pub fn run(args: SweepArgs) -> CliResult {
         return replot(json, &args.out);
     }
     let variants = variants(&args)?;
-    if args.chunk < 4 {
-        return Err("--chunk must be at least 4 tokens".into());
-    }
+    crate::perplexity::check_chunks(args.chunk, args.chunks)?;
     let text = match &args.file {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => lamina_train::data::SHIPPED_CORPUS.to_string(),

@@ -195,5 +195,123 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
             lamina(&["merge", "-m", m, "--adapter", adapter.to_str().unwrap(), merged.to_str().unwrap()]);
         assert!(!ok && err.contains("cannot be merged"), "{method}: {err}");
     }
+
+    // The method's own settings are stored with each checkpoint: a resume that changes
+    // them is refused, naming them.
+    let resume = |method: &str, extra: &[&str]| {
+        let run = dir.join(method);
+        let mut a = vec!["finetune", "-m", m, "--data", &data, "--out", run.to_str().unwrap(), "--method", method];
+        a.extend(["--steps", "3", "--batch", "2", "--val-fraction", "0", "--max-len", "48", "--resume"]);
+        a.extend(extra);
+        lamina(&a)
+    };
+    let (ok, _, err) = resume("ia3", &["--targets", "k,v"]);
+    assert!(!ok && err.contains("targets: \"k_proj,v_proj,down_proj\" in the checkpoint"), "{err}");
+    let (ok, _, err) = resume("prompt", &["--virtual-tokens", "4", "--prompt-init-text", "The date"]);
+    assert!(!ok && err.contains("virtual_tokens: 3 in the checkpoint, 4 now"), "{err}");
+    let (ok, _, err) = resume("prompt", &["--virtual-tokens", "3", "--quantized-base", "--prompt-init-text", "The date"]);
+    assert!(!ok && err.contains("quantized_base: false in the checkpoint, true now"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+mod support;
+
+/// Fine-tune the tiny model: `--steps N` into `run` with `extra` options.
+fn tiny_run(m: &str, data: &str, run: &Path, steps: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut a = vec!["finetune", "-m", m, "--data", data, "--out", support::s(run), "--steps", steps];
+    a.extend_from_slice(&[
+        "--batch",
+        "2",
+        "--rank",
+        "2",
+        "--val-fraction",
+        "0.34",
+        "--eval-every",
+        "1",
+        "--save-every",
+        "1",
+    ]);
+    a.extend_from_slice(extra);
+    support::lamina(&a)
+}
+
+#[test]
+fn a_run_directory_holds_one_run_and_a_resume_its_own_settings() {
+    let dir = support::scratch("ft-rundir");
+    let m = support::tiny_in(&dir, "tiny.gguf", &support::Tiny::default());
+    let data = write_data(&dir, &CHATS);
+    let run = dir.join("run");
+    let (ok, _, err) = tiny_run(&m, &data, &run, "3", &["--keep", "3"]);
+    assert!(ok, "{err}");
+    let best = std::fs::read(run.join("best/adapter_model.safetensors")).unwrap();
+
+    // A fresh run into it is refused before anything is loaded, and nothing changes.
+    let (ok, _, err) = tiny_run(&m, &data, &run, "1", &[]);
+    assert!(
+        !ok && err.contains("holds another run") && err.contains("--resume") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(run.join("best/adapter_model.safetensors")).unwrap(), best);
+    assert_eq!(loss_steps(&run), vec![1, 2, 3]);
+
+    // A resume with other settings is refused, naming each difference; allowed with a flag.
+    let (ok, _, err) = tiny_run(&m, &data, &run, "4", &["--resume", "--lr", "1e-3", "--lora-dropout", "0.1"]);
+    assert!(
+        !ok && err.contains("lr: 0.0002") && err.contains("0.001 now") && err.contains("lora_dropout: 0.05"),
+        "{err}"
+    );
+    assert!(!err.contains("bad training configuration"), "{err}");
+    std::fs::write(dir.join("other.jsonl"), CHATS[..5].join("\n")).unwrap();
+    let (ok, _, err) = tiny_run(&m, support::s(&dir.join("other.jsonl")), &run, "4", &["--resume"]);
+    assert!(!ok && err.contains("data_fingerprint"), "a changed data file: {err}");
+    let (ok, out, err) = tiny_run(&m, &data, &run, "4", &["--resume", "--lr", "1e-3", "--allow-changed-settings"]);
+    assert!(
+        ok && out.contains("resumed at 3") && err.contains("warning: resuming with a changed setting: lr"),
+        "{err}"
+    );
+    assert!(err.contains("note: steps: 3 in the checkpoint, 4 now"), "{err}");
+
+    // A damaged newest checkpoint: the error offers the previous one, which resumes.
+    std::fs::write(run.join("checkpoint-4").join("params.safetensors"), b"garbage").unwrap();
+    let (ok, _, err) = tiny_run(&m, &data, &run, "5", &["--resume", "--lr", "1e-3"]);
+    assert!(!ok && err.contains("checkpoint-4") && err.contains("--resume-from checkpoint-3"), "{err}");
+    let (ok, out, err) = tiny_run(&m, &data, &run, "5", &["--resume-from", "checkpoint-3", "--lr", "1e-3"]);
+    assert!(!ok && err.contains("lr"), "checkpoint-3 was made with the old rate: {out}{err}");
+    let (ok, out, err) = tiny_run(&m, &data, &run, "5", &["--resume-from", "checkpoint-3"]);
+    assert!(ok && out.contains("resumed at 3"), "{err}");
+    assert!(run.join("abandoned-checkpoint-4").is_dir(), "the newer checkpoint is set aside, not deleted");
+    assert_eq!(loss_steps(&run), vec![1, 2, 3, 4, 5]);
+
+    // A checkpoint missing a file, and a temporary one a crash left.
+    std::fs::remove_file(run.join("checkpoint-5").join("optimizer.safetensors")).unwrap();
+    std::fs::create_dir(run.join(".checkpoint-6.tmp")).unwrap();
+    let (ok, _, err) = tiny_run(&m, &data, &run, "6", &["--resume"]);
+    assert!(!ok && err.contains("checkpoint-5") && err.contains("optimizer.safetensors is missing"), "{err}");
+    assert!(err.contains("--resume-from checkpoint-4"), "{err}");
+    assert!(!run.join(".checkpoint-6.tmp").exists(), "the leftover temporary is removed");
+
+    // --overwrite starts afresh.
+    let (ok, out, err) = tiny_run(&m, &data, &run, "2", &["--overwrite"]);
+    assert!(ok && !out.contains("resumed"), "{err}");
+    assert!(err.contains("--overwrite: removed the previous run's"), "{err}");
+    assert_eq!(loss_steps(&run), vec![1, 2]);
+    assert!(!run.join("checkpoint-5").exists() && !run.join("abandoned-checkpoint-4").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn skipped_lines_are_listed_and_a_byte_order_mark_is_accepted() {
+    let dir = support::scratch("ft-data");
+    let m = support::tiny_in(&dir, "tiny.gguf", &support::Tiny::default());
+    let mut lines: Vec<String> = CHATS.iter().map(|l| l.to_string()).collect();
+    lines[0] = format!("\u{FEFF}{}", lines[0]);
+    lines.insert(2, "{not json".into());
+    lines.insert(4, r#"{"text": ""}"#.into());
+    let data = dir.join("bom.jsonl");
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let (ok, _, err) = tiny_run(&m, support::s(&data), &dir.join("run"), "1", &[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("kept 6"), "line 1 with its byte-order mark is kept: {err}");
+    assert!(err.contains("skipped line 3: not valid JSON") && err.contains("skipped line 5: `text` is empty"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

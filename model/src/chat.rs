@@ -1,6 +1,8 @@
 //! Chat templates: the model's own Jinja template (GGUF `tokenizer.chat_template` or
 //! Hugging Face's `tokenizer_config.json`), rendered with minijinja as `transformers`
-//! renders it, with ChatML as the fallback for models that ship none.
+//! renders it, with ChatML as the fallback for models that ship none. A template comes
+//! from the model file, so it is untrusted: its work (minijinja's fuel) and the size of
+//! its output are bounded, and a template beyond either is a clear error, not a hang.
 
 use crate::error::{ModelError, Result};
 use serde::Serialize;
@@ -20,6 +22,12 @@ impl Message {
 /// ChatML, used when a model has no template of its own.
 pub const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+/// Instructions one rendering may run. Real templates take a few hundred per message;
+/// nested loops over `range(100000)` would take 10^10.
+const FUEL: u64 = 20_000_000;
+/// Output one rendering may produce beyond four times the messages' own text.
+const OUTPUT_SLACK: usize = 1 << 20;
+
 pub struct ChatTemplate {
     env: minijinja::Environment<'static>,
     bos: String,
@@ -30,6 +38,7 @@ impl ChatTemplate {
     /// Compile `source`; `bos`/`eos` are the token strings templates may reference.
     pub fn new(source: &str, bos: &str, eos: &str) -> Result<ChatTemplate> {
         let mut env = minijinja::Environment::new();
+        env.set_fuel(Some(FUEL));
         // Templates written for transformers call Python string methods (.strip(), ...).
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
@@ -44,13 +53,46 @@ impl ChatTemplate {
     /// with the header of the assistant's turn.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let t = self.env.get_template("chat").expect("added in new()");
-        t.render(minijinja::context! {
+        let limit = 4 * messages.iter().map(|m| m.content.len() + m.role.len()).sum::<usize>() + OUTPUT_SLACK;
+        let mut out = Capped { text: Vec::new(), limit };
+        let ctx = minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos,
             eos_token => self.eos,
-        })
-        .map_err(|e| ModelError::Invalid(format!("rendering the chat template failed: {e}")))
+        };
+        match t.render_captured_to(ctx, &mut out) {
+            Ok(_) => String::from_utf8(out.text)
+                .map_err(|_| ModelError::Invalid("the chat template's output is not UTF-8".into())),
+            Err(_) if out.text.len() >= limit => Err(ModelError::Invalid(format!(
+                "the chat template produced more than {limit} bytes for this conversation: refusing it (a hostile template?)"
+            ))),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => Err(ModelError::Invalid(format!(
+                "the chat template ran more than {FUEL} instructions for this conversation: refusing it (a hostile template?)"
+            ))),
+            Err(e) => Err(ModelError::Invalid(format!("rendering the chat template failed: {e}"))),
+        }
+    }
+}
+
+/// A writer that fails once `limit` bytes are written.
+struct Capped {
+    text: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > self.limit {
+            self.text.extend_from_slice(&buf[..self.limit - self.text.len()]);
+            return Err(std::io::Error::other("chat template output over its limit"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -66,6 +108,21 @@ mod tests {
             s,
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
+    }
+
+    #[test]
+    fn hostile_templates_are_stopped_with_a_clear_error() {
+        let m = [Message::new("user", "hi")];
+        let loops = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let silent = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let big = "{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}";
+        for (src, want) in [(loops, "bytes"), (silent, "instructions"), (big, "bytes")] {
+            let t = ChatTemplate::new(src, "", "").unwrap();
+            let start = std::time::Instant::now();
+            let e = t.render(&m, true).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("hostile"), "{e}");
+            assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+        }
     }
 
     #[test]

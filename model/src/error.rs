@@ -47,3 +47,13 @@ impl From<lamina_tensor::Error> for ModelError {
 pub(crate) fn format_err(what: &'static str, msg: impl Into<String>) -> ModelError {
     ModelError::Format { what, msg: msg.into() }
 }
+
+/// A hyperparameter that only makes sense positive and finite (an epsilon, a RoPE base) as
+/// f32; anything else would turn every output into NaN, so it is refused by name.
+pub(crate) fn positive(name: &str, v: f64) -> Result<f32> {
+    let f = v as f32;
+    if !(f.is_finite() && f > 0.0) {
+        return Err(ModelError::Invalid(format!("{name} = {v} cannot be right: it must be a positive, finite number")));
+    }
+    Ok(f)
+}

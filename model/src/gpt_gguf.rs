@@ -34,7 +34,10 @@ impl Gpt {
         };
         cfg.validate()?;
         let ffn = size("feed_forward_length").unwrap_or(4 * c);
-        let eps = f.get_f64("gpt2.attention.layer_norm_epsilon").unwrap_or(1e-5) as f32;
+        let eps = crate::error::positive(
+            "gpt2.attention.layer_norm_epsilon",
+            f.get_f64("gpt2.attention.layer_norm_epsilon").unwrap_or(1e-5),
+        )?;
         if f.tensor_info("output.weight").is_some() {
             return Err(ModelError::Unsupported("GPT-2 with an output head separate from the embedding".into()));
         }

@@ -7,12 +7,14 @@
 //! SentencePiece, BPE and WordPiece from GGUF as llama.cpp runs them, or
 //! `tokenizer.json`), and `gguf`, `safetensors`, `hf` read (and write)
 //! model files; `quantize` rewrites a model in ggml block formats, `convert` reads a Hugging
-//! Face LLaMA directory as GGUF for it.
+//! Face LLaMA directory as GGUF for it; `atomic` writes output files safely (checked paths,
+//! temp + fsync + rename, temporaries removed on interruption).
 
 pub mod arch;
-mod atomic;
+pub mod atomic;
 pub mod causal_lm;
 pub mod chat;
+pub mod chat_encode;
 pub mod convert;
 mod error;
 mod file_bytes;

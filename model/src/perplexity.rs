@@ -18,7 +18,8 @@ pub struct PerplexityReport {
 
 /// Score `tokens` in chunks of `n_ctx` (at most `max_chunks`). With `bos`, each chunk's
 /// first token is replaced by BOS, as llama-perplexity does for models that add one.
-/// `progress(done, total, running_ppl)` is called after each chunk.
+/// `progress(done, total, running_ppl)` is called after each chunk. A chunk whose
+/// log-likelihood is not finite (a model with NaN weights) is an error, never a NaN result.
 pub fn perplexity(
     model: &dyn CausalLm,
     tokens: &[u32],
@@ -40,6 +41,13 @@ pub fn perplexity(
         let mut nll = 0f64;
         for j in first..n_ctx - 1 {
             nll -= log_softmax_at(&logits[j * vocab..(j + 1) * vocab], chunk[j + 1] as usize);
+        }
+        if !nll.is_finite() {
+            return Err(ModelError::Invalid(format!(
+                "chunk {}: the negative log-likelihood is {nll}: the model's outputs are not finite \
+                 (NaN or infinite weights, or hyperparameters that cannot be right)",
+                i + 1
+            )));
         }
         let n = n_ctx - 1 - first;
         chunk_nll.push(nll / n as f64);

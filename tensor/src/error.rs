@@ -22,6 +22,10 @@ pub enum Error {
     InvalidArgument { op: &'static str, msg: String },
     /// Autograd misuse: backward from a non-scalar without a gradient, no graph, ...
     Autograd(String),
+    /// The GPU device was lost (driver reset, removed adapter): every later call on it fails.
+    DeviceLost(String),
+    /// The CPU thread pool: a count that cannot be right, or threads the system cannot create.
+    Threads(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -49,6 +53,8 @@ impl fmt::Display for Error {
             }
             Error::InvalidArgument { op, msg } => write!(f, "{op}: {msg}"),
             Error::Autograd(msg) => write!(f, "autograd: {msg}"),
+            Error::DeviceLost(msg) => write!(f, "gpu: {msg}"),
+            Error::Threads(msg) => write!(f, "threads: {msg}"),
         }
     }
 }

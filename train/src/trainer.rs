@@ -6,15 +6,34 @@ use crate::data::{unigram_entropy, BatchSampler, CharSplit};
 use crate::fit::{fit, Budget, FitConfig, Learner, PhaseTimes};
 use crate::progress::Progress;
 use crate::{AdamWConfig, CosineSchedule};
-use lamina_model::{CharTokenizer, Gpt, GptConfig, TokenizerError};
+use lamina_model::{CharTokenizer, Gpt, GptConfig, ModelError, TokenizerError};
 use lamina_tensor::{no_grad, Device, Tensor};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug)]
 pub enum TrainError {
     /// A setting that cannot work (named, with the reason).
     Config(String),
+    /// A file or directory of the run could not be read or written.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The model failed: loading, a forward pass, exporting the result.
+    Model(ModelError),
+    /// A checkpoint that cannot be resumed from: unreadable, incomplete, of another run.
+    Checkpoint {
+        path: PathBuf,
+        msg: String,
+    },
+    /// The run directory holds another run (a fresh run would mix the two), or its state
+    /// does not allow what was asked.
+    RunDir {
+        path: PathBuf,
+        msg: String,
+    },
     Tokenizer(TokenizerError),
     Tensor(lamina_tensor::Error),
     /// The loss became NaN or infinite at this step (0-based): training stops rather than
@@ -25,10 +44,24 @@ pub enum TrainError {
     },
 }
 
+impl TrainError {
+    pub fn io(path: &Path, source: std::io::Error) -> TrainError {
+        TrainError::Io { path: path.to_path_buf(), source }
+    }
+
+    pub fn checkpoint(path: &Path, msg: impl Into<String>) -> TrainError {
+        TrainError::Checkpoint { path: path.to_path_buf(), msg: msg.into() }
+    }
+}
+
 impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrainError::Config(m) => write!(f, "bad training configuration: {m}"),
+            TrainError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            TrainError::Model(e) => write!(f, "{e}"),
+            TrainError::Checkpoint { path, msg } => write!(f, "checkpoint {}: {msg}", path.display()),
+            TrainError::RunDir { path, msg } => write!(f, "run directory {}: {msg}", path.display()),
             TrainError::Tokenizer(e) => write!(f, "{e}"),
             TrainError::Tensor(e) => write!(f, "{e}"),
             TrainError::Diverged { step, loss } => write!(
@@ -40,6 +73,15 @@ impl fmt::Display for TrainError {
 }
 
 impl std::error::Error for TrainError {}
+
+impl From<ModelError> for TrainError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Tensor(t) => TrainError::Tensor(t),
+            e => TrainError::Model(e),
+        }
+    }
+}
 
 impl From<TokenizerError> for TrainError {
     fn from(e: TokenizerError) -> Self {

@@ -103,6 +103,7 @@ fn run_config(dir: &Path, steps: usize) -> FineTuneConfig {
         out_dir: dir.to_path_buf(),
         resume: false,
         progress_bar: false,
+        run: Default::default(),
     }
 }
 

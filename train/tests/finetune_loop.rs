@@ -89,6 +89,7 @@ fn run_cfg(dir: &Path, steps: usize, resume: bool) -> FineTuneConfig {
         out_dir: dir.to_path_buf(),
         resume,
         progress_bar: false,
+        run: Default::default(),
     }
 }
 

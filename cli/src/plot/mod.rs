@@ -183,13 +183,7 @@ pub fn figure(charts: &[Chart]) -> String {
 
 /// Write `svg` to `path` atomically (a temporary file in the same directory, renamed).
 pub fn save(path: &std::path::Path, svg: &str) -> Result<(), String> {
-    let name = path.file_name().ok_or_else(|| format!("{}: not a file path", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let result = std::fs::write(&tmp, svg).and_then(|_| std::fs::rename(&tmp, path));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
-    })
+    lamina_model::atomic::write_bytes(path, svg.as_bytes()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

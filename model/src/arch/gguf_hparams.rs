@@ -2,7 +2,7 @@
 //! llama.cpp's converter writes for every such family. Family-specific structure (q/k
 //! norms, fused projections, ...) is set by the family (`Decoder`) afterwards.
 
-use crate::error::{ModelError, Result};
+use crate::error::{positive, ModelError, Result};
 use crate::gguf::{GgufFile, MetaArray, MetaValue};
 use crate::llama::LlamaConfig;
 
@@ -117,8 +117,16 @@ pub(crate) fn read(f: &GgufFile, arch: &str) -> Result<LlamaConfig> {
         n_kv_heads,
         head_dim,
         ffn_dim: keys.count("feed_forward_length", 1 << 20)?,
-        norm_eps: f.get_f64(&keys.name("attention.layer_norm_rms_epsilon"))? as f32,
-        rope_base: keys.positive("rope.freq_base")?.unwrap_or(10_000.0),
+        // An epsilon or RoPE base that is not positive and finite makes every output NaN:
+        // refused by name (0 is not "unset" here).
+        norm_eps: positive(
+            &keys.name("attention.layer_norm_rms_epsilon"),
+            f.get_f64(&keys.name("attention.layer_norm_rms_epsilon"))?,
+        )?,
+        rope_base: match keys.get("rope.freq_base") {
+            None => 10_000.0,
+            Some(v) => positive(&keys.name("rope.freq_base"), v.as_f64().unwrap_or(f64::NAN))?,
+        },
         rope_base_swa: keys.positive("rope.freq_base_swa")?,
         context_length: keys.count("context_length", 1 << 24)?,
         qkv_bias: f.tensor_info("blk.0.attn_q.bias").is_some(),

@@ -112,7 +112,7 @@ pub(crate) fn read(h: &HfConfig, arch: &str) -> Result<LlamaConfig> {
         n_kv_heads,
         head_dim,
         ffn_dim: need(h, h.intermediate_size, "intermediate_size", 1 << 20)?,
-        norm_eps: h.rms_norm_eps.unwrap_or(1e-6) as f32,
+        norm_eps: crate::error::positive("config.json rms_norm_eps", h.rms_norm_eps.unwrap_or(1e-6))?,
         rope_base: positive(h, h.rope_base(), "rope_theta")?.unwrap_or(10_000.0),
         rope_base_swa: positive(h, h.rope_base_swa(), "sliding_attention rope_theta")?,
         rope_convention: RopeConvention::SplitHalves,

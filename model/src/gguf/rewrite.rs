@@ -1,13 +1,14 @@
 //! A GGUF file rewritten with some tensors replaced: how merged LoRA weights and fully
 //! fine-tuned models are written back. Metadata and every other tensor are copied as they
 //! are (no re-rounding); each replaced tensor is encoded in the type `encode_as` picks.
+//! Every tensor written is checked finite (a NaN or overflowing adapter is an error).
 //! The write is streamed and atomic (see `GgufWriter::write_file`).
 
 use super::{GgufFile, GgufWriter, MetaValue, TensorInfo};
 use crate::error::{ModelError, Result};
-use lamina_tensor::quant::{quantize_row, GgmlType};
+use crate::quantize::{check_finite, encode_rows};
+use lamina_tensor::quant::GgmlType;
 use lamina_tensor::{Device, Tensor};
-use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,24 +57,17 @@ pub fn write_with_replacements(
     let mut done = 0;
     writer.write_file(out, |t| {
         let bytes = match replace.get(&t.name) {
-            None => Cow::Borrowed(src.tensor_bytes(src.tensor_info(&t.name).expect("listed from src"))),
-            Some(x) => Cow::Owned(encode(x, t)?),
+            None => {
+                let bytes = src.tensor_bytes(src.tensor_info(&t.name).expect("listed from src"));
+                check_finite(&t.name, t.ty, bytes, t.n_elements() as usize)?;
+                Cow::Borrowed(bytes)
+            }
+            Some(x) => {
+                Cow::Owned(encode_rows(&t.name, &x.to_device(Device::Cpu)?.to_vec_f32()?, t.ne[0] as usize, t.ty)?)
+            }
         };
         done += 1;
         progress(done, total);
         Ok(bytes)
     })
-}
-
-fn encode(x: &Tensor, t: &TensorInfo) -> Result<Vec<u8>> {
-    let values = x.to_device(Device::Cpu)?.to_vec_f32()?;
-    let row = t.ne[0] as usize;
-    let row_bytes = t.ty.row_bytes(row as u64).expect("checked before writing") as usize;
-    let mut out = vec![0u8; values.len() / row.max(1) * row_bytes];
-    if row > 0 {
-        lamina_tensor::cpu::parallel::install(|| {
-            out.par_chunks_mut(row_bytes).zip(values.par_chunks(row)).try_for_each(|(o, v)| quantize_row(t.ty, v, o))
-        })?;
-    }
-    Ok(out)
 }

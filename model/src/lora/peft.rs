@@ -193,8 +193,16 @@ fn parse_config(v: &Value) -> std::result::Result<LoraConfig, String> {
     if peft_type != "LORA" {
         return Err(format!("peft_type {peft_type} is not supported (only LORA)"));
     }
-    let rank = v.get("r").and_then(Value::as_u64).ok_or("missing integer `r`")? as usize;
-    let alpha = v.get("lora_alpha").and_then(Value::as_f64).ok_or("missing number `lora_alpha`")? as f32;
+    let rank = match v.get("r") {
+        None => return Err("missing `r` (the rank)".into()),
+        Some(r) => {
+            r.as_u64().filter(|&r| r > 0).ok_or_else(|| format!("`r` = {r}: the rank must be a positive integer"))?
+        }
+    } as usize;
+    let alpha = match v.get("lora_alpha") {
+        None => return Err("missing `lora_alpha`".into()),
+        Some(a) => a.as_f64().ok_or_else(|| format!("`lora_alpha` = {a} is not a number"))?,
+    } as f32;
     let dropout = v.get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0) as f32;
     let rslora = v.get("use_rslora").and_then(Value::as_bool).unwrap_or(false);
     let unsupported = |key: &str, ok: &dyn Fn(&Value) -> bool| match v.get(key) {

@@ -16,7 +16,7 @@ pub use select::{key, prune_n_of_m, prune_smallest, RadixSelect, Threshold};
 
 use crate::error::{ModelError, Result};
 use crate::gguf::{GgufFile, GgufWriter, MetaValue, TensorInfo};
-use lamina_tensor::quant::{dequantize, quantize_row, GgmlType};
+use lamina_tensor::quant::{dequantize, GgmlType};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::Path;
@@ -317,7 +317,7 @@ pub fn prune_gguf(
             prune_values(&mut values, info.ne[0] as usize, cfg, global.as_ref(), &mut ties_left)
         });
         report.zeros_requested += requested(info, cfg);
-        let bytes = encode(&values, info.ne[0] as usize, t.ty).map_err(|e| named(info, e))?;
+        let bytes = crate::quantize::encode_rows(&info.name, &values, info.ne[0] as usize, t.ty)?;
         let zeros_out = count_zeros(&dequantize(t.ty, &bytes, values.len())?);
         match kinds.iter_mut().find(|k| k.kind == kind) {
             Some(k) => {
@@ -382,16 +382,4 @@ fn prune_values(values: &mut [f32], row: usize, cfg: &PruneConfig, global: Optio
             cut.apply(values, &mut cut.ties.clone());
         }
     }
-}
-
-/// `values` (rows of `row`) as `ty`'s bytes, rows in parallel.
-fn encode(values: &[f32], row: usize, ty: GgmlType) -> Result<Vec<u8>> {
-    let row_bytes = ty.row_bytes(row as u64).ok_or_else(|| {
-        ModelError::Invalid(format!("rows of {row} weights are not whole {ty} blocks of {}", ty.block_size()))
-    })? as usize;
-    let mut out = vec![0u8; values.len() / row * row_bytes];
-    lamina_tensor::cpu::parallel::install(|| {
-        out.par_chunks_mut(row_bytes).zip(values.par_chunks(row)).try_for_each(|(o, x)| quantize_row(ty, x, o))
-    })?;
-    Ok(out)
 }

@@ -4,9 +4,12 @@
 //! metadata carried over with `general.file_type` set; the file streamed one tensor at a
 //! time and written atomically.
 
+mod encode;
 mod plan;
 mod source;
 mod target;
+
+pub(crate) use encode::{check_finite, encode_rows};
 
 pub use plan::{plan, ModelShape};
 pub use source::{model_shape, Source, SourceTensor};
@@ -14,8 +17,7 @@ pub use target::{Mix, Target, TARGETS};
 
 use crate::error::{ModelError, Result};
 use crate::gguf::{GgufWriter, MetaValue};
-use lamina_tensor::quant::{dequantize, quantize_row, GgmlType};
-use rayon::prelude::*;
+use lamina_tensor::quant::{dequantize, GgmlType};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -113,21 +115,14 @@ pub fn quantize_model(
 }
 
 /// One tensor's bytes as `ty`: passed through when the type does not change, else decoded
-/// to f32 and encoded again, rows in parallel.
+/// to f32 and encoded again, rows in parallel. Either way checked finite.
 fn convert<'a>(src: Cow<'a, [u8]>, info: &SourceTensor, ty: GgmlType) -> Result<Cow<'a, [u8]>> {
+    let n = info.n_elements() as usize;
     if info.ty == ty {
+        check_finite(&info.name, ty, &src, n)?;
         return Ok(src);
     }
-    let n = info.n_elements() as usize;
     let values = dequantize(info.ty, &src, n)?;
     drop(src);
-    let row = info.ne[0] as usize;
-    let row_bytes = ty.row_bytes(row as u64).expect("checked by add_tensor") as usize;
-    let mut out = vec![0u8; n / row.max(1) * row_bytes];
-    if row > 0 {
-        lamina_tensor::cpu::parallel::install(|| {
-            out.par_chunks_mut(row_bytes).zip(values.par_chunks(row)).try_for_each(|(o, x)| quantize_row(ty, x, o))
-        })?;
-    }
-    Ok(Cow::Owned(out))
+    Ok(Cow::Owned(encode_rows(&info.name, &values, info.ne[0] as usize, ty)?))
 }

@@ -204,6 +204,34 @@ impl Tokenizer {
         Ok(out)
     }
 
+    /// Token ids of a text given as pieces, each with its own `parse_special` (a chat
+    /// template's text parses them, message content need not). Special tokens are split
+    /// out of the pieces that parse them; the text between special tokens is encoded as
+    /// one run across piece boundaries, so the ids equal `encode(whole, false, true)`
+    /// whenever the plain pieces hold no special-token text. No BOS/EOS is added.
+    pub fn encode_pieces(&self, pieces: &[(&str, bool)]) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        let mut run = String::new();
+        // Every run starts the text or follows a special token, as `encode`'s fragments do.
+        for &(text, parse_special) in pieces {
+            for fragment in special::partition(text, &self.specials, parse_special) {
+                match fragment {
+                    Fragment::Text(t) => run.push_str(t),
+                    Fragment::Token(id) => {
+                        if !run.is_empty() {
+                            self.encode_fragment(&std::mem::take(&mut run), true, &mut out)?;
+                        }
+                        out.push(id);
+                    }
+                }
+            }
+        }
+        if !run.is_empty() {
+            self.encode_fragment(&run, true, &mut out)?;
+        }
+        Ok(out)
+    }
+
     /// A fragment without special tokens. `after_special`: it starts the text or follows
     /// a special token (SentencePiece then puts a space in front).
     fn encode_fragment(&self, text: &str, after_special: bool, out: &mut Vec<u32>) -> Result<()> {

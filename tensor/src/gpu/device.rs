@@ -365,7 +365,7 @@ impl GpuDevice {
 
     fn check_lost(&self) -> Result<()> {
         match &*self.lost.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(msg) => Err(invalid("gpu", msg.clone())),
+            Some(msg) => Err(crate::Error::DeviceLost(msg.clone())),
             None => Ok(()),
         }
     }

@@ -14,12 +14,8 @@ use lamina_tensor::quant::GgmlType;
 use lamina_tensor::Tensor;
 use std::path::Path;
 
-fn model_err(e: lamina_model::ModelError) -> TrainError {
-    TrainError::Config(e.to_string())
-}
-
 fn loss_of(model: &Llama, b: &TrainBatch, seed: Option<u64>) -> Result<(Tensor, usize), TrainError> {
-    model.loss(&b.tokens, &b.labels, b.batch, seed).map_err(model_err)
+    Ok(model.loss(&b.tokens, &b.labels, b.batch, seed)?)
 }
 
 /// LoRA (or QLoRA) on a LLaMA model that has adapters attached.
@@ -40,7 +36,7 @@ impl Trainee for LlamaLora<'_> {
     }
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
-        self.model.save_lora(dir, &self.config, &self.base_name).map_err(model_err)
+        Ok(self.model.save_lora(dir, &self.config, &self.base_name)?)
     }
 }
 
@@ -61,7 +57,7 @@ impl Trainee for LlamaIa3<'_> {
     }
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
-        self.model.save_ia3(dir, &self.base_name).map_err(model_err)
+        Ok(self.model.save_ia3(dir, &self.base_name)?)
     }
 }
 
@@ -83,7 +79,7 @@ impl Trainee for LlamaPrompt<'_> {
     }
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
-        self.model.save_prompt(dir, &self.config, &self.base_name).map_err(model_err)
+        Ok(self.model.save_prompt(dir, &self.config, &self.base_name)?)
     }
 }
 
@@ -105,7 +101,7 @@ impl Trainee for LlamaPTuning<'_> {
     }
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
-        self.model.save_p_tuning(dir, &self.config, &self.base_name).map_err(model_err)
+        Ok(self.model.save_p_tuning(dir, &self.config, &self.base_name)?)
     }
 }
 
@@ -127,7 +123,7 @@ impl Trainee for LlamaPrefix<'_> {
     }
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
-        self.model.save_prefix(dir, &self.config, &self.base_name).map_err(model_err)
+        Ok(self.model.save_prefix(dir, &self.config, &self.base_name)?)
     }
 }
 
@@ -150,7 +146,7 @@ impl Trainee for LlamaFull<'_> {
 
     /// `model.gguf`: matrices in F16, vectors in F32 (llama.cpp needs F32 norms).
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::Config(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
         let replace = self.params.iter().map(|(n, t)| (n.clone(), t.detach())).collect();
         write_with_replacements(
             self.source,
@@ -158,7 +154,7 @@ impl Trainee for LlamaFull<'_> {
             &replace,
             |info| if info.ne.len() == 2 { GgmlType::F16 } else { GgmlType::F32 },
             |_, _| {},
-        )
-        .map_err(model_err)
+        )?;
+        Ok(())
     }
 }

@@ -6,7 +6,8 @@
 //! - `{"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}`: a
 //!   conversation, only the assistant turns learned.
 //!
-//! Other keys (`"id"`, `"source"`, ...) are ignored. Blank lines are not examples. A bad
+//! Other keys (`"id"`, `"source"`, ...) are ignored. Blank lines are not examples; a
+//! UTF-8 byte-order mark at the start of the file is skipped. A bad
 //! line is skipped and counted in the `DataReport` with its line number and what is wrong,
 //! or, with `strict`, stops the read with that error.
 
@@ -129,7 +130,9 @@ pub fn read_examples_from(
     for (i, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(|source| SftError::Io { path: name.to_string(), source })?;
         let number = i + 1;
-        let parsed = match std::str::from_utf8(&line) {
+        // A UTF-8 byte-order mark (editors on Windows write one) is not part of line 1.
+        let line = if number == 1 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line) } else { &line[..] };
+        let parsed = match std::str::from_utf8(line) {
             Ok(s) if s.trim().is_empty() => continue,
             Ok(s) => parse_line(s),
             Err(e) => Err((SkipReason::InvalidJson, format!("not UTF-8: {e}"))),
@@ -162,6 +165,14 @@ pub fn read_examples(path: &Path, strict: bool) -> Result<(Vec<Record>, DataRepo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_does_not_spoil_line_one() {
+        let text = "\u{FEFF}{\"text\": \"a\"}\n\u{FEFF}{\"text\": \"b\"}\n";
+        let (records, report) = read_examples_from(text.as_bytes(), "bom", false).unwrap();
+        assert_eq!(records.len(), 1, "line 1 kept");
+        assert_eq!(report.problems[0].line, 2, "a mark inside the file is still an error: {report:?}");
+    }
 
     fn reason(line: &str) -> SkipReason {
         parse_line(line).unwrap_err().0

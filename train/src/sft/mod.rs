@@ -47,9 +47,10 @@ pub fn load_split(
     let (all, train_report) = load_encoded(train_path, encoder, strict)?;
     if all.is_empty() {
         return Err(SftError::Config(format!(
-            "{}: no usable training example ({})",
+            "{}: no usable training example ({}); {}",
             train_path.display(),
-            train_report.summary()
+            train_report.summary(),
+            train_report.problem_lines(3).join("; ")
         )));
     }
     let (train, validation, validation_report) = match validation {

@@ -138,6 +138,17 @@ impl DataReport {
         s
     }
 
+    /// The first `max` problems, one per line ("line 3: not valid JSON: ... (invalid_json)"),
+    /// and how many more there are; empty when nothing was skipped.
+    pub fn problem_lines(&self, max: usize) -> Vec<String> {
+        let mut lines: Vec<String> = self.problems.iter().take(max).map(|p| p.to_string()).collect();
+        let more = self.skipped_total().saturating_sub(lines.len());
+        if more > 0 {
+            lines.push(format!("... and {more} more"));
+        }
+        lines
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         let skipped: serde_json::Map<String, serde_json::Value> =
             self.skipped.iter().map(|(r, n)| (r.name().to_string(), (*n).into())).collect();
