@@ -7,6 +7,7 @@
 use lamina_model::bpe::byte_level::byte_to_char;
 use lamina_model::gguf::{self, GgufTensor, MetaArray, MetaValue};
 use lamina_tensor::quant::GgmlType;
+use lamina_tensor::{DType, Tensor};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -72,15 +73,7 @@ pub const CONTROL: [&str; 3] = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
 
 /// Seeded values in [-0.5, 0.5).
 fn values(n: u64, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
+    Tensor::rand_uniform(&[n as usize], -0.5, 0.5, seed, DType::F32).unwrap().to_vec::<f32>().unwrap()
 }
 
 /// Write a tiny LLaMA to `path` (F32 weights, tied output).
