@@ -13,9 +13,10 @@ use crate::plot::{self, Chart, Mark, Scale, Series};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lamina_model::gguf::GgufFile;
-use lamina_model::kl::{check_same_tokenizer, kl_divergence, Base, BaseCache, KlOptions};
+use lamina_model::kl::{check_same_tokenizer, kl_divergence, Base, BaseCache, KlOptions, KlReport};
 use lamina_model::prune::{prune_gguf, PruneConfig};
 use lamina_model::quantize::{quantize_model, Target};
+use lamina_model::{BpeTokenizer, CausalLm};
 use lamina_tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -158,114 +159,47 @@ pub fn run(args: SweepArgs) -> CliResult {
 
 fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> CliResult {
     let base_path = args.base.as_deref().expect("clap requires the base unless --replot");
-    let margs = |p: &Path| ModelArgs {
-        model: Some(p.to_path_buf()),
-        device: args.device,
-        ctx: args.chunk,
-        dequantize: false,
-        lora: None,
-    };
     let base_file = GgufFile::open(base_path)?;
     let base_bpw = bits_per_weight(&base_file);
-    let base = load(&margs(base_path))?;
-    let tokenizer = base.tokenizer;
-    let tokens = tokenizer.encode(text, false, false)?;
-    let bos = if tokenizer.adds_bos() { tokenizer.bos_id() } else { None };
-    let opts = KlOptions { n_ctx: args.chunk, max_chunks: args.chunks, bos };
-    let n_chunks = lamina_model::perplexity::chunks(&tokens, args.chunk, args.chunks, bos)?.len();
-    let bar_style = ProgressStyle::with_template("{prefix:>14} {bar:30} {pos}/{len} chunks  {msg}  eta {eta}")?;
-
-    // With the base logits cached the base model is no longer needed: free it.
-    let need = BaseCache::bytes_needed(base.model.vocab_size(), args.chunk, n_chunks);
-    let (cache, base_model) = if need <= CACHE_LIMIT {
-        let bar = ProgressBar::new(n_chunks as u64).with_style(bar_style.clone()).with_prefix("base");
-        let c = BaseCache::compute(base.model.as_ref(), &tokens, opts, |d, _| bar.set_position(d as u64))?;
-        bar.finish_and_clear();
-        drop(base.model);
-        (Some(c), None)
-    } else {
-        eprintln!("the base logits would take {} MiB: the base model runs next to each variant instead", need >> 20);
-        (None, Some(base.model))
-    };
+    let base = BaseSide::prepare(args, base_path, text)?;
     println!(
-        "{}: {:.2} bits/weight; {} variants, {n_chunks} chunks of {} ({} tokens scored each)",
+        "{}: {:.2} bits/weight; {} variants, {} chunks of {} ({} tokens scored each)",
         base_path.display(),
         base_bpw,
         variants.len(),
+        base.n_chunks,
         args.chunk,
-        n_chunks * (args.chunk - 1 - args.chunk / 2)
+        base.n_chunks * (args.chunk - 1 - args.chunk / 2)
     );
-
     let mut rows = Vec::new();
     let mut scored: Vec<Scored> = Vec::new();
     let mut base_ppl = None;
     for (i, v) in variants.iter().enumerate() {
-        let start = std::time::Instant::now();
-        let path = work.join(format!("{}.gguf", v.name()));
-        let (sparsity, made) = match v {
-            Variant::Quantize(ty) => {
-                let r = quantize_model(&base_file, &path, ty, args.allow_requantize, |_, _| {})?;
-                (0.0, serde_json::json!({ "quantized_tensors": r.quantized_tensors }))
-            }
-            Variant::Prune(cfg) => {
-                let r = prune_gguf(&base_file, &path, cfg, |_, _| {})?;
-                (r.sparsity(), crate::prune::report_json(&r, base_path, &path, 0.0))
-            }
-        };
-        let file = GgufFile::open(&path)?;
-        let (bpw, bytes) = (bits_per_weight(&file), file.file_size());
-        drop(file);
-        let m = load(&margs(&path))?;
-        check_same_tokenizer(&tokenizer, &m.tokenizer)?;
-        let bar = ProgressBar::new(n_chunks as u64).with_style(bar_style.clone()).with_prefix(v.name());
-        let kl_base = match (&cache, &base_model) {
-            (Some(c), _) => Base::Cached(c),
-            (None, Some(b)) => Base::Model(b.as_ref()),
-            (None, None) => unreachable!("one of the two is kept"),
-        };
-        let r = kl_divergence(kl_base, m.model.as_ref(), &tokens, opts, |p| {
-            bar.set_position(p.done as u64);
-            bar.set_message(format!("ppl {:.3}, KLD {:.5}", p.ppl, p.mean_kld));
-        })?;
-        bar.finish_and_clear();
-        drop(m);
-        if !args.keep {
-            let _ = std::fs::remove_file(&path);
-        }
-        let secs = start.elapsed().as_secs_f64();
+        let (row, s, r) = score_variant(args, &base_file, &base, v, work)?;
         println!(
-            "[{}/{}] {:<14} {:>6.2} bits/weight  sparsity {:>5.1}%  ppl {:>9.3} ± {:<7.3} (x{:.4})  KLD {:.5} ± {:.5}  same top {:5.1}%  ({secs:.0} s)",
+            "[{}/{}] {:<14} {:>6.2} bits/weight  sparsity {:>5.1}%  ppl {:>9.3} ± {:<7.3} (x{:.4})  KLD {:.5} ± {:.5}  same top {:5.1}%  ({:.0} s)",
             i + 1,
             variants.len(),
             v.name(),
-            bpw,
-            100.0 * sparsity,
+            s.bpw,
+            100.0 * s.sparsity,
             r.ppl.value,
             r.ppl.err,
             r.ppl_ratio.value,
             r.kld.mean.value,
             r.kld.mean.err,
-            100.0 * r.same_top.value
+            100.0 * r.same_top.value,
+            row["seconds"].as_f64().unwrap_or(0.0),
         );
-        let group = v.group();
-        rows.push(serde_json::json!({
-            "name": v.name(),
-            "kind": if matches!(v, Variant::Quantize(_)) { "quantize" } else { "prune" },
-            "group": group,
-            "bits_per_weight": bpw, "file_bytes": bytes, "sparsity": sparsity,
-            "ppl": r.ppl.value, "ppl_err": r.ppl.err, "ppl_ratio": r.ppl_ratio.value,
-            "mean_kld": r.kld.mean.value, "mean_kld_err": r.kld.mean.err, "same_top": r.same_top.value,
-            "made": made, "kl": kl_report::to_json(&r), "seconds": secs,
-        }));
-        scored.push(Scored { name: v.name(), group, bpw, sparsity, ppl: r.ppl.value });
+        rows.push(row);
+        scored.push(s);
         base_ppl = Some(r.ppl_base);
     }
-
     let base_ppl = base_ppl.expect("at least one variant");
     let json = serde_json::json!({
         "base": { "path": base_path.display().to_string(), "bits_per_weight": base_bpw,
                   "ppl": base_ppl.value, "ppl_err": base_ppl.err },
-        "n_ctx": args.chunk, "chunks": n_chunks, "tokens_in_text": tokens.len(),
+        "n_ctx": args.chunk, "chunks": base.n_chunks, "tokens_in_text": base.tokens.len(),
         "variants": rows,
     });
     let json_path = args.out.join("sweep.json");
@@ -280,6 +214,109 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
         b.display()
     );
     Ok(())
+}
+
+fn model_args(args: &SweepArgs, path: &Path) -> ModelArgs {
+    ModelArgs { model: Some(path.to_path_buf()), device: args.device, ctx: args.chunk, dequantize: false, lora: None }
+}
+
+fn bar(n_chunks: usize, prefix: String) -> CliResult<ProgressBar> {
+    let style = ProgressStyle::with_template("{prefix:>14} {bar:30} {pos}/{len} chunks  {msg}  eta {eta}")?;
+    Ok(ProgressBar::new(n_chunks as u64).with_style(style).with_prefix(prefix))
+}
+
+/// The base model's side of every comparison: its tokenizer, the text's tokens, and its
+/// logits kept in memory when they fit (the model is then freed), else the model itself.
+struct BaseSide {
+    tokenizer: BpeTokenizer,
+    tokens: Vec<u32>,
+    opts: KlOptions,
+    n_chunks: usize,
+    cache: Option<BaseCache>,
+    model: Option<Box<dyn CausalLm>>,
+}
+
+impl BaseSide {
+    fn prepare(args: &SweepArgs, base_path: &Path, text: &str) -> CliResult<BaseSide> {
+        let base = load(&model_args(args, base_path))?;
+        let tokens = base.tokenizer.encode(text, false, false)?;
+        let bos = if base.tokenizer.adds_bos() { base.tokenizer.bos_id() } else { None };
+        let opts = KlOptions { n_ctx: args.chunk, max_chunks: args.chunks, bos };
+        let n_chunks = lamina_model::perplexity::chunks(&tokens, args.chunk, args.chunks, bos)?.len();
+        let need = BaseCache::bytes_needed(base.model.vocab_size(), args.chunk, n_chunks);
+        let (cache, model) = if need <= CACHE_LIMIT {
+            let bar = bar(n_chunks, "base".into())?;
+            let c = BaseCache::compute(base.model.as_ref(), &tokens, opts, |d, _| bar.set_position(d as u64))?;
+            bar.finish_and_clear();
+            (Some(c), None)
+        } else {
+            eprintln!(
+                "the base logits would take {} MiB: the base model runs next to each variant instead",
+                need >> 20
+            );
+            (None, Some(base.model))
+        };
+        Ok(BaseSide { tokenizer: base.tokenizer, tokens, opts, n_chunks, cache, model })
+    }
+
+    fn base(&self) -> Base<'_> {
+        match (&self.cache, &self.model) {
+            (Some(c), _) => Base::Cached(c),
+            (None, Some(b)) => Base::Model(b.as_ref()),
+            (None, None) => unreachable!("one of the two is kept"),
+        }
+    }
+}
+
+/// Make one variant in `work`, score it against the base, delete it unless --keep: its
+/// sweep.json row, its plot point and the comparison.
+fn score_variant(
+    args: &SweepArgs,
+    base_file: &GgufFile,
+    base: &BaseSide,
+    v: &Variant,
+    work: &Path,
+) -> CliResult<(serde_json::Value, Scored, KlReport)> {
+    let start = std::time::Instant::now();
+    let base_path = args.base.as_deref().expect("checked by the caller");
+    let path = work.join(format!("{}.gguf", v.name()));
+    crate::llm::check_output(&path, &[base_path])?;
+    let (sparsity, made) = match v {
+        Variant::Quantize(ty) => {
+            let r = quantize_model(base_file, &path, ty, args.allow_requantize, |_, _| {})?;
+            (0.0, serde_json::json!({ "quantized_tensors": r.quantized_tensors }))
+        }
+        Variant::Prune(cfg) => {
+            let r = prune_gguf(base_file, &path, cfg, |_, _| {})?;
+            (r.sparsity(), crate::prune::report_json(&r, base_path, &path, 0.0))
+        }
+    };
+    let file = GgufFile::open(&path)?;
+    let (bpw, bytes) = (bits_per_weight(&file), file.file_size());
+    drop(file);
+    let m = load(&model_args(args, &path))?;
+    check_same_tokenizer(&base.tokenizer, &m.tokenizer)?;
+    let bar = bar(base.n_chunks, v.name())?;
+    let r = kl_divergence(base.base(), m.model.as_ref(), &base.tokens, base.opts, |p| {
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("ppl {:.3}, KLD {:.5}", p.ppl, p.mean_kld));
+    })?;
+    bar.finish_and_clear();
+    drop(m);
+    if !args.keep {
+        let _ = std::fs::remove_file(&path);
+    }
+    let group = v.group();
+    let row = serde_json::json!({
+        "name": v.name(),
+        "kind": if matches!(v, Variant::Quantize(_)) { "quantize" } else { "prune" },
+        "group": group,
+        "bits_per_weight": bpw, "file_bytes": bytes, "sparsity": sparsity,
+        "ppl": r.ppl.value, "ppl_err": r.ppl.err, "ppl_ratio": r.ppl_ratio.value,
+        "mean_kld": r.kld.mean.value, "mean_kld_err": r.kld.mean.err, "same_top": r.same_top.value,
+        "made": made, "kl": kl_report::to_json(&r), "seconds": start.elapsed().as_secs_f64(),
+    });
+    Ok((row, Scored { name: v.name(), group, bpw, sparsity, ppl: r.ppl.value }, r))
 }
 
 /// What the plots need of one scored variant.

@@ -103,7 +103,8 @@ fn bad_input_is_a_clear_error() {
         (vec!["generate", "-m", "/nonexistent.gguf", "--top-p", "0", "hi"], "", "top-p"),
         (vec!["quantize", "a.gguf", "b.gguf", "--type", "q3_x"], "", "unknown quantization type `q3_x`"),
         (vec!["quantize", "/nonexistent-dir/", "b.gguf", "--type", "q4_k_m"], "", "nonexistent"),
-        (vec!["perplexity", "-m", "/nonexistent.gguf", "--chunk", "2"], "", "nonexistent"),
+        (vec!["perplexity", "-m", "/nonexistent.gguf", "--chunk", "2"], "", "--chunk 2"),
+        (vec!["perplexity", "-m", "/nonexistent.gguf", "--chunk", "8"], "", "nonexistent"),
     ] {
         let (ok, _, err) = lamina(&args, stdin);
         assert!(!ok, "{args:?} should fail");

@@ -218,6 +218,49 @@ pub fn prune_gguf(
     cfg: &PruneConfig,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<PruneReport> {
+    let targets = check_targets(input, cfg)?;
+    let visits = input.tensors.len() + if cfg.scope == Scope::Global { 2 * targets.len() } else { 0 };
+    let mut done = 0;
+    let mut tick = || {
+        done += 1;
+        progress(done, visits);
+    };
+    let global = match cfg.scope {
+        Scope::Global => Some(global_cut(input, &targets, cfg, &mut tick)?),
+        _ => None,
+    };
+    let (writer, mut report) = layout(input, cfg, targets[0])?;
+    let mut ties_left = global.map_or(0, |g| g.ties);
+    let mut kinds: Vec<KindStats> = Vec::new();
+    writer.write_file(out, |t| {
+        let info = input.tensor_info(&t.name).expect("the table was built from the input");
+        tick();
+        let Some(kind) = linear_kind(info) else {
+            return Ok(Cow::Borrowed(input.tensor_bytes(info)));
+        };
+        let (bytes, stats) = prune_tensor(input, info, t.ty, cfg, global.as_ref(), &mut ties_left)?;
+        report.zeros_requested += requested(info, cfg);
+        match kinds.iter_mut().find(|k| k.kind == kind) {
+            Some(k) => {
+                k.tensors += 1;
+                k.params += stats.params;
+                k.zeros_in += stats.zeros_in;
+                k.zeros_out += stats.zeros_out;
+            }
+            None => kinds.push(KindStats { kind, ..stats }),
+        }
+        Ok(Cow::Owned(bytes))
+    })?;
+    kinds.sort_by_key(|k| LINEAR_KINDS.iter().position(|&n| n == k.kind));
+    report.kinds = kinds;
+    if cfg.scope == Scope::Global {
+        report.zeros_requested = cfg.zeros_for(report.pruned_params());
+    }
+    Ok(report)
+}
+
+/// The linear layers to prune, each checked decodable and (for N:M) whole groups per row.
+fn check_targets<'f>(input: &'f GgufFile, cfg: &PruneConfig) -> Result<Vec<&'f TensorInfo>> {
     let targets: Vec<&TensorInfo> = input.tensors.iter().filter(|t| linear_kind(t).is_some()).collect();
     if targets.is_empty() {
         return Err(ModelError::Invalid(format!(
@@ -225,11 +268,6 @@ pub fn prune_gguf(
             LINEAR_KINDS.join(",")
         )));
     }
-    let out_type = |info: &TensorInfo| match cfg.out {
-        OutType::F16 => GgmlType::F16,
-        OutType::F32 => GgmlType::F32,
-        OutType::Same => info.ty,
-    };
     for t in &targets {
         if !t.ty.can_dequantize() {
             return Err(ModelError::Unsupported(format!("tensor `{}` has type {}", t.name, t.ty)));
@@ -243,38 +281,47 @@ pub fn prune_gguf(
             }
         }
     }
+    Ok(targets)
+}
 
-    let visits = input.tensors.len() + if cfg.scope == Scope::Global { 2 * targets.len() } else { 0 };
-    let mut done = 0;
-    let global = if cfg.scope == Scope::Global {
-        let n: u64 = targets.iter().map(|t| t.n_elements()).sum();
-        let mut sel = RadixSelect::new(cfg.zeros_for(n));
-        let cut = match sel.trivial() {
-            Some(t) => t,
-            None => loop {
-                for t in &targets {
-                    sel.observe(&decode(input, t)?);
-                    done += 1;
-                    progress(done, visits);
-                }
-                if let Some(cut) = sel.end_pass() {
-                    break cut;
-                }
-            },
-        };
-        Some(cut)
-    } else {
-        None
+/// The one magnitude threshold over every pruned matrix (two reading passes at most).
+fn global_cut(
+    input: &GgufFile,
+    targets: &[&TensorInfo],
+    cfg: &PruneConfig,
+    tick: &mut impl FnMut(),
+) -> Result<Threshold> {
+    let n: u64 = targets.iter().map(|t| t.n_elements()).sum();
+    let mut sel = RadixSelect::new(cfg.zeros_for(n));
+    if let Some(t) = sel.trivial() {
+        return Ok(t);
+    }
+    loop {
+        for t in targets {
+            sel.observe(&decode(input, t)?);
+            tick();
+        }
+        if let Some(cut) = sel.end_pass() {
+            return Ok(cut);
+        }
+    }
+}
+
+/// The output's metadata and tensor table (pruned matrices in their output type), and
+/// the report's sizes and conversions.
+fn layout(input: &GgufFile, cfg: &PruneConfig, first: &TensorInfo) -> Result<(GgufWriter, PruneReport)> {
+    let out_type = |info: &TensorInfo| match cfg.out {
+        OutType::F16 => GgmlType::F16,
+        OutType::F32 => GgmlType::F32,
+        OutType::Same => info.ty,
     };
-
     let mut metadata: Vec<(String, MetaValue)> =
         input.metadata_in_order().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let out_ty = out_type(targets[0]);
     let mut set = |key: &str, value: MetaValue| match metadata.iter_mut().find(|(k, _)| k == key) {
         Some((_, v)) => *v = value,
         None => metadata.push((key.to_string(), value)),
     };
-    if let (Some(ft), true) = (file_type(out_ty), cfg.out != OutType::Same) {
+    if let (Some(ft), true) = (file_type(out_type(first)), cfg.out != OutType::Same) {
         set("general.file_type", MetaValue::U32(ft));
     }
     set("lamina.pruning", MetaValue::String(cfg.describe()));
@@ -301,41 +348,25 @@ pub fn prune_gguf(
             }
         }
     }
+    Ok((writer, report))
+}
 
-    let mut ties_left = global.map_or(0, |g| g.ties);
-    let mut kinds: Vec<KindStats> = Vec::new();
-    writer.write_file(out, |t| {
-        let info = input.tensor_info(&t.name).expect("the table was built from the input");
-        done += 1;
-        progress(done, visits);
-        let Some(kind) = linear_kind(info) else {
-            return Ok(Cow::Borrowed(input.tensor_bytes(info)));
-        };
-        let mut values = decode(input, info)?;
-        let zeros_in = count_zeros(&values);
-        lamina_tensor::cpu::parallel::install(|| {
-            prune_values(&mut values, info.ne[0] as usize, cfg, global.as_ref(), &mut ties_left)
-        });
-        report.zeros_requested += requested(info, cfg);
-        let bytes = crate::quantize::encode_rows(&info.name, &values, info.ne[0] as usize, t.ty)?;
-        let zeros_out = count_zeros(&dequantize(t.ty, &bytes, values.len())?);
-        match kinds.iter_mut().find(|k| k.kind == kind) {
-            Some(k) => {
-                k.tensors += 1;
-                k.params += info.n_elements();
-                k.zeros_in += zeros_in;
-                k.zeros_out += zeros_out;
-            }
-            None => kinds.push(KindStats { kind, tensors: 1, params: info.n_elements(), zeros_in, zeros_out }),
-        }
-        Ok(Cow::Owned(bytes))
-    })?;
-    kinds.sort_by_key(|k| LINEAR_KINDS.iter().position(|&n| n == k.kind));
-    report.kinds = kinds;
-    if cfg.scope == Scope::Global {
-        report.zeros_requested = cfg.zeros_for(report.pruned_params());
-    }
-    Ok(report)
+/// One matrix pruned and encoded as `ty`, with its zeros before and after (decoded back).
+fn prune_tensor(
+    input: &GgufFile,
+    info: &TensorInfo,
+    ty: GgmlType,
+    cfg: &PruneConfig,
+    global: Option<&Threshold>,
+    ties_left: &mut u64,
+) -> Result<(Vec<u8>, KindStats)> {
+    let mut values = decode(input, info)?;
+    let zeros_in = count_zeros(&values);
+    lamina_tensor::cpu::parallel::install(|| prune_values(&mut values, info.ne[0] as usize, cfg, global, ties_left));
+    let bytes = crate::quantize::encode_rows(&info.name, &values, info.ne[0] as usize, ty)?;
+    let zeros_out = count_zeros(&dequantize(ty, &bytes, values.len())?);
+    let kind = linear_kind(info).unwrap_or("");
+    Ok((bytes, KindStats { kind, tensors: 1, params: info.n_elements(), zeros_in, zeros_out }))
 }
 
 /// Zeros a per-row, per-group or per-matrix cut asks of one matrix (fixed by its size).
