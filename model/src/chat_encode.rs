@@ -17,9 +17,9 @@
 //! unbalanced) is an error when a message holds special-token text, the only case where
 //! the two modes differ.
 
-use crate::tokenizer::special::TokenKind;
 use crate::chat::{ChatTemplate, Message};
 use crate::error::{ModelError, Result};
+use crate::tokenizer::special::TokenKind;
 use crate::BpeTokenizer;
 
 /// How message content is tokenized.
