@@ -74,7 +74,10 @@ fn models_whose_numbers_cannot_be_right_fail_clearly() {
     }
     let m = tiny_in(&dir, "bos.gguf", &Tiny { bos: 9999, ..Tiny::default() });
     let (ok, _, err) = ppl(&m);
-    assert!(!ok && err.contains("tokenizer.ggml.bos_token_id = 9999"), "an out-of-range BOS is refused: {err}");
+    assert!(
+        !ok && err.contains("`tokenizer.ggml.bos_token_id` = 9999 is outside"),
+        "an out-of-range BOS is refused: {err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
