@@ -113,10 +113,11 @@ pub fn check_output(path: &Path, inputs: &[&Path]) -> Result<PathBuf> {
             same_file(&target, input).then(|| input.to_path_buf())
         };
         if let Some(f) = clash {
-            return Err(refuse(
-                path,
-                format!("it is the input {} under another name; writing it would destroy the input", f.display()),
-            ));
+            let what = match f == path {
+                true => "it is the input itself".to_string(),
+                false => format!("it is the input {} under another name", f.display()),
+            };
+            return Err(refuse(path, format!("{what}: writing it would destroy the input; name a different file")));
         }
     }
     Ok(target)
