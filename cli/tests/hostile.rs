@@ -8,7 +8,7 @@ mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{lamina, lamina_bin, s, scratch, text, tiny_in, Tiny};
+use support::{lamina, lamina_bin, lamina_capped, s, scratch, text, tiny_in, Tiny};
 
 #[test]
 fn a_hostile_chat_template_is_stopped_in_bounded_time_and_memory() {
@@ -16,15 +16,8 @@ fn a_hostile_chat_template_is_stopped_in_bounded_time_and_memory() {
     let loops =
         "{% for i in range(100000) %}{% for j in range(100000) %}{{ messages[0]['content'] }}{% endfor %}{% endfor %}";
     let m = tiny_in(&dir, "t.gguf", &Tiny { chat_template: Some(loops.into()), ..Tiny::default() });
-    // Under a 2 GiB address-space limit: a template whose memory grew without bound
-    // would die of a failed allocation instead of giving the message below.
     let start = Instant::now();
-    let out = std::process::Command::new("sh")
-        .args(["-c", "ulimit -v 2097152; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_lamina")])
-        .args(["generate", "-m", &m, "--chat", "--greedy", "-n", "1", "hello"])
-        .output()
-        .unwrap();
-    let (ok, _, err) = text(out);
+    let (ok, _, err) = lamina_capped(&["generate", "-m", &m, "--chat", "--greedy", "-n", "1", "hello"]);
     assert!(!ok && err.contains("chat template") && err.contains("hostile"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(60), "took {:?}", start.elapsed());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -202,5 +195,48 @@ fn messages_name_the_right_thing() {
     assert!(!ok && err.contains("--chunk 0"), "{err}");
     let (ok, _, err) = lamina(&["generate", "-m", &m, "--temp", "-1", "hi"]);
     assert!(!ok && err.contains("temperature must be >= 0, got -1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Files a model directory or a task names may be anything: an id far beyond the
+/// vocabulary, `/dev/zero`, a FIFO, one endless line. Each is refused with a message
+/// naming it, in bounded memory (a 2 GiB address space), before any model loads.
+#[test]
+fn runaway_files_are_refused_in_bounded_memory() {
+    let dir = scratch("hostile-files");
+    // tokenizer.json: an added token with id 2^32 - 1 would make a 4-billion-entry table.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/arch/llama/hf/tokenizer.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    json["added_tokens"].as_array_mut().unwrap().push(serde_json::json!({"id": u32::MAX, "content": "<x>"}));
+    std::fs::create_dir(dir.join("hf")).unwrap();
+    std::fs::write(dir.join("hf/tokenizer.json"), json.to_string()).unwrap();
+    let (ok, _, err) = lamina_capped(&["tokenize", "-m", s(&dir.join("hf")), "hello"]);
+    assert!(!ok && err.contains("token id 4294967295 with only"), "{err}");
+    // ... and its side files are read only when they are regular files.
+    std::fs::remove_file(dir.join("hf/tokenizer.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("hf/tokenizer.json")).unwrap();
+    let (ok, _, err) = lamina_capped(&["tokenize", "-m", s(&dir.join("hf")), "hello"]);
+    assert!(!ok && err.contains("tokenizer.json: not a regular file"), "{err}");
+
+    // An evaluation task whose items are in `/dev/zero`, or in a FIFO nobody writes.
+    let fifo = dir.join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for data in ["/dev/zero", s(&fifo)] {
+        let task = dir.join("task.jsonl");
+        let header = serde_json::json!({"lamina_task": 1, "kind": "generation", "data": data});
+        std::fs::write(&task, format!("{header}\n")).unwrap();
+        let (ok, _, err) = lamina_capped(&["eval", "-m", "/nonexistent.gguf", "--tasks", s(&task)]);
+        assert!(!ok && err.contains(data) && err.contains("not a regular file"), "{data}: {err}");
+    }
+    // A task file saved with a byte-order mark reads as without one (and then fails on the model).
+    let task = dir.join("bom.jsonl");
+    let items = r#"{"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}"#;
+    std::fs::write(&task, format!("\u{FEFF}{{\"lamina_task\": 1, \"kind\": \"generation\"}}\n{items}\n")).unwrap();
+    let (ok, _, err) = lamina(&["eval", "-m", "/nonexistent.gguf", "--tasks", s(&task)]);
+    assert!(!ok && err.contains("/nonexistent.gguf") && !err.contains("header"), "{err}");
+
+    // Training or test data that is one endless line.
+    let (ok, _, err) = lamina_capped(&["eval", "-m", "/nonexistent.gguf", "--data", "/dev/zero"]);
+    assert!(!ok && err.contains("/dev/zero: line 1 is longer than 64 MiB"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

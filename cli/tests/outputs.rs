@@ -35,6 +35,10 @@ fn outputs_that_are_not_regular_files_are_refused_and_links_are_followed() {
     let (ok, _, err) = quantize(&input, &fifo);
     assert!(!ok && err.contains("is a FIFO") && err.contains("only a regular file"), "{err}");
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still there");
+    // A device (as root, a rename would turn /dev/null into a regular file).
+    let (ok, _, err) = quantize(&input, Path::new("/dev/null"));
+    assert!(!ok && err.contains("is a character device"), "{err}");
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
 
     // A directory is refused before any work (the message names it, not a temporary).
     std::fs::create_dir(dir.join("d")).unwrap();

@@ -13,13 +13,26 @@ use std::path::{Path, PathBuf};
 /// JSON side files larger than this are refused (the largest real `tokenizer.json` files are ~35 MB).
 const MAX_JSON: u64 = 256 << 20;
 
-/// Read and deserialize a JSON file, refusing absurd sizes before reading.
+/// Read and deserialize a JSON file, refusing absurd sizes before reading. Only a regular
+/// file is read (a link to `/dev/zero` or a FIFO in a downloaded directory would never
+/// end), and never more than `MAX_JSON` bytes of it.
 pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let size = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
-    if size > MAX_JSON {
-        return Err(format_err("JSON", format!("{}: {size} bytes is over the {MAX_JSON}-byte limit", path.display())));
+    use std::io::Read;
+    let over =
+        |size: u64| format_err("JSON", format!("{}: {size} bytes is over the {MAX_JSON}-byte limit", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+    if !meta.is_file() {
+        return Err(format_err("JSON", format!("{}: not a regular file", path.display())));
     }
-    let text = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    if meta.len() > MAX_JSON {
+        return Err(over(meta.len()));
+    }
+    let mut text = Vec::new();
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    file.take(MAX_JSON + 1).read_to_end(&mut text).map_err(|e| io_err(path, e))?;
+    if text.len() as u64 > MAX_JSON {
+        return Err(over(text.len() as u64));
+    }
     serde_json::from_slice(&text).map_err(|e| format_err("JSON", format!("{}: {e}", path.display())))
 }
 

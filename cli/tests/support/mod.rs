@@ -20,6 +20,18 @@ pub fn lamina(args: &[&str]) -> (bool, String, String) {
     text(lamina_bin().args(args).output().unwrap())
 }
 
+/// Run `lamina args` with at most 2 GiB of address space: where an input would make
+/// memory grow without bound, the process dies of a failed allocation (and the test
+/// fails) instead of taking the machine's memory.
+pub fn lamina_capped(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -v 2097152; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_lamina")])
+        .args(args)
+        .output()
+        .unwrap();
+    text(out)
+}
+
 pub fn text(out: Output) -> (bool, String, String) {
     let s = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.success(), s(out.stdout), s(out.stderr))

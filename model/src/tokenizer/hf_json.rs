@@ -61,7 +61,7 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
         None => Vec::new(),
     };
     let byte_fallback = json.get("model").and_then(|m| m.get("byte_fallback")).and_then(Value::as_bool) == Some(true);
-    let (texts, kinds) = token_table(&model, &added, byte_fallback).ok_or_else(|| bad("vocabulary", &"it is empty"))?;
+    let (texts, kinds) = token_table(&model, &added, byte_fallback).map_err(|e| bad("vocabulary", &e))?;
     let strip: Vec<(u32, bool, bool)> =
         added.iter().filter(|a| a.lstrip || a.rstrip).map(|a| (a.id, a.lstrip, a.rstrip)).collect();
 
@@ -79,14 +79,24 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
 
 /// Texts and kinds by id: the model's vocabulary, then the added tokens (which may
 /// reuse or extend its ids): control tokens where `"special": true`, user-defined ones
-/// otherwise. With byte fallback, the `<0xNN>` tokens are byte tokens. `None` when empty.
+/// otherwise. With byte fallback, the `<0xNN>` tokens are byte tokens. An error when empty,
+/// or when an id lies so far beyond the number of tokens (a hostile or broken file) that
+/// the table would be huge.
 fn token_table(
     model: &ModelWrapper,
     added: &[AddedToken],
     byte_fallback: bool,
-) -> Option<(Vec<String>, Vec<TokenKind>)> {
+) -> std::result::Result<(Vec<String>, Vec<TokenKind>), String> {
     let vocab = model.get_vocab();
-    let n = vocab.values().chain(added.iter().map(|a| &a.id)).max().map(|&m| m as usize + 1)?;
+    let n = vocab.values().chain(added.iter().map(|a| &a.id)).max().map(|&m| m as usize + 1);
+    let n = n.ok_or("it is empty")?;
+    let tokens = vocab.len() + added.len();
+    if n > tokens + MAX_UNUSED_IDS {
+        return Err(format!(
+            "token id {} with only {tokens} tokens (at most {MAX_UNUSED_IDS} ids may be unused)",
+            n - 1
+        ));
+    }
     let mut texts = vec![String::new(); n];
     let mut kinds = vec![TokenKind::Unused; n];
     for (text, id) in vocab {
@@ -98,8 +108,11 @@ fn token_table(
         texts[a.id as usize] = a.content.clone();
         kinds[a.id as usize] = if a.special { TokenKind::Control } else { TokenKind::UserDefined };
     }
-    Some((texts, kinds))
+    Ok((texts, kinds))
 }
+
+/// Ids a vocabulary may leave unused (real files leave none, or a few reserved ones).
+const MAX_UNUSED_IDS: usize = 1 << 16;
 
 /// BOS/EOS and friends from `tokenizer_config.json` (else the post-processor's template),
 /// and the extra end-of-generation ids of `generation_config.json`.
@@ -208,10 +221,10 @@ struct AddedToken {
     rstrip: bool,
 }
 
+/// A JSON file as the Hugging Face directory reader reads one: regular files only, and
+/// never more than its size limit.
 fn read_json(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.display().to_string(), source })?;
-    serde_json::from_str(&text).map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))
+    crate::hf::read_json(path)
 }
 
 /// `"ByteLevel"`, alone or inside a `"Sequence"`.

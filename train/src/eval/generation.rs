@@ -46,8 +46,7 @@ impl Scoring {
                         "a toxicity task needs `wordlist`: a file of `word<TAB>severity` lines",
                     )
                 })?;
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| EvalError::task(&path.display().to_string(), None, e.to_string()))?;
+                let text = super::reader::read_text(&path)?;
                 let list = WordList::parse(&text).map_err(|m| EvalError::task(&path.display().to_string(), None, m))?;
                 Scoring::Toxicity { list, threshold: task.spec.threshold }
             }

@@ -14,7 +14,7 @@ use lamina_model::perplexity::perplexity;
 
 fn text(task: &Task) -> Result<String> {
     let path = task.spec.text.as_ref().expect("the header parser requires `text`");
-    std::fs::read_to_string(path).map_err(|e| EvalError::task(&path.display().to_string(), None, e.to_string()))
+    super::reader::read_text(path)
 }
 
 fn chunk_count(tokens: usize, task: &Task) -> usize {

@@ -71,13 +71,27 @@ fn parse_items<'a>(lines: impl Iterator<Item = (usize, &'a str)>, shown: &str, k
     lines.map(|(n, l)| parse_item(l, n, kind).map_err(|m| EvalError::task(shown, Some(n), m))).collect()
 }
 
-fn read_text(path: &Path) -> Result<String> {
+/// A task file or the file its header names, which may be anything: only a regular file
+/// is read (a FIFO would block and `/dev/zero` never end), and at most `MAX_TASK_BYTES`
+/// of it, however large it says it is.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| EvalError::task(&shown, None, e.to_string()))?;
-    if meta.len() > MAX_TASK_BYTES {
-        return Err(EvalError::task(&shown, None, format!("{} bytes: larger than {MAX_TASK_BYTES}", meta.len())));
+    let fail = |m: String| EvalError::task(&shown, None, m);
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file: a task's items are read from a file".into()));
     }
-    let bytes = std::fs::read(path).map_err(|e| EvalError::task(&shown, None, e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TASK_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_TASK_BYTES {
+        return Err(fail(format!("larger than {MAX_TASK_BYTES} bytes")));
+    }
+    // A UTF-8 byte-order mark (editors on Windows write one) is not part of the header.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         EvalError::task(&shown, Some(line), "not UTF-8 text")

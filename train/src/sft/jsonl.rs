@@ -120,18 +120,18 @@ fn parse_messages(v: &Value) -> Result<Vec<Message>, (SkipReason, String)> {
 
 /// Read every example of a JSONL stream. `name` labels errors (usually the path).
 pub fn read_examples_from(
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     name: &str,
     strict: bool,
 ) -> Result<(Vec<Record>, DataReport), SftError> {
     let mut records = Vec::new();
     let mut report = DataReport::default();
+    let mut buf = Vec::new();
     // Lines as bytes: a line that is not UTF-8 is one bad example, not a failed read.
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line = line.map_err(|source| SftError::Io { path: name.to_string(), source })?;
-        let number = i + 1;
+    for number in 1.. {
+        let Some(line) = next_line(&mut reader, &mut buf, number, name)? else { break };
         // A UTF-8 byte-order mark (editors on Windows write one) is not part of line 1.
-        let line = if number == 1 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line) } else { &line[..] };
+        let line = if number == 1 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
         let parsed = match std::str::from_utf8(line) {
             Ok(s) if s.trim().is_empty() => continue,
             Ok(s) => parse_line(s),
@@ -153,6 +153,36 @@ pub fn read_examples_from(
         }
     }
     Ok((records, report))
+}
+
+/// The longest line read: one example is far smaller, and a file that is not JSONL (one
+/// huge JSON array, a binary file, `/dev/zero`) must not be read into memory whole.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// Line `number` without its newline, or `None` at the end of the stream; an error for a
+/// line longer than [`MAX_LINE_BYTES`].
+fn next_line<'b>(
+    reader: &mut impl BufRead,
+    buf: &'b mut Vec<u8>,
+    number: usize,
+    name: &str,
+) -> Result<Option<&'b [u8]>, SftError> {
+    let io = |source| SftError::Io { path: name.to_string(), source };
+    buf.clear();
+    let n = std::io::Read::take(reader, MAX_LINE_BYTES as u64 + 1).read_until(b'\n', buf).map_err(io)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() > MAX_LINE_BYTES {
+        let why = format!(
+            "line {number} is longer than {} MiB: is this a JSONL file (one example per line)?",
+            MAX_LINE_BYTES >> 20
+        );
+        return Err(io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)));
+    }
+    Ok(Some(buf))
 }
 
 /// Read every example of a JSONL file.
