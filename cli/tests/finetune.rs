@@ -209,7 +209,8 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
     assert!(!ok && err.contains("targets: \"k_proj,v_proj,down_proj\" in the checkpoint"), "{err}");
     let (ok, _, err) = resume("prompt", &["--virtual-tokens", "4", "--prompt-init-text", "The date"]);
     assert!(!ok && err.contains("virtual_tokens: 3 in the checkpoint, 4 now"), "{err}");
-    let (ok, _, err) = resume("prompt", &["--virtual-tokens", "3", "--quantized-base", "--prompt-init-text", "The date"]);
+    let (ok, _, err) =
+        resume("prompt", &["--virtual-tokens", "3", "--quantized-base", "--prompt-init-text", "The date"]);
     assert!(!ok && err.contains("quantized_base: false in the checkpoint, true now"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
