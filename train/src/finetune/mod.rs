@@ -153,8 +153,9 @@ fn check(cfg: &FineTuneConfig) -> Result<(), TrainError> {
     if cfg.steps == 0 || cfg.accum == 0 {
         return bad("steps and gradient accumulation must be at least 1".into());
     }
-    if !(s.max_lr.is_finite() && s.max_lr > 0.0) {
-        return bad(format!("the learning rate must be positive, got {}", s.max_lr));
+    // 0 is allowed: the weights stay as they are (a baseline, or a test of the loop).
+    if !(s.max_lr.is_finite() && s.max_lr >= 0.0) {
+        return bad(format!("the learning rate must be 0 or more, got {}", s.max_lr));
     }
     if !(s.min_lr.is_finite() && (0.0..=s.max_lr).contains(&s.min_lr)) {
         return bad(format!("the final learning rate must be in [0, {}], got {}", s.max_lr, s.min_lr));
