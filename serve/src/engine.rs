@@ -3,9 +3,9 @@
 
 use crate::api::Prompt;
 use crate::error::ApiError;
-use crate::prompt::encode_chat_plain;
 use crate::scheduler::job::{TokenLogprob, TokenText};
 use lamina_model::chat::ChatTemplate;
+use lamina_model::chat_encode::{encode_chat, Content};
 use lamina_model::{BpeTokenizer, CausalLm};
 
 pub struct Engine {
@@ -18,10 +18,13 @@ pub struct Engine {
 
 impl Engine {
     /// Token ids of a prompt: chat messages through the template with their content as
-    /// plain text; raw text as `lamina generate` encodes it; ids checked against the vocabulary.
+    /// plain text (`chat_encode`, as `lamina generate --chat --no-special`: a message cannot
+    /// forge a turn); raw text as `lamina generate` encodes it; ids checked against the vocabulary.
     pub fn tokenize(&self, prompt: &Prompt) -> Result<Vec<u32>, ApiError> {
         let (param, ids) = match prompt {
-            Prompt::Chat(messages) => ("messages", encode_chat_plain(&self.template, &self.tokenizer, messages)),
+            Prompt::Chat(messages) => {
+                ("messages", encode_chat(&self.template, &self.tokenizer, messages, true, Content::PlainText))
+            }
             Prompt::Text(text) => ("prompt", self.tokenizer.encode(text, true, true)),
             Prompt::Tokens(ids) => ("prompt", Ok(ids.clone())),
         };

@@ -10,7 +10,6 @@ pub mod api;
 pub mod engine;
 pub mod error;
 pub mod metrics;
-pub mod prompt;
 mod responses;
 mod routes;
 pub mod scheduler;
