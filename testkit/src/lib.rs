@@ -1,10 +1,13 @@
 //! Test support shared by the workspace's test crates: where the committed fixtures and
 //! the reference model are, and the rule for a test that cannot run on this machine
 //! (`lamina_tensor::skip_or_fail`: print why and return, or fail under the matching
-//! `LAMINA_REQUIRE_*` variable). A dev-dependency only, so none of it reaches a library or
+//! `LAMINA_REQUIRE_*` variable), and the tiny LLaMA GGUF builder (`tiny_llama`). A
+//! dev-dependency only, so none of it reaches a library or
 //! the `lamina` binary, and its paths may be fixed at build time.
 
 use std::path::PathBuf;
+
+pub mod tiny_llama;
 
 /// The repository root (fixed at build time: tests run from the checkout).
 pub fn repo_root() -> PathBuf {
