@@ -10,29 +10,37 @@ use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 
-/// JSON side files larger than this are refused (the largest real `tokenizer.json` files are ~35 MB).
-const MAX_JSON: u64 = 256 << 20;
+/// Side files larger than this are refused (the largest real `tokenizer.json` files are
+/// ~35 MB, `tokenizer.model` files a few MB).
+const MAX_SIDE_FILE: u64 = 256 << 20;
 
-/// Read and deserialize a JSON file, refusing absurd sizes before reading. Only a regular
-/// file is read (a link to `/dev/zero` or a FIFO in a downloaded directory would never
-/// end), and never more than `MAX_JSON` bytes of it.
-pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+/// The bytes of a side file of a model directory (`what`: its kind, for errors). Only a
+/// regular file is read (a link to `/dev/zero` or a FIFO in a downloaded directory would
+/// never end), and never more than `MAX_SIDE_FILE` bytes of it.
+pub(crate) fn read_side_file(path: &Path, what: &'static str) -> Result<Vec<u8>> {
     use std::io::Read;
-    let over =
-        |size: u64| format_err("JSON", format!("{}: {size} bytes is over the {MAX_JSON}-byte limit", path.display()));
+    let over = |size: u64| {
+        format_err(what, format!("{}: {size} bytes is over the {MAX_SIDE_FILE}-byte limit", path.display()))
+    };
     let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
     if !meta.is_file() {
-        return Err(format_err("JSON", format!("{}: not a regular file", path.display())));
+        return Err(format_err(what, format!("{}: not a regular file", path.display())));
     }
-    if meta.len() > MAX_JSON {
+    if meta.len() > MAX_SIDE_FILE {
         return Err(over(meta.len()));
     }
-    let mut text = Vec::new();
+    let mut bytes = Vec::new();
     let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    file.take(MAX_JSON + 1).read_to_end(&mut text).map_err(|e| io_err(path, e))?;
-    if text.len() as u64 > MAX_JSON {
-        return Err(over(text.len() as u64));
+    file.take(MAX_SIDE_FILE + 1).read_to_end(&mut bytes).map_err(|e| io_err(path, e))?;
+    if bytes.len() as u64 > MAX_SIDE_FILE {
+        return Err(over(bytes.len() as u64));
     }
+    Ok(bytes)
+}
+
+/// Read and deserialize a JSON side file (see [`read_side_file`]).
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = read_side_file(path, "JSON")?;
     serde_json::from_slice(&text).map_err(|e| format_err("JSON", format!("{}: {e}", path.display())))
 }
 

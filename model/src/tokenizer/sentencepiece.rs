@@ -33,7 +33,7 @@ struct Model {
 pub fn load(dir: &Path) -> Result<Tokenizer> {
     let path = dir.join("tokenizer.model");
     let path = path.as_path();
-    let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.display().to_string(), source })?;
+    let bytes = crate::hf::read_side_file(path, "SentencePiece model")?;
     let bad = |msg: String| ModelError::Tokenizer(format!("{}: {msg}", path.display()));
     let m = parse(&bytes).map_err(bad)?;
     if m.model_type != 2 {
