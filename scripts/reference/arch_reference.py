@@ -33,7 +33,10 @@ For each family (a directory each):
   `generate(do_sample=False)`, which runs the model's own KV cache and sliding-window
   masks), with the smallest gap between the top two logits over the greedy steps;
   `reference.safetensors`: transformers' logits (positions x vocab, float32) per prompt
-  (BERT: the last hidden states and the pooled, normalised embedding).
+  (`<prompt>.logits`), and the same with every matrix rounded to Q8_0 and back by gguf-py's
+  quantizer (`<prompt>.q8_0.logits`; with the activations rounded to 8 bits as llama.cpp's
+  CPU kernels do: `<prompt>.q8_0_act.logits`): the references for the model quantized to
+  q8_0.
 
 The attention implementation is `eager` (the reference definition, with soft-capping).
 Each family's config sets the options the family is about to small values so that they
@@ -202,6 +205,39 @@ runpy.run_path({str(llama_cpp / "convert_hf_to_gguf.py")!r}, run_name="__main__"
     subprocess.run([sys.executable, "-c", shim], check=True)
 
 
+def q8_0_rounded(model, round_activations: bool):
+    """A copy with every matrix rounded to ggml's Q8_0 and back, by gguf-py's own
+    quantizer: the reference for a model quantized to q8_0 (llama.cpp's q8_0 type puts
+    every matrix, embedding and head included, in Q8_0). With `round_activations`, every
+    linear layer's input is also rounded to 8-bit groups of 32 (scale d = max|x| / 127,
+    round(x * (1 / d)) to nearest, ties to even), as llama.cpp's CPU dot products (and Lamina's) quantize activations."""
+    import copy
+
+    from gguf import GGMLQuantizationType, quants
+
+    q = copy.deepcopy(model)
+    with torch.no_grad():
+        for _, p in q.named_parameters():
+            if p.dim() == 2:
+                blocks = quants.quantize(p.numpy(), GGMLQuantizationType.Q8_0)
+                p.copy_(torch.from_numpy(quants.dequantize(blocks, GGMLQuantizationType.Q8_0)).reshape(p.shape))
+
+    def round_input(_module, args):
+        x = args[0]
+        g = x.reshape(*x.shape[:-1], -1, 32)
+        # ggml's quantize_row_q8_0: d = amax / 127, q = round(x * (1 / d)).
+        d = g.abs().amax(dim=-1, keepdim=True) / 127
+        inv = torch.where(d > 0, 1 / torch.where(d > 0, d, 1), torch.zeros_like(d))
+        r = torch.round(g * inv) * d
+        return (r.reshape(x.shape),) + tuple(args[1:])
+
+    if round_activations:
+        for m in q.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.register_forward_pre_hook(round_input)
+    return q
+
+
 def greedy(model, ids: list[int]):
     """transformers' greedy continuation and the smallest top-1/top-2 logit gap on the way."""
     out = model.generate(
@@ -255,10 +291,14 @@ def make_decoder(name, spec, corpus, llama_cpp, out_dir):
         no_window = model_cls(cfg_cls(**{**kw, "sliding_window": None}, attn_implementation="eager")).eval()
         no_window.load_state_dict(model.state_dict())
         runs.append(("no_window.", no_window))
+    q8 = [(f"{prefix}q8_0.", q8_0_rounded(m, False)) for prefix, m in runs]
+    q8 += [(f"{prefix}q8_0_act.", q8_0_rounded(m, True)) for prefix, m in runs]
     with torch.no_grad():
         for key, text in PROMPTS.items():
             ids = tok.encode(text).ids
             entry = {"text": text, "ids": ids}
+            for prefix, m in q8:
+                tensors[f"{key}.{prefix}logits"] = m(torch.tensor([ids])).logits[0].float().contiguous()
             for prefix, m in runs:
                 tensors[f"{key}.{prefix}logits"] = m(torch.tensor([ids])).logits[0].float().contiguous()
                 tokens, gap = greedy(m, ids)

@@ -1,6 +1,8 @@
 //! Helpers shared by the model crate's integration tests.
 #![allow(dead_code)]
 
+pub mod arch_fixture;
+
 use lamina_model::gguf::{self, GgufTensor, MetaArray, MetaValue};
 use lamina_tensor::quant::GgmlType;
 use std::path::PathBuf;
