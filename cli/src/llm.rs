@@ -144,7 +144,7 @@ fn with_lora(model: arch::Model, args: &ModelArgs) -> CliResult<Box<dyn CausalLm
         eprintln!("adapter {}: {}", dir.display(), kind.describe());
         return Ok(Box::new(model));
     }
-    Ok(model.into_causal_lm())
+    Ok(model.into_causal_lm()?)
 }
 
 /// Check an output path before any work (`lamina_model::atomic::check_output`): not a

@@ -1,7 +1,8 @@
 //! Lamina's models. `nn` holds the layers (Linear, Embedding, LayerNorm), `gpt` a
 //! GPT-2-style transformer (trainable, and GPT-2 checkpoints from GGUF), `llama` the
-//! LLaMA-shaped decoder of every other decoder family, `arch` the registry that maps a
-//! file's architecture to its family and loader, `generation`/`sampling`/`chat` inference, `perplexity` evaluation and `kl` the
+//! LLaMA-shaped decoder of every other decoder family, `bert` a BERT-style encoder (sentence
+//! embeddings), `arch` the registry that maps a file's architecture to its family and
+//! loader, `generation`/`sampling`/`chat` inference, `perplexity` evaluation and `kl` the
 //! divergence of a model from a base model,
 //! `tokenizer` the tokenizers (a character tokenizer, and those of pretrained models:
 //! SentencePiece, BPE and WordPiece from GGUF as llama.cpp runs them, or
@@ -12,6 +13,7 @@
 
 pub mod arch;
 pub mod atomic;
+pub mod bert;
 pub mod causal_lm;
 pub mod chat;
 pub mod chat_encode;

@@ -22,7 +22,7 @@ const TOLERANCE: f64 = 2e-5;
 
 fn check(family: &str, source: Source, device: Device) {
     let _g = NoGradGuard::new();
-    let m = load(family, source, LoadOptions::on(device)).into_causal_lm();
+    let m = load(family, source, LoadOptions::on(device)).into_causal_lm().unwrap();
     for p in prompts(family, reference_of(family, source)) {
         let got = all_logits(m.as_ref(), &p.ids);
         let err = worst_error(&got, &p.logits);

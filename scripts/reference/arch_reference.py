@@ -174,10 +174,11 @@ def randomize(model, gemma_norms: bool, seed: int):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
-            if "norm" in name and p.dim() == 1 and gemma_norms:
+            norm_weight = "norm" in name.lower() and name.endswith("weight")
+            if norm_weight and gemma_norms:
                 # Multiples of 2^-10 in (-0.5, 0.5): the converter's f16 sum 1 + w is exact.
                 p.copy_(torch.round(0.2 * torch.randn(p.shape, generator=g) * 1024).clamp(-500, 500) / 1024)
-            elif "norm" in name and p.dim() == 1:
+            elif norm_weight:
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
             elif p.dim() == 1:
                 p.copy_(0.2 * torch.randn(p.shape, generator=g))
@@ -189,14 +190,14 @@ def randomize(model, gemma_norms: bool, seed: int):
             p.copy_(p.half().float())
 
 
-def convert(llama_cpp: Path, hf: Path, out: Path):
+def convert(llama_cpp: Path, hf: Path, out: Path, pre: str = "gpt-2"):
     """llama.cpp's converter, with the pre-tokenizer named (see the header)."""
     shim = f"""
 import sys
 sys.path.insert(0, {str(llama_cpp)!r})
 sys.argv = ["convert_hf_to_gguf.py", {str(hf)!r}, "--outtype", "f16", "--outfile", {str(out)!r}]
 import conversion.base as base
-base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "gpt-2"
+base.TextModel.get_vocab_base_pre = lambda self, tokenizer: {pre!r}
 import conversion.gemma as gemma
 gemma.Gemma2Model.set_vocab = lambda self: self._set_vocab_gpt2()
 import runpy
@@ -311,6 +312,81 @@ def make_decoder(name, spec, corpus, llama_cpp, out_dir):
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters")
 
 
+def train_wordpiece(corpus: Path, out: Path):
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=VOCAB, special_tokens=specials, show_progress=False)
+    tok.train([str(corpus)], trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    tok.save(str(out / "tokenizer.json"))
+    vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+    (out / "vocab.txt").write_text("".join(f"{t}\n" for t, _ in vocab))
+    cfg = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}
+    (out / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return tok
+
+
+def make_bert(corpus, llama_cpp, out_dir, seed=108):
+    """A BERT encoder as sentence-transformers lays one out (mean pooling, normalised):
+    transformers' last hidden states and the pooled embedding per prompt."""
+    import transformers as t
+    from safetensors.torch import save_file
+
+    dir_ = out_dir / "bert"
+    shutil.rmtree(dir_, ignore_errors=True)
+    hf = dir_ / "hf"
+    hf.mkdir(parents=True)
+    tok = train_wordpiece(corpus, hf)
+    config = t.BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        pad_token_id=0,
+        attn_implementation="eager",
+    )
+    model = t.BertModel(config, add_pooling_layer=False).eval()
+    randomize(model, gemma_norms=False, seed=seed)
+    model.half().save_pretrained(hf, safe_serialization=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (hf / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+    (hf / "1_Pooling").mkdir()
+    pooling = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}
+    (hf / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2) + "\n")
+    (hf / "2_Normalize").mkdir()
+    convert(llama_cpp, hf, dir_ / "model.gguf", pre="default")
+    model = t.BertModel.from_pretrained(hf, dtype=torch.float32, attn_implementation="eager", add_pooling_layer=False).eval()
+
+    reference = {"family": "bert", "transformers": t.__version__, "pooling": "mean", "normalize": True, "prompts": {}}
+    tensors = {}
+    with torch.no_grad():
+        for key, text in PROMPTS.items():
+            ids = tok.encode(text).ids
+            hidden = model(torch.tensor([ids])).last_hidden_state[0].float().contiguous()
+            pooled = torch.nn.functional.normalize(hidden.mean(dim=0), dim=0)
+            tensors[f"{key}.hidden"] = hidden
+            tensors[f"{key}.embedding"] = pooled.contiguous()
+            reference["prompts"][key] = {"text": text, "ids": ids}
+    save_file(tensors, str(dir_ / "reference.safetensors"))
+    write_json(dir_ / "reference.json", reference)
+    print(f"bert: {sum(p.numel() for p in model.parameters())} parameters")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--llama-cpp", type=Path, required=True)
@@ -323,6 +399,8 @@ def main():
     for name, spec in families().items():
         if not only or name in only:
             make_decoder(name, spec, args.corpus, args.llama_cpp, args.out)
+    if not only or "bert" in only:
+        make_bert(args.corpus, args.llama_cpp, args.out)
 
 
 if __name__ == "__main__":

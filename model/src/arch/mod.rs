@@ -3,10 +3,11 @@
 //! that loads it. LLaMA-shaped families (Mistral, Qwen2/3, Phi-3, Gemma 2/3) are
 //! configuration of one decoder (`crate::llama`): a [`Decoder`] value saying how their
 //! hyperparameters, tensor names and block options differ from LLaMA's. Families with a
-//! genuinely different block have their own model code (`gpt.rs`).
+//! genuinely different block have their own model code (`gpt.rs`, `bert.rs`).
 //!
 //! Adding a family: one file here defining its `FAMILY`, and one line in [`FAMILIES`].
 
+mod bert;
 mod decoder;
 mod gemma2;
 mod gemma3;
@@ -21,6 +22,7 @@ mod qwen3;
 
 pub use decoder::{Decoder, LLAMA_SHAPED};
 
+use crate::bert::Bert;
 use crate::causal_lm::CausalLm;
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
@@ -45,6 +47,8 @@ pub enum Kind {
     Decoder(Decoder),
     /// GPT-2 (`crate::gpt::Gpt`): learned positions, LayerNorm, fused qkv, GELU MLP.
     Gpt2,
+    /// A BERT-style encoder (`crate::bert::Bert`): bidirectional, pooled embeddings.
+    Encoder,
 }
 
 /// Every family Lamina runs, one line each.
@@ -57,6 +61,7 @@ pub const FAMILIES: &[&Family] = &[
     &gemma2::FAMILY,
     &gemma3::FAMILY,
     &gpt2::FAMILY,
+    &bert::FAMILY,
 ];
 
 fn supported(names: impl Fn(&Family) -> &'static [&'static str]) -> String {
@@ -90,7 +95,7 @@ impl Family {
     pub fn decoder(&self, what: &str) -> Result<&Decoder> {
         match &self.kind {
             Kind::Decoder(d) => Ok(d),
-            Kind::Gpt2 => Err(ModelError::Unsupported(format!(
+            Kind::Gpt2 | Kind::Encoder => Err(ModelError::Unsupported(format!(
                 "{what}: {} is not a LLaMA-shaped decoder (supported: {})",
                 self.name,
                 FAMILIES
@@ -121,14 +126,18 @@ pub fn decoder_for_hf(h: &HfConfig) -> Result<&'static Decoder> {
 pub enum Model {
     Decoder(Llama),
     Gpt2(Gpt),
+    Encoder(Bert),
 }
 
 impl Model {
-    /// For generation, chat, perplexity and benchmarks.
-    pub fn into_causal_lm(self) -> Box<dyn CausalLm> {
+    /// For generation, chat, perplexity and benchmarks (an error for an encoder).
+    pub fn into_causal_lm(self) -> Result<Box<dyn CausalLm>> {
         match self {
-            Model::Decoder(m) => Box::new(m),
-            Model::Gpt2(m) => Box::new(m),
+            Model::Decoder(m) => Ok(Box::new(m)),
+            Model::Gpt2(m) => Ok(Box::new(m)),
+            Model::Encoder(_) => Err(ModelError::Unsupported(
+                "a BERT encoder does not generate text: it gives embeddings (`Bert::embed`)".into(),
+            )),
         }
     }
 
@@ -137,6 +146,15 @@ impl Model {
         match self {
             Model::Decoder(m) => Ok(m),
             Model::Gpt2(_) => Err(ModelError::Unsupported(format!("{what}: GPT-2 models have no adapters"))),
+            Model::Encoder(_) => Err(ModelError::Unsupported(format!("{what}: BERT encoders have no adapters here"))),
+        }
+    }
+
+    /// The encoder (for embeddings), or an error naming what needed it.
+    pub fn into_encoder(self, what: &str) -> Result<Bert> {
+        match self {
+            Model::Encoder(m) => Ok(m),
+            _ => Err(ModelError::Unsupported(format!("{what}: needs a BERT-style encoder (an embedding model)"))),
         }
     }
 }
@@ -147,6 +165,7 @@ pub fn load_gguf(f: &GgufFile, opts: LoadOptions) -> Result<Model> {
     Ok(match &family.kind {
         Kind::Decoder(_) => Model::Decoder(Llama::from_gguf_with(f, opts)?),
         Kind::Gpt2 => Model::Gpt2(Gpt::from_gguf(f, opts.device)?),
+        Kind::Encoder => Model::Encoder(Bert::from_gguf(f, opts)?),
     })
 }
 
@@ -155,6 +174,7 @@ pub fn load_hf(m: &HfModel, opts: LoadOptions) -> Result<Model> {
     let family = by_hf(&m.config)?;
     Ok(match &family.kind {
         Kind::Decoder(_) => Model::Decoder(Llama::from_hf(m, opts.device)?),
+        Kind::Encoder => Model::Encoder(Bert::from_hf(m, opts.device)?),
         Kind::Gpt2 => {
             return Err(ModelError::Unsupported(format!(
                 "{}: GPT-2 loads from GGUF only (convert the directory with llama.cpp's convert_hf_to_gguf.py)",

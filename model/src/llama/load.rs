@@ -15,14 +15,29 @@ use lamina_tensor::quant::{GgmlType, QMatrix};
 use lamina_tensor::{DType, Device, Tensor};
 
 /// A tensor as a checkpoint provides it.
-pub(super) enum Weight {
+pub(crate) enum Weight {
     Float(Tensor),
     Quant(QMatrix),
 }
 
+/// A tensor found in a checkpoint: its shape and values.
+pub(crate) type Found = Option<(Vec<usize>, Weight)>;
+
 /// A source of weights by GGUF name: the shape found and the values, or `None` when the
 /// checkpoint lacks the tensor. It is told the shape the config expects.
-type Fetch<'a> = dyn Fn(&str, &[usize]) -> Result<Option<(Vec<usize>, Weight)>> + 'a;
+type Fetch<'a> = dyn Fn(&str, &[usize]) -> Result<Found> + 'a;
+
+/// A GGUF tensor by name: a quantized matrix as its blocks (multiplied straight from the
+/// memory map, no copy) when `keep_quantized`, anything else as f32.
+pub(crate) fn gguf_weight(f: &GgufFile, name: &str, keep_quantized: bool) -> Result<Found> {
+    let Some(info) = f.tensor_info(name) else { return Ok(None) };
+    let shape = info.shape();
+    let float = [GgmlType::F32, GgmlType::F16, GgmlType::BF16];
+    if keep_quantized && shape.len() == 2 && !float.contains(&info.ty) {
+        return Ok(Some((shape, Weight::Quant(f.qmatrix(info)?))));
+    }
+    Ok(Some((shape, Weight::Float(f.load(info, DType::F32)?))))
+}
 
 impl Llama {
     /// Load from a GGUF file onto `device` (quantized weights kept in their blocks).
@@ -32,16 +47,7 @@ impl Llama {
 
     pub fn from_gguf_with(f: &GgufFile, opts: LoadOptions) -> Result<Llama> {
         let config = arch::decoder_for_gguf(f)?.config_from_gguf(f)?;
-        let float_types = [GgmlType::F32, GgmlType::F16, GgmlType::BF16];
-        Self::from_weights(config, opts.device, &|name, _| {
-            let Some(info) = f.tensor_info(name) else { return Ok(None) };
-            let shape = info.shape();
-            if opts.keep_quantized && shape.len() == 2 && !float_types.contains(&info.ty) {
-                // Multiplied straight from the memory map: no copy of the weights.
-                return Ok(Some((shape, Weight::Quant(f.qmatrix(info)?))));
-            }
-            Ok(Some((shape, Weight::Float(f.load(info, DType::F32)?))))
-        })
+        Self::from_weights(config, opts.device, &|name, _| gguf_weight(f, name, opts.keep_quantized))
     }
 
     /// Load a Hugging Face directory (`config.json` + safetensors) onto `device`.

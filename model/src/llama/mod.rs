@@ -8,7 +8,7 @@ mod adapters;
 mod block;
 mod config;
 mod ia3;
-mod load;
+pub(crate) mod load;
 mod lora;
 mod prefix;
 mod prompt;
