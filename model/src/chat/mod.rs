@@ -3,9 +3,22 @@
 //! renders it, with ChatML as the fallback for models that ship none. A template comes
 //! from the model file, so it is untrusted: its work (minijinja's fuel) and the size of
 //! its output are bounded, and a template beyond either is a clear error, not a hang.
+//!
+//! "As transformers renders it" means its environment (`_compile_jinja_template`):
+//! `trim_blocks` and `lstrip_blocks`, loop controls, Python's string methods, a `tojson`
+//! that is Python's `json.dumps`, `raise_exception`, `strftime_now`, the
+//! `{% generation %}` block (rendered as its body), and the variables of
+//! `apply_chat_template`: `messages`, `tools` and `documents` (none),
+//! `add_generation_prompt`, `bos_token`, `eos_token`. One difference remains: a `for`
+//! loop over none renders nothing here where Python raises TypeError (templates that loop
+//! over `tools` without checking it render a prompt with no tools instead of failing).
+
+mod pyjson;
+mod strftime;
 
 use crate::error::{ModelError, Result};
 use serde::Serialize;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Message {
@@ -39,14 +52,29 @@ impl ChatTemplate {
     pub fn new(source: &str, bos: &str, eos: &str) -> Result<ChatTemplate> {
         let mut env = minijinja::Environment::new();
         env.set_fuel(Some(FUEL));
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
         // Templates written for transformers call Python string methods (.strip(), ...).
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
         });
-        env.add_template_owned("chat", source.to_string())
+        env.add_filter("tojson", pyjson::tojson);
+        // Python: None is not iterable (templates test `tools is iterable` before
+        // `tools | length`); minijinja's own test says it is.
+        env.add_test("iterable", |v: minijinja::Value| !v.is_none() && v.try_iter().is_ok());
+        env.add_template_owned("chat", generation_blocks_as_if(source))
             .map_err(|e| ModelError::Invalid(format!("the chat template does not compile: {e}")))?;
-        Ok(ChatTemplate { env, bos: bos.into(), eos: eos.into() })
+        let template = ChatTemplate { env, bos: bos.into(), eos: eos.into() };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        Ok(template.with_clock(now))
+    }
+
+    /// The same template with `strftime_now` reading a fixed time (seconds since the Unix
+    /// epoch, UTC) instead of the clock: for reproducible prompts and tests.
+    pub fn with_clock(mut self, unix_seconds: i64) -> ChatTemplate {
+        self.env.add_function("strftime_now", move |format: String| strftime::strftime(unix_seconds, &format));
+        self
     }
 
     /// The conversation as the model expects it; with `add_generation_prompt`, ending
@@ -57,6 +85,8 @@ impl ChatTemplate {
         let mut out = Capped { text: Vec::new(), limit };
         let ctx = minijinja::context! {
             messages => messages,
+            tools => (),
+            documents => (),
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos,
             eos_token => self.eos,
@@ -96,6 +126,18 @@ impl std::io::Write for Capped {
     }
 }
 
+/// transformers' `{% generation %}...{% endgeneration %}` (which marks the assistant's
+/// tokens for training masks and renders its body) as `{% if true %}...{% endif %}`,
+/// keeping the tags' whitespace control.
+fn generation_blocks_as_if(source: &str) -> String {
+    let tag = |body: &str| {
+        let re = format!(r"\{{%([-+]?)\s*{body}\s*([-+]?)%\}}");
+        fancy_regex::Regex::new(&re).expect("a valid pattern")
+    };
+    let s = tag("generation").replace_all(source, "{%${1} if true ${2}%}");
+    tag("endgeneration").replace_all(&s, "{%${1} endif ${2}%}").into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +174,23 @@ mod tests {
         let t = ChatTemplate::new("{{ raise_exception('no system role') }}", "", "").unwrap();
         assert!(t.render(&[], false).unwrap_err().to_string().contains("no system role"));
         assert!(ChatTemplate::new("{% for %}", "", "").is_err());
+    }
+
+    #[test]
+    fn generation_blocks_render_their_body() {
+        let src = "{% for m in messages %}{%- generation -%} [{{ m.content }}] {%- endgeneration %}{% endfor %}";
+        let t = ChatTemplate::new(src, "", "").unwrap();
+        assert_eq!(t.render(&[Message::new("user", "a"), Message::new("assistant", "b")], false).unwrap(), "[a][b]");
+    }
+
+    #[test]
+    fn blocks_trim_like_transformers() {
+        let t = ChatTemplate::new(
+            "{% for m in messages %}\n  {% if true %}\n{{ m.content }}\n  {% endif %}\n{% endfor %}",
+            "",
+            "",
+        )
+        .unwrap();
+        assert_eq!(t.render(&[Message::new("user", "a")], false).unwrap(), "a\n");
     }
 }
