@@ -177,7 +177,7 @@ fn lora_trains_saves_loads_and_merges_for_every_family() {
         let err = worst_error(&all_logits(&merged, &p.ids), &adapted);
         assert!(err < 1e-4, "{family}: the merged GGUF differs from the adapted model by {err:.2e}");
         let mut in_memory = m;
-        in_memory.merge_lora().unwrap();
+        in_memory.merge_adapters().unwrap();
         let err = worst_error(&all_logits(&in_memory, &p.ids), &adapted);
         assert!(err < 1e-4, "{family}: merging in memory changed the logits by {err:.2e}");
     }

@@ -15,7 +15,8 @@ use lamina_model::quantize::{quantize_model, Target as QuantTarget};
 use lamina_model::safetensors::SafeTensors;
 use lamina_model::LoadOptions;
 use lamina_tensor::{DType, Device, NoGradGuard};
-use support::arch_fixture::{dir, gpu, load, worst_error, Source};
+use lamina_testkit::gpu;
+use support::arch_fixture::{dir, load, worst_error, Source};
 use support::TempDir;
 
 struct Prompt {

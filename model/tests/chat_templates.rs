@@ -7,7 +7,6 @@
 //! scripts/reference/chat_templates_reference.py.
 
 use lamina_model::chat::{ChatTemplate, Message};
-use lamina_model::fixtures;
 use serde_json::Value;
 
 /// The fixture's fixed clock, 2024-07-26 09:05:03 UTC, for the templates that print today.
@@ -15,8 +14,8 @@ const NOW: i64 = 1_721_984_703;
 
 #[test]
 fn templates_render_as_transformers_renders_them() {
-    let Some(dir) = fixtures::llama_vocab_for_test() else { return };
-    let path = fixtures::repo_root().join("tests/fixtures/chat_templates/expected.json");
+    let Some(dir) = lamina_testkit::llama_vocab() else { return };
+    let path = lamina_testkit::fixture("chat_templates/expected.json");
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(fixture["now"], "2024-07-26T09:05:03");
     let (bos, eos) = (fixture["bos_token"].as_str().unwrap(), fixture["eos_token"].as_str().unwrap());
