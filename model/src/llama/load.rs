@@ -27,6 +27,13 @@ pub(crate) type Found = Option<(Vec<usize>, Weight)>;
 /// checkpoint lacks the tensor. It is told the shape the config expects.
 type Fetch<'a> = dyn Fn(&str, &[usize]) -> Result<Found> + 'a;
 
+/// A GGUF tensor name as the checkpoint spells it, for errors.
+type NameIn<'a> = dyn Fn(&str) -> String + 'a;
+
+fn same_name(name: &str) -> String {
+    name.to_string()
+}
+
 /// A GGUF tensor by name: a quantized matrix as its blocks (multiplied straight from the
 /// memory map, no copy) when `keep_quantized`, anything else as f32.
 pub(crate) fn gguf_weight(f: &GgufFile, name: &str, keep_quantized: bool) -> Result<Found> {
@@ -47,14 +54,14 @@ impl Llama {
 
     pub fn from_gguf_with(f: &GgufFile, opts: LoadOptions) -> Result<Llama> {
         let config = arch::decoder_for_gguf(f)?.config_from_gguf(f)?;
-        Self::from_weights(config, opts.device, &|name, _| gguf_weight(f, name, opts.keep_quantized))
+        Self::from_weights(config, opts.device, &|name, _| gguf_weight(f, name, opts.keep_quantized), &same_name)
     }
 
     /// Load a Hugging Face directory (`config.json` + safetensors) onto `device`.
     pub fn from_hf(m: &HfModel, device: Device) -> Result<Llama> {
         let family: &Decoder = arch::decoder_for_hf(&m.config)?;
         let config = family.config_from_hf(&m.config)?;
-        Self::from_weights(config, device, &|name, _| {
+        let fetch = &|name: &str, _: &[usize]| {
             let hf = family.hf_name(name);
             let Some(info) = m.weights.tensor_info(&hf) else { return Ok(None) };
             let mut t = m.weights.load(&hf, DType::F32)?;
@@ -62,14 +69,15 @@ impl Llama {
                 t = t.affine(1.0, family.hf_norm_shift)?;
             }
             Ok(Some((info.shape.clone(), Weight::Float(t))))
-        })
+        };
+        Self::from_weights(config, device, fetch, &|name| family.hf_name(name))
     }
 
     /// A model with random weights (normal with standard deviation `std`; norm weights
     /// 1 + normal(0, std)), for tests and experiments that need a decoder without a
     /// checkpoint. `tied` shares the embedding as the output head.
     pub fn random(config: LlamaConfig, tied: bool, std: f32, seed: u64, device: Device) -> Result<Llama> {
-        Self::from_weights(config, device, &|name, shape| {
+        let fetch = &|name: &str, shape: &[usize]| {
             if name == "output.weight" && tied {
                 return Ok(None);
             }
@@ -77,17 +85,19 @@ impl Llama {
             let mean = if name.contains("norm") { 1.0 } else { 0.0 };
             let t = Tensor::randn(shape, mean, std, splitmix(seed ^ splitmix(h)), DType::F32)?;
             Ok(Some((shape.to_vec(), Weight::Float(t))))
-        })
+        };
+        Self::from_weights(config, device, fetch, &same_name)
     }
 
-    fn from_weights(c: LlamaConfig, device: Device, fetch: &Fetch) -> Result<Llama> {
+    fn from_weights(c: LlamaConfig, device: Device, fetch: &Fetch, name_in: &NameIn) -> Result<Llama> {
         let get = |name: &str, shape: &[usize]| -> Result<Weight> {
             let (found, w) = fetch(name, shape)?
-                .ok_or_else(|| ModelError::Missing(format!("{}: tensor `{name}` is missing", c.arch)))?;
+                .ok_or_else(|| ModelError::Missing(format!("{}: tensor `{}` is missing", c.arch, name_in(name))))?;
             if found != shape {
                 return Err(ModelError::Missing(format!(
-                    "{}: tensor `{name}` has shape {found:?}, the hyperparameters say {shape:?}",
-                    c.arch
+                    "{}: tensor `{}` has shape {found:?}, the hyperparameters say {shape:?}",
+                    c.arch,
+                    name_in(name)
                 )));
             }
             Ok(w)
