@@ -1,7 +1,8 @@
 //! The commands no other test runs to success through the binary, each on a small case:
 //! `devices`, `bench` (one tiny op), `train-demo` (a few steps), `plot`, `sweep` (two
 //! variants of a tiny LLaMA), `bench-model` and sampled `generate` on the reference
-//! model, and `generate` on the CPU and with `--device gpu` (lavapipe in CI).
+//! model, and `generate` of every decoder family (GGUF and Hugging Face directory) on the
+//! CPU and with `--device gpu` (lavapipe in CI).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -157,33 +158,34 @@ fn generate_samples_reproducibly() {
     assert_ne!(a, greedy, "a temperature-1.5 sample equal to the greedy text");
 }
 
-/// The tiny LLaMA saved by transformers (tests/fixtures/arch/llama, converted by
-/// llama.cpp) continues "Once upon a time" with transformers' greedy tokens, on the CPU
-/// and on the GPU.
+/// Every decoder family's tiny checkpoint saved by transformers (tests/fixtures/arch/<family>:
+/// the Hugging Face directory and llama.cpp's GGUF conversion) continues "Once upon a time"
+/// with transformers' greedy tokens, on the CPU and on the GPU. Mistral's GGUF has no
+/// sliding window (llama.cpp's converter drops it), so it follows transformers with the
+/// window off.
 #[test]
-fn generate_follows_transformers_on_cpu_and_gpu() {
-    let path = lamina_testkit::fixture("arch/llama/model.gguf");
-    let reference: serde_json::Value =
-        json(&std::fs::read_to_string(lamina_testkit::fixture("arch/llama/reference.json")).unwrap());
-    let prompt = &reference["prompts"]["short"];
-    let greedy: Vec<u32> = prompt["greedy"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
-    let gguf = lamina_model::gguf::GgufFile::open(&path).unwrap();
-    let want = lamina_model::BpeTokenizer::from_gguf(&gguf).unwrap().decode(&greedy, false).unwrap();
-    let n = greedy.len().to_string();
+fn generate_follows_transformers_for_every_family_on_cpu_and_gpu() {
     let mut devices = vec!["cpu".to_string()];
     devices.extend(lamina_testkit::gpu().map(|d| d.to_string()));
-    for device in devices {
-        let out = ok(&[
-            "generate",
-            "-m",
-            path.to_str().unwrap(),
-            "--device",
-            &device,
-            "--greedy",
-            "-n",
-            &n,
-            prompt["text"].as_str().unwrap(),
-        ]);
-        assert_eq!(out, format!("{want}\n"), "on {device}");
+    for family in ["llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3"] {
+        let dir = lamina_testkit::fixture("arch").join(family);
+        let reference = json(&std::fs::read_to_string(dir.join("reference.json")).unwrap());
+        let gguf = lamina_model::gguf::GgufFile::open(dir.join("model.gguf")).unwrap();
+        let tokenizer = lamina_model::BpeTokenizer::from_gguf(&gguf).unwrap();
+        let prompt = &reference["prompts"]["short"];
+        let text = |key: &str| {
+            let ids: Vec<u32> = prompt[key].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+            (tokenizer.decode(&ids, false).unwrap(), ids.len().to_string())
+        };
+        let gguf_key = if family == "mistral" { "no_window.greedy" } else { "greedy" };
+        for (source, key) in [("model.gguf", gguf_key), ("hf", "greedy")] {
+            let (want, n) = text(key);
+            let model = dir.join(source);
+            for device in &devices {
+                let args = ["--device", device, "--greedy", "-n", &n, prompt["text"].as_str().unwrap()];
+                let out = ok(&[&["generate", "-m", model.to_str().unwrap()], &args[..]].concat());
+                assert_eq!(out, format!("{want}\n"), "{family} {source} on {device}");
+            }
+        }
     }
 }

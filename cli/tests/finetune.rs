@@ -1,6 +1,7 @@
 //! Fine-tuning through the binary on the real model: a short LoRA run writes a PEFT
 //! adapter, metrics and a checkpoint; `--resume` continues it; the adapter is used by
 //! `generate --lora` and folded in by `merge`; bad data and settings are clear errors.
+//! LoRA on every decoder family, IA³ and prompt tuning on the tiny transformers checkpoints.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -314,5 +315,66 @@ fn skipped_lines_are_listed_and_a_byte_order_mark_is_accepted() {
     assert!(ok, "{err}");
     assert!(err.contains("kept 6"), "line 1 with its byte-order mark is kept: {err}");
     assert!(err.contains("skipped line 3: not valid JSON") && err.contains("skipped line 5: `text` is empty"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// LoRA through the binary on every decoder family's tiny transformers checkpoint
+/// (tests/fixtures/arch/<family>/model.gguf, no download): three steps write a PEFT adapter
+/// on the family's own projections (Phi-3's fused `qkv_proj` and `gate_up_proj`) that
+/// lowers the perplexity of text like its training data (measured: by 0.07 to 0.8 nats per
+/// token), and `merge` folds it in to give the adapted model's perplexity with no adapter.
+#[test]
+fn lora_trains_applies_and_merges_for_every_family() {
+    let dir = tmp("families");
+    let data = write_data(&dir, &CHATS);
+    let text = dir.join("text.txt");
+    std::fs::write(&text, "The date 2 August 2012 is 2012-08-02. Write 9 October 2015 as YYYY-MM-DD.").unwrap();
+    let nll = |model: &Path, adapter: Option<&Path>| -> f64 {
+        let mut a = vec!["perplexity", "-m", model.to_str().unwrap(), "-f", text.to_str().unwrap(), "--chunk", "16"];
+        a.push("--json");
+        if let Some(p) = adapter {
+            a.extend(["--adapter", p.to_str().unwrap()]);
+        }
+        let (ok, out, err) = lamina(&a);
+        assert!(ok, "{a:?}: {err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["mean_nll"].as_f64().unwrap()
+    };
+    for family in ["llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3"] {
+        let m = lamina_testkit::fixture("arch").join(family).join("model.gguf");
+        let run = dir.join(family);
+        let mut a = vec!["finetune", "-m", m.to_str().unwrap(), "--data", &data, "--out", run.to_str().unwrap()];
+        a.extend(["--steps", "3", "--batch", "2", "--val-fraction", "0", "--max-len", "48", "--lr", "1e-2"]);
+        a.extend(["--rank", "4"]);
+        let (ok, out, err) = lamina(&a);
+        assert!(ok && out.contains("trained 3 steps"), "{family}: {err}");
+        assert_eq!(loss_steps(&run), vec![1, 2, 3], "{family}");
+        let adapter = run.join("final");
+        let config = std::fs::read_to_string(adapter.join("adapter_config.json")).unwrap();
+        let modules: &[&str] = match family {
+            "phi3" => &["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+            _ => &["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        };
+        for module in modules {
+            assert!(config.contains(&format!("\"{module}\"")), "{family}: no {module} in {config}");
+        }
+        let (base, adapted) = (nll(&m, None), nll(&m, Some(&adapter)));
+        assert!(adapted < base - 0.01, "{family}: mean NLL {base} before training, {adapted} after");
+        let merged = dir.join(format!("{family}-merged.gguf"));
+        let (ok, out, err) = lamina(&[
+            "merge",
+            "-m",
+            m.to_str().unwrap(),
+            "--adapter",
+            adapter.to_str().unwrap(),
+            merged.to_str().unwrap(),
+            "-t",
+            "f32",
+        ]);
+        let layers = if family == "gemma3" { 6 } else { 2 };
+        let tensors = format!("merged {} adapted tensors", layers * modules.len());
+        assert!(ok && out.contains(&tensors), "{family}: {out}{err}");
+        let merged = nll(&merged, None);
+        assert!((merged - adapted).abs() < 1e-4, "{family}: merged {merged}, adapter applied {adapted}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
