@@ -99,32 +99,42 @@ impl SamplingArgs {
     }
 }
 
-pub struct Loaded {
+/// A model with its tokenizer and chat template: `Loaded` to generate (an adapter applied),
+/// `Loaded<arch::Model>` as the file holds it (any family, encoders included).
+pub struct Loaded<M = Box<dyn CausalLm>> {
     pub path: PathBuf,
-    pub model: Box<dyn CausalLm>,
+    pub model: M,
     pub tokenizer: BpeTokenizer,
     pub template: ChatTemplate,
     pub load_secs: f64,
 }
 
+/// The model of `args` with `--adapter` applied, for generation (an error for an encoder).
 pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
+    let start = Instant::now();
+    let m = load_any(args)?;
+    let model = with_lora(m.model, args)?;
+    let (path, tokenizer, template, load_secs) = (m.path, m.tokenizer, m.template, start.elapsed().as_secs_f64());
+    Ok(Loaded { path, model, tokenizer, template, load_secs })
+}
+
+/// The model of `args` as its file holds it, without the adapter.
+pub fn load_any(args: &ModelArgs) -> CliResult<Loaded<arch::Model>> {
     if args.ctx == 0 {
         return Err("--ctx must be at least 1".into());
     }
     let path = model_path(&args.model)?;
     let start = Instant::now();
-    let (model, tokenizer, template_source): (Box<dyn CausalLm>, BpeTokenizer, Option<String>) = if path.is_dir() {
+    let (model, tokenizer, template_source): (arch::Model, BpeTokenizer, Option<String>) = if path.is_dir() {
         // A Hugging Face directory: config.json, safetensors, tokenizer.json or tokenizer.model.
         let hf = HfModel::open(&path)?;
         let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
-        let model = with_lora(arch::load_hf(&hf, opts)?, args)?;
-        (model, BpeTokenizer::from_hf_dir(&path)?, hf.chat_template.clone())
+        (arch::load_hf(&hf, opts)?, BpeTokenizer::from_hf_dir(&path)?, hf.chat_template.clone())
     } else {
         let file = GgufFile::open(&path)?;
         let opts = LoadOptions { device: args.device, keep_quantized: !args.dequantize };
-        let model = with_lora(arch::load_gguf(&file, opts)?, args)?;
         let template = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
-        (model, BpeTokenizer::from_gguf(&file)?, template)
+        (arch::load_gguf(&file, opts)?, BpeTokenizer::from_gguf(&file)?, template)
     };
     let template = chat_template(&tokenizer, template_source.as_deref())?;
     Ok(Loaded { path, model, tokenizer, template, load_secs: start.elapsed().as_secs_f64() })
@@ -137,7 +147,7 @@ pub fn chat_template(tokenizer: &BpeTokenizer, source: Option<&str>) -> CliResul
 }
 
 /// `model` with the adapter of `--adapter` loaded onto it (frozen), if one was given.
-fn with_lora(model: arch::Model, args: &ModelArgs) -> CliResult<Box<dyn CausalLm>> {
+pub fn with_lora(model: arch::Model, args: &ModelArgs) -> CliResult<Box<dyn CausalLm>> {
     if let Some(dir) = &args.lora {
         let mut model = model.into_decoder("--adapter")?;
         let kind = model.load_adapter(dir, false).map_err(|e| format!("--adapter {}: {e}", dir.display()))?;

@@ -1,8 +1,9 @@
 //! `lamina serve`: the model behind an OpenAI-compatible HTTP API (see `lamina-serve`).
 
-use crate::llm::{load, CliResult, ModelArgs};
+use crate::llm::{load_any, with_lora, CliResult, ModelArgs};
 use clap::Args;
-use lamina_serve::{Engine, SchedulerOptions, ServeOptions};
+use lamina_model::arch;
+use lamina_serve::{Engine, Network, SchedulerOptions, ServeOptions};
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -59,12 +60,17 @@ pub fn run(args: ServeArgs) -> CliResult {
     let model_args = args.model;
     let alias = args.alias;
     lamina_serve::serve(opts, move || {
-        let m = load(&model_args).map_err(|e| e.to_string())?;
+        let m = load_any(&model_args).map_err(|e| e.to_string())?;
         let name = alias.unwrap_or_else(|| {
             m.path.file_stem().map_or_else(|| m.path.display().to_string(), |s| s.to_string_lossy().into_owned())
         });
         eprintln!("lamina serve: model {} loaded in {:.2} s", m.path.display(), m.load_secs);
-        Ok(Engine { model: m.model, tokenizer: m.tokenizer, template: m.template, name })
+        let model = match m.model {
+            arch::Model::Encoder(bert) if model_args.lora.is_none() => Network::Encoder(bert),
+            // A decoder with its adapter (an encoder with one: the error that says so).
+            other => Network::Decoder(with_lora(other, &model_args).map_err(|e| e.to_string())?),
+        };
+        Ok(Engine { model, tokenizer: m.tokenizer, template: m.template, name })
     })?;
     Ok(())
 }

@@ -4,12 +4,22 @@
 use crate::api::Prompt;
 use crate::error::ApiError;
 use crate::scheduler::job::{TokenLogprob, TokenText};
+use lamina_model::bert::Bert;
 use lamina_model::chat::ChatTemplate;
 use lamina_model::chat_encode::{encode_chat, Content};
 use lamina_model::{BpeTokenizer, CausalLm};
 
+/// The network behind the server.
+pub enum Network {
+    /// Generates text; its embeddings are its last hidden states mean-pooled.
+    Decoder(Box<dyn CausalLm>),
+    /// An embedding model (BERT-style): serves `/v1/embeddings` only, pooled as the
+    /// model declares (sentence-transformers' `modules.json`, GGUF's `bert.pooling_type`).
+    Encoder(Bert),
+}
+
 pub struct Engine {
-    pub model: Box<dyn CausalLm>,
+    pub model: Network,
     pub tokenizer: BpeTokenizer,
     pub template: ChatTemplate,
     /// The model's id in `/v1/models` and in responses.
@@ -17,10 +27,42 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The decoder, or an error saying this model only embeds.
+    pub fn decoder(&self) -> Result<&dyn CausalLm, ApiError> {
+        match &self.model {
+            Network::Decoder(m) => Ok(m.as_ref()),
+            Network::Encoder(_) => Err(ApiError::invalid(
+                "model",
+                format!("{} is an embedding model (a BERT encoder): it serves /v1/embeddings only", self.name),
+            )),
+        }
+    }
+
+    /// The longest input the model takes.
+    pub fn context_length(&self) -> usize {
+        match &self.model {
+            Network::Decoder(m) => m.context_length(),
+            Network::Encoder(b) => b.config.context_length,
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match &self.model {
+            Network::Decoder(m) => m.vocab_size(),
+            Network::Encoder(b) => b.config.vocab_size,
+        }
+    }
+
+    /// Token ids of a prompt to generate from (an error for an encoder).
+    pub fn tokenize(&self, prompt: &Prompt) -> Result<Vec<u32>, ApiError> {
+        self.decoder()?;
+        self.prompt_ids(prompt)
+    }
+
     /// Token ids of a prompt: chat messages through the template with their content as
     /// plain text (`chat_encode`, as `lamina generate --chat --no-special`: a message cannot
     /// forge a turn); raw text as `lamina generate` encodes it; ids checked against the vocabulary.
-    pub fn tokenize(&self, prompt: &Prompt) -> Result<Vec<u32>, ApiError> {
+    fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>, ApiError> {
         let (param, ids) = match prompt {
             Prompt::Chat(messages) => {
                 ("messages", encode_chat(&self.template, &self.tokenizer, messages, true, Content::PlainText))
@@ -29,7 +71,7 @@ impl Engine {
             Prompt::Tokens(ids) => ("prompt", Ok(ids.clone())),
         };
         let ids = ids.map_err(|e| ApiError::invalid(param, e.to_string()))?;
-        let vocab = self.model.vocab_size();
+        let vocab = self.vocab_size();
         if let Some(bad) = ids.iter().find(|&&t| t as usize >= vocab) {
             return Err(ApiError::invalid(param, format!("token id {bad} is outside the vocabulary of {vocab}")));
         }
@@ -65,14 +107,15 @@ impl Engine {
         }
     }
 
-    /// The embedding of one input: the last hidden state mean-pooled over the input's
-    /// tokens, then L2-normalised. Returns it with the input's token count.
+    /// The embedding of one input, L2-normalised: a decoder's last hidden state
+    /// mean-pooled over the input's tokens, an encoder's pooled as the model declares.
+    /// Returns it with the input's token count.
     pub fn embed(&self, input: &Prompt, ctx: usize) -> Result<(Vec<f32>, usize), ApiError> {
         let ids = match input {
             Prompt::Text(t) => {
                 self.tokenizer.encode(t, true, false).map_err(|e| ApiError::invalid("input", e.to_string()))?
             }
-            other => self.tokenize(other)?,
+            other => self.prompt_ids(other)?,
         };
         if ids.len() > ctx {
             return Err(ApiError::invalid(
@@ -85,11 +128,11 @@ impl Engine {
             return Err(ApiError::invalid("input", "an input tokenizes to nothing"));
         }
         let _no_grad = lamina_tensor::NoGradGuard::new();
-        let pooled = self
-            .model
-            .hidden_states(&ids)
-            .and_then(|h| Ok(h.mean(&[0], false)?.to_vec_f32()?))
-            .map_err(|e| ApiError::invalid("model", format!("embeddings: {e}")))?;
+        let pooled = match &self.model {
+            Network::Decoder(m) => m.hidden_states(&ids).and_then(|h| Ok(h.mean(&[0], false)?.to_vec_f32()?)),
+            Network::Encoder(b) => b.embed(&ids),
+        }
+        .map_err(|e| ApiError::invalid("model", format!("embeddings: {e}")))?;
         Ok((l2_normalised(pooled), ids.len()))
     }
 }

@@ -15,7 +15,7 @@ mod routes;
 pub mod scheduler;
 mod sse;
 
-pub use engine::Engine;
+pub use engine::{Engine, Network};
 pub use scheduler::SchedulerOptions;
 
 use metrics::Metrics;
@@ -74,17 +74,22 @@ pub fn serve(opts: ServeOptions, load: impl FnOnce() -> Result<Engine, String> +
                 Ok(e) => e,
                 Err(e) => return drop(ready_tx.send(Err(e))),
             };
-            let ctx = sched_opts.ctx.min(engine.model.context_length());
+            let ctx = sched_opts.ctx.min(engine.context_length());
             let opts = SchedulerOptions { ctx, ..sched_opts };
             let s = match Scheduler::new(&engine, opts, sched_metrics) {
                 Ok(s) => s,
                 Err(e) => return drop(ready_tx.send(Err(format!("allocating the KV cache pool: {e}")))),
             };
-            eprintln!(
-                "lamina serve: {} slots x {ctx} tokens of context, KV cache pool {:.0} MiB (allocated once)",
-                opts.parallel,
-                s.pool_bytes() as f64 / (1 << 20) as f64
-            );
+            match engine.model {
+                Network::Decoder(_) => eprintln!(
+                    "lamina serve: {} slots x {ctx} tokens of context, KV cache pool {:.0} MiB (allocated once)",
+                    opts.parallel,
+                    s.pool_bytes() as f64 / (1 << 20) as f64
+                ),
+                Network::Encoder(_) => {
+                    eprintln!("lamina serve: an embedding model, inputs of up to {ctx} tokens: /v1/embeddings only")
+                }
+            }
             let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let _ = ready_tx.send(Ok(ModelInfo { name: engine.name.clone(), ctx, created }));
             s.run(work_rx);

@@ -12,7 +12,7 @@ use lamina_serve::api::{EmbedRequest, GenParams, GenRequest, Prompt};
 use lamina_serve::metrics::Metrics;
 use lamina_serve::scheduler::job::{EmbedJob, Event, Finish, Job, Work};
 use lamina_serve::scheduler::Scheduler;
-use lamina_serve::{Engine, SchedulerOptions};
+use lamina_serve::{Engine, Network, SchedulerOptions};
 use lamina_tensor::{Device, RopeConvention, Tensor};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc, Mutex};
@@ -76,7 +76,7 @@ fn engine(tokenizer: BpeTokenizer, template_source: Option<String>, log: Arc<Mut
         &token(tokenizer.eos_id()),
     )
     .unwrap();
-    Engine { model: Box::new(model), tokenizer, template, name: "faulty".into() }
+    Engine { model: Network::Decoder(Box::new(model)), tokenizer, template, name: "faulty".into() }
 }
 
 struct Running {

@@ -4,6 +4,7 @@
 //! key, the queue limit, graceful shutdown on SIGTERM/SIGINT; a bounded load test; and real
 //! clients (the `openai` Python package, the README's curl examples, the chat page in
 //! headless Chromium) where they are installed.
+//! An embedding model (BERT) serves transformers' embeddings and refuses to generate.
 
 mod clients;
 mod http;
@@ -305,4 +306,40 @@ fn bounded_load_loses_nothing_and_memory_stays_flat() {
     );
     assert!(metrics.contains("lamina_queue_depth 0") && metrics.contains("lamina_active_slots 0"), "{metrics}");
     assert!(rss[rounds - 1] <= rss[0] + rss[0] / 20 + 4096, "resident memory grew across rounds: {rss:?} KiB");
+}
+
+/// A BERT-style embedding model (the tiny sentence-transformers checkpoint of
+/// tests/fixtures/arch/bert, as a Hugging Face directory and as llama.cpp's GGUF) serves
+/// `/v1/embeddings` with transformers' mean-pooled, L2-normalised embeddings of the texts
+/// (tokenized with [CLS] and [SEP], as its tokenizer does), and refuses to generate.
+#[test]
+fn an_encoder_serves_transformers_embeddings_and_does_not_generate() {
+    let dir = lamina_testkit::fixture("arch/bert");
+    let reference = serde_json::from_str::<Value>(&std::fs::read_to_string(dir.join("reference.json")).unwrap());
+    let reference = reference.unwrap();
+    let golden = lamina_model::safetensors::SafeTensors::open(dir.join("reference.safetensors")).unwrap();
+    let prompts = ["short", "long"];
+    let texts: Vec<&str> = prompts.iter().map(|p| reference["prompts"][p]["text"].as_str().unwrap()).collect();
+    let tokens: usize = prompts.iter().map(|p| reference["prompts"][p]["ids"].as_array().unwrap().len()).sum();
+    for source in ["hf", "model.gguf"] {
+        let server = Server::start(&["-m", dir.join(source).to_str().unwrap(), "--alias", "tiny-bert"]);
+        let r = http::post(&server.addr, "/v1/embeddings", &json!({"input": texts}));
+        assert_eq!(r.status, 200, "{source}: {}", r.body);
+        let body = r.json();
+        assert_eq!(body["usage"]["prompt_tokens"], tokens, "{source}: {body}");
+        for (i, p) in prompts.iter().enumerate() {
+            let want = golden.load(&format!("{p}.embedding"), lamina_tensor::DType::F32).unwrap();
+            let want = want.to_vec::<f32>().unwrap();
+            let got: Vec<f32> =
+                body["data"][i]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            assert_eq!(got.len(), want.len(), "{source} {p}");
+            let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{source} {p}: embedding off by {worst:.3e}");
+        }
+        let chat = http::post(&server.addr, "/v1/chat/completions", &chat("hi", json!({})));
+        assert_eq!(chat.status, 400, "{source}: {}", chat.body);
+        let message = chat.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains("tiny-bert is an embedding model"), "{source}: {message}");
+        assert_eq!(http::get(&server.addr, "/health").json()["status"], "ok");
+    }
 }

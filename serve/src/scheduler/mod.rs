@@ -72,11 +72,15 @@ pub struct Scheduler<'e> {
 }
 
 impl<'e> Scheduler<'e> {
-    /// Allocates every slot's cache now: the pool's memory is taken once, at start.
+    /// Allocates every slot's cache now: the pool's memory is taken once, at start. An
+    /// encoder has no slots (it only embeds).
     pub fn new(engine: &'e Engine, opts: SchedulerOptions, metrics: Arc<Metrics>) -> lamina_model::Result<Self> {
-        let slots = (0..opts.parallel)
-            .map(|_| Ok(Slot { cache: engine.model.new_cache(opts.ctx)?, cached: Vec::new(), seq: None }))
-            .collect::<lamina_model::Result<Vec<_>>>()?;
+        let slots = match engine.decoder() {
+            Ok(model) => (0..opts.parallel)
+                .map(|_| Ok(Slot { cache: model.new_cache(opts.ctx)?, cached: Vec::new(), seq: None }))
+                .collect::<lamina_model::Result<Vec<_>>>()?,
+            Err(_) => Vec::new(),
+        };
         Ok(Scheduler {
             engine,
             opts,
@@ -345,7 +349,7 @@ impl<'e> Scheduler<'e> {
                 steps.push(SeqStep { tokens: seq.next_tokens(n), cache: &mut slot.cache });
             }
         }
-        let model = &self.engine.model;
+        let model = self.engine.decoder().map_err(|e| e.message.clone())?;
         let run = || -> lamina_model::Result<Vec<f32>> {
             Ok(model.forward_batch(&mut steps, LogitsFor::Last)?.to_vec_f32()?)
         };
@@ -358,7 +362,7 @@ impl<'e> Scheduler<'e> {
 
     /// Sample each planned sequence's next token from its row; release finished slots.
     fn apply(&mut self, plan: &[(usize, usize)], rows: &[f32]) {
-        let vocab = self.engine.model.vocab_size();
+        let vocab = self.engine.vocab_size();
         for (k, &(i, n)) in plan.iter().enumerate() {
             let slot = &mut self.slots[i];
             let room = slot.cache.capacity() - slot.cache.len();
