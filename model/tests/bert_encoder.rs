@@ -4,7 +4,8 @@
 //! From the Hugging Face directory and from the GGUF, on the CPU and the GPU, Lamina's
 //! last hidden states must equal transformers' `last_hidden_state` (within 2e-5 relative;
 //! measured at most 1.3e-6) and its embedding the mean-pooled, normalised one (within
-//! 1e-5 absolute). The Q8_0 requantization keeps its blocks and stays close.
+//! 1e-5 absolute). The Q8_0 requantization keeps its blocks and stays close. Both
+//! tokenizers give transformers' ids for the prompts' texts.
 
 mod support;
 
@@ -20,6 +21,7 @@ use support::arch_fixture::{dir, load, worst_error, Source};
 use support::TempDir;
 
 struct Prompt {
+    text: String,
     ids: Vec<u32>,
     hidden: Vec<f32>,
     embedding: Vec<f32>,
@@ -37,6 +39,7 @@ fn prompts() -> Vec<Prompt> {
         .unwrap()
         .iter()
         .map(|(name, p)| Prompt {
+            text: p["text"].as_str().unwrap().to_string(),
             ids: p["ids"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect(),
             hidden: get(format!("{name}.hidden")),
             embedding: get(format!("{name}.embedding")),
@@ -84,6 +87,19 @@ fn bert_from_hf_on_gpu() {
 fn bert_from_gguf_on_gpu() {
     if let Some(d) = gpu() {
         check(Source::Gguf, d);
+    }
+}
+
+/// The texts tokenize to transformers' ids ([CLS] ... [SEP]) from `tokenizer.json` and from
+/// the GGUF (whose separator id llama.cpp's converter takes from `tokenizer_config.json`).
+#[test]
+fn bert_tokenizes_as_transformers() {
+    let from_hf = lamina_model::BpeTokenizer::from_hf_dir(dir("bert").join("hf")).unwrap();
+    let from_gguf = lamina_model::BpeTokenizer::from_gguf(&GgufFile::open(dir("bert").join("model.gguf")).unwrap());
+    let from_gguf = from_gguf.unwrap();
+    for p in prompts() {
+        assert_eq!(from_hf.encode(&p.text, true, false).unwrap(), p.ids, "tokenizer.json: {:?}", p.text);
+        assert_eq!(from_gguf.encode(&p.text, true, false).unwrap(), p.ids, "GGUF: {:?}", p.text);
     }
 }
 

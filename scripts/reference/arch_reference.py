@@ -329,7 +329,11 @@ def train_wordpiece(corpus: Path, out: Path):
     tok.save(str(out / "tokenizer.json"))
     vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
     (out / "vocab.txt").write_text("".join(f"{t}\n" for t, _ in vocab))
+    # The special tokens as BertTokenizer saves them: llama.cpp's converter reads the
+    # separator (and CLS as BOS) from here; without them its GGUF gets no SEP id and
+    # llama.cpp (and Lamina) fall back to BERT-base's 102.
     cfg = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}
+    cfg.update(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
     (out / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     return tok
 
