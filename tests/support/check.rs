@@ -99,8 +99,9 @@ fn tolerance_cpu(op: OpName, out: DType) -> Tol {
     Tol::ulps(k, out)
 }
 
-/// `matmul_qt` against x @ dequantize(W)^T. The weights are exact on every backend (the
-/// blocks decode to the reference's values); the activations are not:
+/// `matmul_qt` against x @ dequantize(W)^T, with errors measured against |x| |W|^T
+/// (`Problem::error_scale`). The weights are exact on every backend (the blocks decode to
+/// the reference's values); the activations are not:
 /// - CPU: x is rounded to 8 bits per group of 32 (llama.cpp's Q8 scheme), up to
 ///   max|x_group| / 254 per element: about 0.5% rms of the result for N(0, 1) inputs.
 ///   NMSE <= 5e-4 is test-backend-ops' bound for quantized mul_mat; the max error gets

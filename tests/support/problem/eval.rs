@@ -75,6 +75,15 @@ impl Problem {
         };
         match self {
             Problem::Reduce { op: Reduction::Sum | Reduction::Mean, .. } | Problem::Matmul { .. } => Some(on_abs(xs)),
+            // The CPU rounds x to 8 bits per group and both backends sum in f32: errors of
+            // the terms x_k w_k, so measured against |x| |W|^T (a sum that cancels to near
+            // zero keeps the error of its terms, not one of its own size).
+            Problem::MatmulQt { .. } => {
+                let (ty, rows, cols, bytes) = self.quant_weight()?;
+                let w_abs = r::quant::dequantize(ty, &bytes, rows, cols).iter().map(|v| v.abs()).collect();
+                let x_abs = RefTensor::new(&xs[0].shape, xs[0].data.iter().map(|v| v.abs()).collect());
+                Some(r::matmul(&x_abs, &r::transpose_last(&RefTensor::new(&[rows, cols], w_abs))))
+            }
             Problem::Unary { op: UnaryOp::GeluErf | UnaryOp::GeluTanh, .. } => {
                 let y = self.reference(xs, dt);
                 let scale = xs[0]
