@@ -1,7 +1,8 @@
 //! `lamina finetune --data train.jsonl`: LoRA, QLoRA, IA³, prompt tuning, P-tuning, prefix tuning or full
 //! fine-tuning of a LLaMA-family GGUF model on JSONL data (text, prompt/completion or chat
 //! messages), with validation, checkpoints, `--resume`, a JSONL metrics log and the
-//! adapter written in PEFT's layout.
+//! adapter written in PEFT's layout. Under `mpirun -np N` (a build with the `mpi`
+//! feature) the N processes train one model data-parallel, rank 0 printing and writing.
 
 use crate::llm::{chat_template, model_path, peak_memory_mib, CliResult};
 use clap::{Args, ValueEnum};
@@ -12,8 +13,9 @@ use lamina_model::prefix::PrefixTuningConfig;
 use lamina_model::prompt::{PTuningConfig, PromptInit, PromptTuningConfig};
 use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::Device;
+use lamina_train::dist::Collective;
 use lamina_train::finetune::{
-    file_fingerprint, finetune, run_dir, settings::f32_value, FineTuneConfig, FineTuneReport, LlamaFull, LlamaIa3,
+    file_fingerprint, finetune_in, run_dir, settings::f32_value, FineTuneConfig, FineTuneReport, LlamaFull, LlamaIa3,
     LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt, OptimizerKind, RunOptions, RunSettings, SftBatches, TrainBatch,
     Trainee,
 };
@@ -202,13 +204,19 @@ pub struct FinetuneArgs {
 }
 
 pub fn run(args: FinetuneArgs) -> CliResult {
+    crate::ranks::in_group(|group| run_in(group, args))
+}
+
+/// The run as one rank of `group` (alone: rank 0 of 1); only rank 0 prints.
+fn run_in(group: &dyn Collective, args: FinetuneArgs) -> CliResult {
+    let lead = group.rank() == 0;
     if !(0.0..1.0).contains(&args.val_fraction) {
         return Err(format!("--val-fraction {}: use a fraction in [0, 1)", args.val_fraction).into());
     }
     if !(args.epochs.is_finite() && args.epochs > 0.0) {
         return Err(format!("--epochs {}: use a positive number", args.epochs).into());
     }
-    if !args.resume && args.resume_from.is_none() {
+    if lead && !args.resume && args.resume_from.is_none() {
         // Before anything is loaded: a run directory holding another run fails at once.
         run_dir::check_fresh(&args.out, args.overwrite)?;
     }
@@ -217,7 +225,7 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     // A decoder family, checked before the data is read.
     lamina_model::arch::decoder_for_gguf(&file)?;
     let tokenizer = BpeTokenizer::from_gguf(&file)?;
-    let data = load_data(&args, &tokenizer, &file)?;
+    let data = load_data(&args, &tokenizer, &file, lead)?;
     let steps = args.steps.unwrap_or_else(|| {
         ((args.epochs * data.train.batches_per_epoch() as f64) / args.accum.max(1) as f64).ceil().max(1.0) as usize
     });
@@ -233,7 +241,9 @@ pub fn run(args: FinetuneArgs) -> CliResult {
         Method::Full => Some(model.make_trainable()?),
         Method::Ia3 => {
             let cfg = model.attach_ia3(&ia3_config(&args)?)?;
-            eprintln!("IA3 on {} (input-scaled: {})", names(&cfg.targets), names(&cfg.feedforward));
+            if lead {
+                eprintln!("IA3 on {} (input-scaled: {})", names(&cfg.targets), names(&cfg.feedforward));
+            }
             None
         }
         Method::Prompt => {
@@ -272,14 +282,31 @@ pub fn run(args: FinetuneArgs) -> CliResult {
     };
     let trainee = trainee.as_ref();
     let trainable: usize = trainee.parameters().iter().map(|(_, t)| t.numel()).sum();
-    eprintln!(
-        "{:?} on {} ({}): {} trainable parameters; {} training / {} validation examples; {steps} steps of {} x {} sequences",
-        args.method, path.display(), args.device, trainable, data.n_train, data.n_val, args.accum, args.batch,
-    );
+    if lead {
+        eprintln!(
+            "{:?} on {} ({}): {} trainable parameters; {} training / {} validation examples; {steps} steps of {} x {} sequences{}",
+            args.method, path.display(), args.device, trainable, data.n_train, data.n_val, args.accum, args.batch,
+            ranks_note(group.size(), args.batch),
+        );
+    }
     let mut batches = data.train;
-    let report = finetune(trainee, &mut batches, &data.val, &cfg)?;
-    print_report(&args, &report);
+    let report = finetune_in(group, trainee, &mut batches, &data.val, &cfg)?;
+    if lead {
+        print_report(&args, &report);
+    }
     Ok(())
+}
+
+/// How the ranks split each micro-batch of `batch` sequences (nothing for one process).
+fn ranks_note(ranks: usize, batch: usize) -> String {
+    match ranks {
+        1 => String::new(),
+        n if batch < n => format!(
+            ", split between {n} processes: {} of them have no sequence of each micro-batch (raise --batch)",
+            n - batch
+        ),
+        n => format!(", split between {n} processes ({} or {} sequences each)", batch / n, batch.div_ceil(n)),
+    }
 }
 
 /// The training batches and the validation set, with what reading them found.
@@ -290,7 +317,8 @@ struct Data {
     n_val: usize,
 }
 
-fn load_data(args: &FinetuneArgs, tokenizer: &BpeTokenizer, file: &GgufFile) -> CliResult<Data> {
+/// `report`: print what reading the data found (rank 0 does; the others read the same).
+fn load_data(args: &FinetuneArgs, tokenizer: &BpeTokenizer, file: &GgufFile, report: bool) -> CliResult<Data> {
     let source = file.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(String::from);
     let template = chat_template(tokenizer, source.as_deref())?;
     let prompt_format = match args.prompt_format.as_str() {
@@ -305,9 +333,11 @@ fn load_data(args: &FinetuneArgs, tokenizer: &BpeTokenizer, file: &GgufFile) -> 
         _ => Validation::Off,
     };
     let data = sft::load_split(&args.data, &validation, &encoder, args.strict)?;
-    report_data(&args.data, &data.train_report);
-    if let (Some(r), Some(p)) = (&data.validation_report, &args.val) {
-        report_data(p, r);
+    if report {
+        report_data(&args.data, &data.train_report);
+        if let (Some(r), Some(p)) = (&data.validation_report, &args.val) {
+            report_data(p, r);
+        }
     }
     let pad = sft::pad_id(tokenizer)?;
     let val: Vec<TrainBatch> = sft::eval_batches(&data.validation, args.batch, pad)?

@@ -30,6 +30,7 @@ mod plot;
 mod plot_log;
 mod prune;
 mod quantize;
+mod ranks;
 mod serve;
 mod signals;
 mod sweep;
@@ -107,9 +108,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// The thread pool, from --threads, else $LAMINA_THREADS, else all cores: made before
-/// any work, so a count that cannot be right, or threads that cannot be created, is a
-/// clear error here rather than a panic in a kernel.
+/// The thread pool, from --threads, else $LAMINA_THREADS, else all cores (shared out
+/// between the processes an MPI launcher started on this machine): made before any work,
+/// so a count that cannot be right, or threads that cannot be created, is a clear error
+/// here rather than a panic in a kernel.
 fn set_threads(arg: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
     let (n, from) = match (arg, lamina_tensor::cpu::parallel::env_threads()) {
         (Some(n), _) => (n, format!("--threads {n}")),
@@ -117,7 +119,13 @@ fn set_threads(arg: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
             let n = env?;
             (n, format!("LAMINA_THREADS={n}"))
         }
-        (None, None) => (0, "the default thread count".to_string()),
+        (None, None) => match lamina_train::dist::launched_local_size() {
+            Some(local) if local > 1 => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                ((cores / local).max(1), format!("{cores} cores shared by {local} processes"))
+            }
+            _ => (0, "the default thread count".to_string()),
+        },
     };
     lamina_tensor::set_threads(n).map_err(|e| match e {
         lamina_tensor::Error::Threads(msg) => format!("{from}: {msg}"),

@@ -42,6 +42,9 @@ pub enum TrainError {
         step: usize,
         loss: f32,
     },
+    /// Data-parallel training across processes failed: another rank died or hangs, or the
+    /// ranks disagree.
+    Dist(crate::dist::DistError),
 }
 
 impl TrainError {
@@ -68,6 +71,7 @@ impl fmt::Display for TrainError {
                 f,
                 "training diverged: the loss is {loss} at step {step} (try a lower learning rate or gradient clipping)"
             ),
+            TrainError::Dist(e) => write!(f, "{e}"),
         }
     }
 }
@@ -80,6 +84,12 @@ impl From<ModelError> for TrainError {
             ModelError::Tensor(t) => TrainError::Tensor(t),
             e => TrainError::Model(e),
         }
+    }
+}
+
+impl From<crate::dist::DistError> for TrainError {
+    fn from(e: crate::dist::DistError) -> Self {
+        TrainError::Dist(e)
     }
 }
 

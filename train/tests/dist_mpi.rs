@@ -85,7 +85,8 @@ fn collectives(group: Box<dyn Collective>) {
 
 /// Two ranks each take their rows of one batch (`shard_rows`), run backward, and
 /// `GradSync` sums the leaves' gradients and a scalar: the result is the whole batch's
-/// gradient on both ranks, also for a leaf that backward reached on one rank only.
+/// gradient on both ranks, also for a leaf that backward reached on one rank only; a leaf
+/// reached on neither keeps none.
 fn grads(group: Box<dyn Collective>) {
     let rank = group.rank();
     // The batch: 5 rows of x (3 wide); the loss is sum over rows of w . x_row (+ b on rank 0).
@@ -93,14 +94,17 @@ fn grads(group: Box<dyn Collective>) {
     let rows = shard_rows(5, rank, group.size());
     let w = Tensor::from_vec(vec![0.1f32, -0.2, 0.3], &[3, 1]).unwrap().requires_grad_();
     let b = Tensor::from_vec(vec![1f32], &[1]).unwrap().requires_grad_();
+    // A leaf no rank's backward reaches (a frozen branch): it keeps no gradient, as in one
+    // process, so the optimizer leaves it and its moments alone.
+    let unused = Tensor::from_vec(vec![2f32; 4], &[4]).unwrap().requires_grad_();
     let mine = Tensor::from_vec(x[rows.start * 3..rows.end * 3].to_vec(), &[rows.len(), 3]).unwrap();
     let mut loss = mine.matmul(&w).unwrap().sum_all().unwrap();
     if rank == 0 {
         loss = loss.add(&b.sum_all().unwrap()).unwrap();
     }
     loss.backward().unwrap();
-    let sync = GradSync::new(&*group, vec![w.clone(), b.clone()], 1).unwrap();
-    assert_eq!(sync.calls(), 1, "one bucket for 5 elements");
+    let sync = GradSync::new(&*group, vec![w.clone(), b.clone(), unused.clone()], 1).unwrap();
+    assert_eq!(sync.calls(), 1, "one bucket for 9 elements and 4 numbers");
     let mut scalars = [rank as f32 + 1.0];
     sync.sum(&mut scalars).unwrap();
     assert_eq!(scalars, [3.0]);
@@ -108,6 +112,7 @@ fn grads(group: Box<dyn Collective>) {
     let want: Vec<f32> = (0..3).map(|c| (0..5).map(|r| x[r * 3 + c]).sum()).collect();
     assert_eq!(w.grad().unwrap().to_vec_f32().unwrap(), want);
     assert_eq!(b.grad().unwrap().to_vec_f32().unwrap(), [1.0]);
+    assert!(unused.grad().is_none(), "rank {rank}: a leaf no rank reached has a gradient");
     println!("rank {rank}: gradients ok");
     group.finish().unwrap();
 }

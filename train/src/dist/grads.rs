@@ -1,7 +1,10 @@
 //! One data-parallel step's communication: every rank's gradients (and a few per-step
 //! scalars, such as the summed loss) summed across the ranks in one bucketed all-reduce,
 //! and the sums written back as the leaves' gradients, so the optimizer that follows sees
-//! what one process training on the whole batch would have seen.
+//! what one process training on the whole batch would have seen. A leaf that backward
+//! reached on no rank keeps no gradient, as in one process (the optimizer then leaves it
+//! and its moments alone); one that some rank reached gets the sum, zeros counted for the
+//! others.
 //!
 //! Gradients are staged through host memory (`to_vec_f32`, then `assign`), on the CPU and
 //! on a GPU alike: two copies of the trainable parameters' size per step, plus the
@@ -29,7 +32,8 @@ impl<'a> GradSync<'a> {
     /// many per-step numbers travel with them.
     pub fn new(group: &'a dyn Collective, leaves: Vec<Tensor>, scalars: usize) -> Result<Self, DistError> {
         let mut lens: Vec<usize> = leaves.iter().map(Tensor::numel).collect();
-        lens.push(scalars);
+        // The scalars, then one count per leaf of the ranks whose backward reached it.
+        lens.push(scalars + leaves.len());
         let buckets = GradBuckets::new(lens, DEFAULT_BUCKET_ELEMS)?;
         Ok(GradSync { group, buckets, leaves })
     }
@@ -40,11 +44,14 @@ impl<'a> GradSync<'a> {
     }
 
     /// Replaces every leaf's gradient with its sum over the ranks, and `scalars` with
-    /// theirs. A leaf that backward did not reach on this rank counts as zeros.
+    /// theirs. A leaf that backward did not reach on this rank counts as zeros; one that
+    /// it reached on no rank is left without a gradient.
     pub fn sum(&self, scalars: &mut [f32]) -> Result<(), DistError> {
         if self.group.size() == 1 {
             return Ok(());
         }
+        let mut tail: Vec<f32> = scalars.to_vec();
+        tail.extend(self.leaves.iter().map(|p| if p.grad().is_some() { 1.0 } else { 0.0 }));
         let mut grads: Vec<Vec<f32>> = self
             .leaves
             .iter()
@@ -54,9 +61,14 @@ impl<'a> GradSync<'a> {
             })
             .collect::<Result<_, _>>()?;
         let mut parts: Vec<&mut [f32]> = grads.iter_mut().map(Vec::as_mut_slice).collect();
-        parts.push(scalars);
+        parts.push(&mut tail);
         self.buckets.sum(self.group, &mut parts)?;
-        for (p, sum) in self.leaves.iter().zip(grads) {
+        let (sums, reached) = tail.split_at(scalars.len());
+        scalars.copy_from_slice(sums);
+        for ((p, sum), &reached) in self.leaves.iter().zip(grads).zip(reached) {
+            if reached == 0.0 {
+                continue;
+            }
             let sum = Tensor::from_vec(sum, p.shape())?;
             match p.grad() {
                 Some(g) => g.assign(&sum)?,

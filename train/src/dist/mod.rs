@@ -12,17 +12,20 @@
 //! many gradient tensors into a few large buffers so that a step costs a few all-reduce
 //! calls, not one per tensor; [`GradSync`] does that for a model's trainable tensors
 //! (their gradients, plus per-step scalars such as the summed loss), and [`shard_rows`]
-//! says which rows of a global batch a rank trains on.
+//! says which rows of a global batch a rank trains on. `share.rs` gives every rank rank
+//! 0's starting state and checks that the ranks stay identical.
 
 mod buckets;
 mod grads;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod share;
 
 pub use buckets::{GradBuckets, DEFAULT_BUCKET_ELEMS};
 pub use grads::{shard_rows, GradSync};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiWorld;
+pub use share::{broadcast_bytes, same_on_every_rank, share_json, share_tensors};
 
 use std::fmt;
 use std::time::Duration;
@@ -104,6 +107,17 @@ pub fn timeout_from_env() -> Result<Duration, DistError> {
 /// as Slurm's `srun --mpi=pmix`); `None` when no launcher started it.
 pub fn launched_size() -> Option<usize> {
     ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"].iter().find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
+}
+
+/// How many processes of the MPI job run on this machine (Open MPI's, MPICH's and PMIx's
+/// variables); `None` when no launcher started this process or it does not say. The
+/// CPU threads of each process default to the cores divided by this, as `torchrun` sets
+/// one OpenMP thread per process, so N ranks on one machine do not oversubscribe it.
+pub fn launched_local_size() -> Option<usize> {
+    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMIX_LOCAL_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
+        .filter(|&n| n > 0)
 }
 
 /// The group this process belongs to: the MPI job that started it (feature `mpi`), or

@@ -9,9 +9,11 @@
 //! takes the same steps as an uninterrupted one. A run owns its directory (`run_dir.rs`:
 //! a fresh run never mixes with an old one); each checkpoint records the run's settings
 //! (`settings.rs`), and a resume with other settings is refused (`resume.rs`). The loop's
-//! parts are in `train_loop.rs`.
+//! parts are in `train_loop.rs`; [`finetune_in`] runs it as one rank of a data-parallel
+//! group (`data_parallel.rs`).
 
 pub mod checkpoint;
+mod data_parallel;
 mod llama;
 pub mod metrics;
 mod resume;
@@ -24,6 +26,7 @@ pub use llama::{LlamaFull, LlamaIa3, LlamaLora, LlamaPTuning, LlamaPrefix, Llama
 pub use settings::{file_fingerprint, RunSettings};
 pub use sft_source::SftBatches;
 
+use crate::dist::{Collective, SingleProcess};
 use crate::optim::{AdamW, AdamWConfig, Optimizer, Sgd};
 use crate::schedule::LrSchedule;
 use crate::TrainError;
@@ -31,6 +34,7 @@ use lamina_tensor::{NoGradGuard, Tensor};
 use metrics::MetricsLog;
 use resume::LoopState;
 use serde_json::Value;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// A batch of `batch` rows of `seq` tokens (row major); `labels[i]` is the id to predict
@@ -46,6 +50,17 @@ pub struct TrainBatch {
 impl TrainBatch {
     pub fn scored(&self) -> usize {
         self.labels.iter().filter(|&&l| l != -100).count()
+    }
+
+    /// Rows `rows` of the batch (a data-parallel rank's share).
+    pub fn rows(&self, rows: Range<usize>) -> TrainBatch {
+        let span = rows.start * self.seq..rows.end * self.seq;
+        TrainBatch {
+            batch: rows.len(),
+            seq: self.seq,
+            tokens: self.tokens[span.clone()].to_vec(),
+            labels: self.labels[span].to_vec(),
+        }
     }
 }
 
@@ -133,6 +148,16 @@ pub struct FineTuneReport {
 
 /// Mean loss over `batches` (token-weighted), without gradients.
 pub fn validation_loss(model: &dyn Trainee, batches: &[TrainBatch]) -> Result<f32, TrainError> {
+    let (sum, n) = scored_loss_sum(model, batches)?;
+    if n == 0 {
+        return Err(TrainError::Config("the validation set has no scored tokens".into()));
+    }
+    Ok((sum / n as f64) as f32)
+}
+
+/// The loss summed over every scored token of `batches`, and their count, without
+/// gradients.
+fn scored_loss_sum(model: &dyn Trainee, batches: &[TrainBatch]) -> Result<(f64, usize), TrainError> {
     let _g = NoGradGuard::new();
     let (mut sum, mut n) = (0f64, 0usize);
     for b in batches {
@@ -140,10 +165,7 @@ pub fn validation_loss(model: &dyn Trainee, batches: &[TrainBatch]) -> Result<f3
         sum += loss.to_scalar_f32()? as f64 * scored as f64;
         n += scored;
     }
-    if n == 0 {
-        return Err(TrainError::Config("the validation set has no scored tokens".into()));
-    }
-    Ok((sum / n as f64) as f32)
+    Ok((sum, n))
 }
 
 /// Numbers that cannot be right are refused before anything is written.
@@ -193,6 +215,20 @@ pub fn finetune(
     val: &[TrainBatch],
     cfg: &FineTuneConfig,
 ) -> Result<FineTuneReport, TrainError> {
+    finetune_in(&SingleProcess, model, train, val, cfg)
+}
+
+/// [`finetune`] as one rank of `group`: every rank calls it with the same arguments and
+/// trains on its share of each batch (`data_parallel.rs`); rank 0 alone reads and writes
+/// `cfg.out_dir` (the checkpoint resumed from, checkpoints, metrics, `best/`, `final/`)
+/// and prints progress. The steps are one process's with the same global batch.
+pub fn finetune_in(
+    group: &dyn Collective,
+    model: &dyn Trainee,
+    train: &mut dyn BatchSource,
+    val: &[TrainBatch],
+    cfg: &FineTuneConfig,
+) -> Result<FineTuneReport, TrainError> {
     check(cfg)?;
     let params = model.parameters();
     if params.is_empty() {
@@ -202,19 +238,25 @@ pub fn finetune(
     let settings = RunSettings::of_run(cfg);
     let mut report = FineTuneReport::default();
     let resuming = cfg.resume || cfg.run.resume_from.is_some();
-    let state = if resuming {
+    let lead = group.rank() == 0;
+    let state = if !lead {
+        LoopState::default() // rank 0's, below
+    } else if resuming {
         let ck = run_dir::pick_checkpoint(&cfg.out_dir, cfg.run.resume_from.as_deref())?;
         resume::check_settings(&ck, &settings, cfg.run.allow_changed_settings)?;
         let state = resume::restore(&ck, &params, &mut opt, train, cfg)?;
         run_dir::set_aside_newer(&cfg.out_dir, ck.step)?;
-        report.resumed_from = Some(state.step);
         state
     } else {
         run_dir::prepare_fresh(&cfg.out_dir, cfg.run.overwrite)?;
         LoopState::default()
     };
+    let state = data_parallel::share_start(group, &params, &mut opt, train, state)?;
+    report.resumed_from = resuming.then_some(state.step);
     let metrics_path = cfg.out_dir.join(run_dir::METRICS);
-    let log = MetricsLog::open(&metrics_path, resuming.then_some(state.step as u64))
+    let log = lead
+        .then(|| MetricsLog::open(&metrics_path, resuming.then_some(state.step as u64)))
+        .transpose()
         .map_err(|e| TrainError::io(&metrics_path, e))?;
-    train_loop::Run { model, train, val, cfg, params, opt, settings, state, log }.run(report)
+    train_loop::Run { group, model, train, val, cfg, params, opt, settings, state, log }.run(report)
 }

@@ -8,6 +8,7 @@ use super::{BatchSource, FineTuneConfig};
 use crate::optim::Optimizer;
 use crate::TrainError;
 use lamina_tensor::Tensor;
+use serde_json::{json, Value};
 
 /// Where the loop stands after a resume (or at the start of a fresh run).
 #[derive(Clone, Debug, Default)]
@@ -17,6 +18,27 @@ pub struct LoopState {
     pub best: Option<(usize, f32)>,
     /// Validations since the best one.
     pub since_best: usize,
+}
+
+impl LoopState {
+    /// The loop's part of a checkpoint's state, with the data stream's `position`.
+    pub fn to_json(&self, position: Value) -> Value {
+        json!({
+            "step": self.step,
+            "data_position": position,
+            "best_val": self.best.map(|(s, l)| json!([s, l])),
+            "since_best": self.since_best,
+        })
+    }
+
+    /// What [`LoopState::to_json`] wrote (missing entries: a fresh run's).
+    pub fn from_json(state: &Value) -> LoopState {
+        let best = state["best_val"]
+            .as_array()
+            .and_then(|a| Some((a.first()?.as_u64()? as usize, a.get(1)?.as_f64()? as f32)));
+        let since_best = state["since_best"].as_u64().unwrap_or(0) as usize;
+        LoopState { step: state["step"].as_u64().unwrap_or(0) as usize, best, since_best }
+    }
 }
 
 /// Refuse a checkpoint whose settings differ from `now` (a setting in [`MAY_CHANGE`] is
@@ -85,8 +107,5 @@ pub fn restore(
         ck.optimizer.iter().map(|(n, t)| Ok((n.clone(), t.to_device(device)?))).collect::<Result<_, TrainError>>()?;
     opt.load_state(&moments, ck.step).map_err(|e| bad(format!("optimizer state: {e}")))?;
     train.restore(&ck.state["data_position"]).map_err(bad)?;
-    let best =
-        ck.state["best_val"].as_array().and_then(|a| Some((a.first()?.as_u64()? as usize, a.get(1)?.as_f64()? as f32)));
-    let since_best = ck.state["since_best"].as_u64().unwrap_or(0) as usize;
-    Ok(LoopState { step, best, since_best })
+    Ok(LoopState { step, ..LoopState::from_json(&ck.state) })
 }
