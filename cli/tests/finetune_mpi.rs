@@ -1,5 +1,6 @@
 //! `mpirun -np 2 lamina finetune` (the `mpi` feature) on the tiny LLaMA against one
-//! process with the same global batch: LoRA and full fine-tuning give the same losses,
+//! process with the same global batch: LoRA, full fine-tuning, IA³ and prompt tuning give
+//! the same losses,
 //! validation losses, gradient norms and weights (within [`TOL`]: the two ranks' halves
 //! are summed in another order than one process sums the whole); a run resumes on another
 //! number of ranks (2 -> 1 and 1 -> 2) exactly where the uninterrupted run went; only rank
@@ -143,7 +144,7 @@ fn two_ranks_train_as_one_process_and_resume_on_either() {
     let dir = support::scratch("ft-mpi");
     let m = support::tiny_in(&dir, "tiny.gguf", &support::Tiny { dim: 16, ffn: 32, layers: 2, ..Default::default() });
     let data = write_data(&dir);
-    for method in ["lora", "full"] {
+    for method in ["lora", "full", "ia3", "prompt"] {
         let (one, two) = (dir.join(format!("{method}-1")), dir.join(format!("{method}-2")));
         let (ok, out1, err) = run_on(1, &finetune_args(&m, &data, &one, method, &[]));
         assert!(ok, "{err}");
@@ -159,8 +160,13 @@ fn two_ranks_train_as_one_process_and_resume_on_either() {
         let diff = weight_diff(&one.join("checkpoint-3"), &two.join("checkpoint-3"));
         eprintln!("{method}: 1 process vs 2 ranks: largest weight difference {diff:e}");
         assert!(diff <= TOL, "{method}: weights differ by {diff}");
+        let moved = weight_diff(&one.join("checkpoint-1"), &one.join("checkpoint-3"));
+        assert!(moved > 10.0 * TOL, "{method}: steps 2 and 3 moved the weights by only {moved}: nothing compared");
         assert!(two.join("final").is_dir() && two.join("best").is_dir());
 
+        if !matches!(method, "lora" | "full") {
+            continue; // the other adapters checkpoint and resume through the same code
+        }
         // A run checkpointed at step 1 on 2 ranks resumes on 1, and the other way round.
         for (from, ranks, tag) in [(&two, 1, "2to1"), (&one, 2, "1to2")] {
             let fork = dir.join(format!("{method}-{tag}"));
