@@ -1,5 +1,6 @@
 //! `mpirun -np 2 lamina finetune` (the `mpi` feature) on the tiny LLaMA against one
-//! process with the same global batch: LoRA, full fine-tuning, IA³, prompt and prefix tuning give
+//! process with the same global batch: LoRA, full fine-tuning, IA³, prompt tuning, P-tuning
+//! and prefix tuning give
 //! the same losses,
 //! validation losses, gradient norms and weights (within [`TOL`]: the two ranks' halves
 //! are summed in another order than one process sums the whole); a run resumes on another
@@ -144,7 +145,7 @@ fn two_ranks_train_as_one_process_and_resume_on_either() {
     let dir = support::scratch("ft-mpi");
     let m = support::tiny_in(&dir, "tiny.gguf", &support::Tiny { dim: 16, ffn: 32, layers: 2, ..Default::default() });
     let data = write_data(&dir);
-    for method in ["lora", "full", "ia3", "prompt", "prefix"] {
+    for method in ["lora", "full", "ia3", "prompt", "p-tuning", "prefix"] {
         let (one, two) = (dir.join(format!("{method}-1")), dir.join(format!("{method}-2")));
         let (ok, out1, err) = run_on(1, &finetune_args(&m, &data, &one, method, &[]));
         assert!(ok, "{err}");
