@@ -1,12 +1,11 @@
 //! `mpirun -np 2 lamina finetune` (the `mpi` feature) on the tiny LLaMA against one
-//! process with the same global batch: LoRA, full fine-tuning, IA³, prompt tuning, P-tuning
-//! and prefix tuning give
-//! the same losses,
-//! validation losses, gradient norms and weights (within [`TOL`]: the two ranks' halves
-//! are summed in another order than one process sums the whole); a run resumes on another
-//! number of ranks (2 -> 1 and 1 -> 2) exactly where the uninterrupted run went; only rank
-//! 0 prints and writes; a killed or a stopped rank ends the job with a clear error within
-//! seconds, and the last checkpoint resumes.
+//! process with the same global batch: LoRA, full fine-tuning, IA³, prompt tuning,
+//! P-tuning and prefix tuning give the same losses, validation losses, gradient norms and
+//! weights (within [`TOL`]: the two ranks' halves are summed in another order than one
+//! process sums the whole); a run resumes on another number of ranks (2 -> 1 and 1 -> 2)
+//! exactly where the uninterrupted run went; only rank 0 prints and writes; a killed or a
+//! stopped rank ends the job with a clear error within seconds, and the last checkpoint
+//! resumes.
 //!
 //! Skips when `mpirun` is missing (`LAMINA_REQUIRE_MPI=1`: fails).
 
