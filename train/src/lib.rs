@@ -10,6 +10,7 @@ pub mod alloc;
 mod clip;
 pub mod data;
 pub mod dist;
+pub mod distill;
 pub mod eval;
 pub mod finetune;
 pub mod fit;

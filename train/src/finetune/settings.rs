@@ -104,20 +104,34 @@ fn optimizer_json(o: &OptimizerKind) -> Value {
 pub fn file_fingerprint(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
-    let (mut h, mut len) = (0x9E37_79B9_7F4A_7C15u64, 0u64);
+    let (mut h, mut len) = (SEED, 0u64);
     loop {
         let n = read_full(&mut file, &mut buf)?;
         if n == 0 {
             break;
         }
         len += n as u64;
-        for word in buf[..n].chunks(8) {
-            let mut w = [0u8; 8];
-            w[..word.len()].copy_from_slice(word);
-            h = mix(h ^ u64::from_le_bytes(w));
-        }
+        h = fold_words(h, &buf[..n]);
     }
     Ok(format!("{:016x}", mix(h ^ len)))
+}
+
+/// The fingerprint of bytes in memory (what [`file_fingerprint`] gives for a file of
+/// these bytes), as a number: a checksum for the files a run writes itself.
+pub fn bytes_fingerprint(bytes: &[u8]) -> u64 {
+    mix(fold_words(SEED, bytes) ^ bytes.len() as u64)
+}
+
+const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// `h` mixed with each 8-byte little-endian word of `bytes` (the last zero-padded).
+fn fold_words(mut h: u64, bytes: &[u8]) -> u64 {
+    for word in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..word.len()].copy_from_slice(word);
+        h = mix(h ^ u64::from_le_bytes(w));
+    }
+    h
 }
 
 /// Fill `buf` as far as the file goes (a short read is not the end).
@@ -144,6 +158,15 @@ fn mix(mut x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_and_file_fingerprints_agree() {
+        let path = std::env::temp_dir().join(format!("lamina-fingerprint-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..2_000_003u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(file_fingerprint(&path).unwrap(), format!("{:016x}", bytes_fingerprint(&bytes)));
+        std::fs::remove_file(path).unwrap();
+    }
 
     #[test]
     fn differences_are_named_both_ways() {
