@@ -6,6 +6,7 @@
 
 use crate::llm::{chat_template, model_path, peak_memory_mib, CliResult};
 use clap::{Args, ValueEnum};
+use lamina_model::bottleneck::{BottleneckAct, BottleneckConfig, Placement};
 use lamina_model::gguf::GgufFile;
 use lamina_model::ia3::Ia3Config;
 use lamina_model::lora::{LoraConfig, Target};
@@ -15,9 +16,9 @@ use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_tensor::Device;
 use lamina_train::dist::Collective;
 use lamina_train::finetune::{
-    file_fingerprint, finetune_in, run_dir, settings::f32_value, FineTuneConfig, FineTuneReport, LlamaFull, LlamaIa3,
-    LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt, OptimizerKind, RunOptions, RunSettings, SftBatches, TrainBatch,
-    Trainee,
+    file_fingerprint, finetune_in, run_dir, settings::f32_value, FineTuneConfig, FineTuneReport, LlamaBottleneck,
+    LlamaFull, LlamaIa3, LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt, OptimizerKind, RunOptions, RunSettings,
+    SftBatches, TrainBatch, Trainee,
 };
 use lamina_train::sft::{self, BatcherConfig, DataReport, EncodeOptions, Encoder, PromptFormat, Validation};
 use lamina_train::{AdamWConfig, Decay, LrSchedule};
@@ -43,6 +44,9 @@ pub enum Method {
     /// (--encoder-hidden wide) while training (PEFT's P_TUNING; the adapter saved is the
     /// encoder's output, a soft prompt).
     PTuning,
+    /// Bottleneck adapters (Houlsby: after the attention and the MLP; Pfeiffer: after
+    /// the MLP): --bottleneck-size wide residual MLPs, Lamina's own file layout.
+    Bottleneck,
     /// Prefix tuning (P-tuning v2): --virtual-tokens trainable keys and values before
     /// every sequence's in each layer, through an MLP while training with
     /// --prefix-projection (PEFT's PREFIX_TUNING).
@@ -58,6 +62,7 @@ impl Method {
             Method::Ia3 => 3e-3,
             Method::Prompt => 3e-2,
             Method::Prefix => 1e-2,
+            Method::Bottleneck => 1e-3,
             Method::PTuning => 1e-3,
         }
     }
@@ -65,7 +70,8 @@ impl Method {
     /// Whether the frozen base stays in its quantized blocks.
     fn keep_quantized(self, quantized_base: bool) -> bool {
         self == Method::Qlora
-            || (quantized_base && matches!(self, Method::Ia3 | Method::Prompt | Method::PTuning | Method::Prefix))
+            || (quantized_base
+                && matches!(self, Method::Ia3 | Method::Prompt | Method::PTuning | Method::Prefix | Method::Bottleneck))
     }
 }
 
@@ -113,6 +119,16 @@ pub struct FinetuneArgs {
     /// Prompt tuning, P-tuning or prefix tuning: how many virtual tokens (prefix positions).
     #[arg(long, default_value_t = 20)]
     pub virtual_tokens: usize,
+    /// Bottleneck adapters: the bottleneck width.
+    #[arg(long, default_value_t = 16)]
+    pub bottleneck_size: usize,
+    /// Bottleneck adapters: houlsby (after the attention and the MLP) or pfeiffer (after
+    /// the MLP only).
+    #[arg(long, default_value = "houlsby")]
+    pub placement: String,
+    /// Bottleneck adapters: the nonlinearity, relu, silu or gelu.
+    #[arg(long, default_value = "relu")]
+    pub bottleneck_act: String,
     /// Prefix tuning: make the prefixes with an MLP while training (PEFT's
     /// prefix_projection; the adapter saved is its output).
     #[arg(long)]
@@ -141,7 +157,7 @@ pub struct FinetuneArgs {
     #[arg(long, default_value_t = 256)]
     pub max_len: usize,
     /// Peak learning rate (default: 2e-4 for lora, qlora and full; 3e-3 for ia3; 3e-2
-    /// for prompt; 1e-3 for p-tuning; 1e-2 for prefix).
+    /// for prompt; 1e-3 for p-tuning and bottleneck; 1e-2 for prefix).
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Final learning rate (default: lr / 10).
@@ -237,6 +253,7 @@ fn run_in(group: &dyn Collective, args: FinetuneArgs) -> CliResult {
     let prompt_cfg = prompt_config(&args);
     let prefix_cfg = prefix_config(&args, &model);
     let p_tuning_cfg = p_tuning_config(&args, &model);
+    let bottleneck_cfg = bottleneck_config(&args)?;
     let full_params = match args.method {
         Method::Full => Some(model.make_trainable()?),
         Method::Ia3 => {
@@ -258,6 +275,10 @@ fn run_in(group: &dyn Collective, args: FinetuneArgs) -> CliResult {
             model.attach_prefix(&prefix_cfg, args.seed)?;
             None
         }
+        Method::Bottleneck => {
+            model.attach_bottleneck(&bottleneck_cfg, args.seed)?;
+            None
+        }
         Method::PTuning => {
             model.attach_p_tuning(&p_tuning_cfg, args.seed)?;
             None
@@ -276,6 +297,7 @@ fn run_in(group: &dyn Collective, args: FinetuneArgs) -> CliResult {
         (Some(params), _) => Box::new(LlamaFull { model: &model, params, source: &file }),
         (None, Method::Ia3) => Box::new(LlamaIa3 { model: &model, base_name }),
         (None, Method::Prompt) => Box::new(LlamaPrompt { model: &model, config: prompt_cfg, base_name }),
+        (None, Method::Bottleneck) => Box::new(LlamaBottleneck { model: &model, config: bottleneck_cfg, base_name }),
         (None, Method::PTuning) => Box::new(LlamaPTuning { model: &model, config: p_tuning_cfg, base_name }),
         (None, Method::Prefix) => Box::new(LlamaPrefix { model: &model, config: prefix_cfg, base_name }),
         (None, _) => Box::new(LlamaLora { model: &model, config: lora_cfg, base_name }),
@@ -399,6 +421,14 @@ fn p_tuning_config(args: &FinetuneArgs, model: &Llama) -> PTuningConfig {
     PTuningConfig { num_virtual_tokens: args.virtual_tokens, hidden: args.encoder_hidden.unwrap_or(model.config.dim) }
 }
 
+fn bottleneck_config(args: &FinetuneArgs) -> CliResult<BottleneckConfig> {
+    Ok(BottleneckConfig {
+        size: args.bottleneck_size,
+        placement: Placement::parse(&args.placement).ok_or("--placement: use houlsby or pfeiffer")?,
+        activation: BottleneckAct::parse(&args.bottleneck_act).ok_or("--bottleneck-act: use relu, silu or gelu")?,
+    })
+}
+
 fn names(targets: &[Target]) -> String {
     targets.iter().map(|t| t.hf_module()).collect::<Vec<_>>().join(", ")
 }
@@ -444,6 +474,11 @@ fn settings(args: &FinetuneArgs, model: &Path) -> CliResult<RunSettings> {
         Method::Prefix => {
             s.set("virtual_tokens", args.virtual_tokens).set("prefix_projection", args.prefix_projection);
             s.set("encoder_hidden", args.encoder_hidden);
+        }
+        Method::Bottleneck => {
+            let c = bottleneck_config(args)?;
+            s.set("bottleneck_size", c.size).set("placement", c.placement.name());
+            s.set("bottleneck_act", c.activation.name());
         }
         Method::Full => {}
     }

@@ -139,7 +139,7 @@ fn bad_data_and_settings_are_clear_errors() {
 /// download): each trains and writes its PEFT adapter; IA³ vectors saved by PEFT change
 /// `generate`'s greedy text, and merged with `merge` give that same text with no adapter;
 /// a soft prompt, P-tuning's (its encoder's output) and prefixes (trained through their
-/// MLP) apply with `--adapter` and refuse to merge.
+/// MLP) and bottleneck adapters apply with `--adapter` and refuse to merge.
 #[test]
 fn ia3_and_prompt_tuning_train_apply_and_merge() {
     let root = lamina_testkit::repo_root();
@@ -152,6 +152,7 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
         ("prompt", vec!["--virtual-tokens", "3", "--prompt-init-text", "The date"], "PROMPT_TUNING"),
         ("prefix", vec!["--virtual-tokens", "2", "--prefix-projection"], "PREFIX_TUNING"),
         ("p-tuning", vec!["--virtual-tokens", "2", "--encoder-hidden", "8"], "P_TUNING"),
+        ("bottleneck", vec!["--bottleneck-size", "4", "--lr", "0.05"], "LAMINA_BOTTLENECK"),
     ] {
         let run = dir.join(method);
         let run = run.to_str().unwrap();
@@ -187,6 +188,7 @@ fn ia3_and_prompt_tuning_train_apply_and_merge() {
         ("prompt", "prompt tuning: 3 virtual tokens"),
         ("prefix", "prefix tuning: 2 key/value"),
         ("p-tuning", "P-tuning: 2 virtual tokens"),
+        ("bottleneck", "bottleneck adapters: size 4, houlsby placement, relu"),
     ];
     for (method, says) in says {
         let adapter = dir.join(method).join("final");

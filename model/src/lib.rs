@@ -14,6 +14,7 @@
 pub mod arch;
 pub mod atomic;
 pub mod bert;
+pub mod bottleneck;
 pub mod causal_lm;
 pub mod chat;
 pub mod chat_encode;

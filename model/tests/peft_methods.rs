@@ -18,6 +18,7 @@
 //! for IA³, the weights with the vectors merged in. Tolerance as in arch_families.rs: both
 //! sides run f32 on the same f16-rounded weights, so only summation order differs.
 
+use lamina_model::bottleneck::{BottleneckAct, BottleneckConfig, Placement};
 use lamina_model::gguf::GgufFile;
 use lamina_model::hf::HfModel;
 use lamina_model::ia3::{Ia3Config, Ia3Vector};
@@ -45,8 +46,12 @@ enum Source {
 }
 
 fn base(source: Source) -> Llama {
+    base_on(source, Device::Cpu)
+}
+
+fn base_on(source: Source, device: Device) -> Llama {
     let d = lamina_testkit::repo_root().join("tests/fixtures/arch/llama");
-    let opts = LoadOptions { device: Device::Cpu, keep_quantized: false };
+    let opts = LoadOptions { device, keep_quantized: false };
     match source {
         Source::Hf => arch::load_hf(&HfModel::open(d.join("hf")).unwrap(), opts).unwrap().into_decoder("test").unwrap(),
         Source::Gguf => Llama::from_gguf_with(&GgufFile::open(d.join("model.gguf")).unwrap(), opts).unwrap(),
@@ -329,6 +334,75 @@ fn p_tuning_saved_by_lamina_loads_in_peft() {
         let mut m = base(source);
         m.load_adapter(&fixture("p_tuning").join("lamina"), false).unwrap();
         check_against_peft(&m, &want, &format!("Lamina's P-tuning in PEFT, on {source:?}"));
+    }
+}
+
+// ---- the GPU ---------------------------------------------------------------------------
+
+/// The adapters' forward passes on the GPU (WGSL kernels; lavapipe in CI): PEFT's adapters
+/// give PEFT's logits through the cached and the training forwards.
+#[test]
+fn peft_adapters_give_peft_logits_on_the_gpu() {
+    let Some(device) = lamina_testkit::gpu() else { return };
+    for method in ["ia3", "prompt", "prefix", "p_tuning"] {
+        let mut m = base_on(Source::Gguf, device);
+        m.load_adapter(&fixture(method).join("peft"), false).unwrap();
+        check_against_peft(&m, &expected(method, "peft"), &format!("PEFT's {method} on the GPU"));
+    }
+}
+
+/// The trainable tensors' gradients of one loss on the fixture's prompt.
+fn adapter_gradients(m: &Llama, params: &[(String, Tensor)]) -> Vec<Vec<f32>> {
+    let prompt = expected("prefix", "peft").prompt;
+    let labels: Vec<i32> = prompt[1..].iter().map(|&t| t as i32).chain([lamina_model::llama::IGNORE]).collect();
+    let (loss, _) = m.loss(&prompt, &labels, 1, None).unwrap();
+    loss.backward().unwrap();
+    params.iter().map(|(n, t)| t.grad().unwrap_or_else(|| panic!("{n}: no gradient")).to_vec_f32().unwrap()).collect()
+}
+
+/// Houlsby adapters with random up projections (they start at zero, which would leave
+/// the down projections without a gradient), drawn on the host.
+fn attach_bottleneck(m: &mut Llama) {
+    let cfg = BottleneckConfig { size: 4, placement: Placement::Houlsby, activation: BottleneckAct::Gelu };
+    m.attach_bottleneck(&cfg, 7).unwrap();
+    let device = m.device();
+    for (i, b) in m.blocks.iter_mut().enumerate() {
+        for a in [b.bottleneck.attn.as_mut().unwrap(), b.bottleneck.mlp.as_mut().unwrap()] {
+            for t in a.up.params_mut() {
+                let r = Tensor::randn(t.shape(), 0.0, 0.5, 40 + i as u64, DType::F32).unwrap();
+                *t = r.to_device(device).unwrap().requires_grad_();
+            }
+        }
+    }
+}
+
+/// Training on the GPU: the same fresh adapters (drawn on the host) get the CPU's
+/// gradients, to f32 summation order (relative to each tensor's largest element).
+#[test]
+fn adapter_gradients_on_the_gpu_equal_the_cpus() {
+    let Some(device) = lamina_testkit::gpu() else { return };
+    let attach: [(&str, fn(&mut Llama)); 3] = [
+        ("prefix through its MLP", |m| {
+            m.attach_prefix(&PrefixTuningConfig { num_virtual_tokens: 3, projection: Some(8) }, 5).unwrap()
+        }),
+        ("P-tuning", |m| m.attach_p_tuning(&PTuningConfig { num_virtual_tokens: 3, hidden: 8 }, 6).unwrap()),
+        ("bottleneck adapters", attach_bottleneck),
+    ];
+    for (what, attach) in attach {
+        let grads: Vec<Vec<Vec<f32>>> = [Device::Cpu, device]
+            .into_iter()
+            .map(|d| {
+                let mut m = base_on(Source::Gguf, d);
+                attach(&mut m);
+                let params = [m.prefix_parameters(), m.prompt_parameters(), m.bottleneck_parameters()].concat();
+                adapter_gradients(&m, &params)
+            })
+            .collect();
+        for (c, g) in grads[0].iter().zip(&grads[1]) {
+            let scale = c.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let diff = c.iter().zip(g).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+            assert!(scale > 0.0 && diff <= 1e-4 * scale, "{what}: GPU gradient off by {diff} (scale {scale})");
+        }
     }
 }
 

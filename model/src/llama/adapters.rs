@@ -4,6 +4,7 @@
 //! cannot be).
 
 use super::{Llama, LlamaBlock};
+use crate::bottleneck::{files as bottleneck_files, BottleneckConfig};
 use crate::error::{ModelError, Result};
 use crate::ia3::Ia3Config;
 use crate::lora::{peft, LoraConfig, Target};
@@ -23,6 +24,7 @@ pub enum AdapterKind {
     Prompt(PromptTuningConfig),
     Prefix(PrefixTuningConfig),
     PTuning(PTuningConfig),
+    Bottleneck(BottleneckConfig),
 }
 
 impl AdapterKind {
@@ -35,6 +37,12 @@ impl AdapterKind {
                 format!("IA3: vectors on {} (input-scaled: {})", names(&c.targets), names(&c.feedforward))
             }
             AdapterKind::Prompt(c) => format!("prompt tuning: {} virtual tokens", c.num_virtual_tokens),
+            AdapterKind::Bottleneck(c) => format!(
+                "bottleneck adapters: size {}, {} placement, {}",
+                c.size,
+                c.placement.name(),
+                c.activation.name()
+            ),
             AdapterKind::PTuning(c) => format!("P-tuning: {} virtual tokens", c.num_virtual_tokens),
             AdapterKind::Prefix(c) => format!("prefix tuning: {} key/value prefixes per layer", c.num_virtual_tokens),
         }
@@ -50,26 +58,29 @@ impl Llama {
             "LORA" => Ok(AdapterKind::Lora(self.load_lora(dir, trainable)?)),
             "IA3" => Ok(AdapterKind::Ia3(self.load_ia3(dir, trainable)?)),
             "PROMPT_TUNING" => Ok(AdapterKind::Prompt(self.load_prompt(dir, trainable)?)),
+            bottleneck_files::PEFT_TYPE => Ok(AdapterKind::Bottleneck(self.load_bottleneck(dir, trainable)?)),
             "P_TUNING" => Ok(AdapterKind::PTuning(self.load_p_tuning(dir, trainable)?)),
             "PREFIX_TUNING" => Ok(AdapterKind::Prefix(self.load_prefix(dir, trainable)?)),
             other => Err(ModelError::Unsupported(format!(
-                "{}: peft_type {other} is not supported (LORA, IA3, PROMPT_TUNING, P_TUNING, PREFIX_TUNING)",
+                "{}: peft_type {other} is not supported (LORA, IA3, PROMPT_TUNING, P_TUNING, PREFIX_TUNING, LAMINA_BOTTLENECK)",
                 dir.join(peft::CONFIG_FILE).display()
             ))),
         }
     }
 
-    /// Whether any adapter is attached (LoRA, IA³, a soft prompt or prefixes).
+    /// Whether any adapter is attached (LoRA, IA³, a soft prompt, prefixes or bottleneck
+    /// adapters).
     pub fn has_adapters(&self) -> bool {
         self.prompt.is_some()
             || self.prefix.is_some()
-            || self.blocks.iter().any(|b| !b.lora.is_empty() || !b.ia3.is_empty())
+            || self.blocks.iter().any(|b| !b.lora.is_empty() || !b.ia3.is_empty() || !b.bottleneck.is_empty())
     }
 
     fn refuse_merging_a_prompt(&self) -> Result<()> {
         let what = match (&self.prompt, &self.prefix) {
             (Some(_), _) => "a soft prompt (prompt tuning, P-tuning)",
             (None, Some(_)) => "key/value prefixes (prefix tuning)",
+            _ if self.blocks.iter().any(|b| !b.bottleneck.is_empty()) => "bottleneck adapters (nonlinear)",
             (None, None) => return Ok(()),
         };
         Err(ModelError::Unsupported(format!("{what} cannot be merged into the weights: apply it with --adapter")))

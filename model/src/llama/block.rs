@@ -6,9 +6,10 @@
 //! q, k = norm_head(q), norm_head(k)            per-head RMSNorm (Qwen3, Gemma 3)
 //! q, k = rope(q), rope(k)                      this layer's base (Gemma 3's local layers)
 //! a = attention(q, k, v)                       causal; sliding window; soft-capped scores
-//! x = x + post_norm(a Wo)                      post_norm only in Gemma
+//! x = x + post_norm(adapter(a Wo))             post_norm only in Gemma; adapter: a bottleneck
+//!                                              adapter's y + up(act(down(y))), where attached
 //! h = norm(x)                                  ffn_norm
-//! x = x + post_norm(down(act(h Wg) * h Wu))    SiLU or GELU; gate/up fused in Phi-3
+//! x = x + post_norm(adapter(down(act(h Wg) * h Wu)))   SiLU or GELU; gate/up fused in Phi-3
 //! ```
 
 use super::{Llama, Pass};
@@ -149,7 +150,8 @@ impl Llama {
             }
         };
         let a = a.permute(&[0, 2, 1, 3])?.reshape(&[batch * t, c.q_dim()])?;
-        let x = x.add(&post_norm(project(Target::O, &a)?, b.post_attn_norm.as_ref(), c.norm_eps)?)?;
+        let y = b.bottleneck.after_attention(project(Target::O, &a)?)?;
+        let x = x.add(&post_norm(y, b.post_attn_norm.as_ref(), c.norm_eps)?)?;
         let h = x.rms_norm(Some(&b.ffn_norm), c.norm_eps)?;
         let (gate, up) = if c.fused_gate_up {
             let gu = project(Target::GateUp, &h)?;
@@ -162,7 +164,7 @@ impl Llama {
             Activation::GeluTanh => gate.gelu_tanh()?,
             Activation::GeluErf => gate.gelu_erf()?,
         };
-        let y = project(Target::Down, &gate.mul(&up)?)?;
+        let y = b.bottleneck.after_mlp(project(Target::Down, &gate.mul(&up)?)?)?;
         Ok(x.add(&post_norm(y, b.post_ffn_norm.as_ref(), c.norm_eps)?)?)
     }
 }

@@ -178,5 +178,6 @@ fn block(
         post_ffn_norm: optional_norm(c.post_norms, "post_ffw_norm", c.dim)?,
         lora: BlockAdapters::default(),
         ia3: Default::default(),
+        bottleneck: Default::default(),
     })
 }

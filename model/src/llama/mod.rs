@@ -6,6 +6,7 @@
 
 mod adapters;
 mod block;
+mod bottleneck;
 mod config;
 mod ia3;
 pub(crate) mod load;
@@ -21,6 +22,7 @@ pub(crate) use config::{gguf_name_with, hf_name_with};
 pub use rope_layout::{gguf_rows_from_hf, hf_rows_from_gguf};
 pub use train::IGNORE;
 
+use crate::bottleneck::BottleneckBlock;
 use crate::causal_lm::{CausalLm, LogitsFor, SeqStep};
 use crate::error::{ModelError, Result};
 use crate::ia3::Ia3Block;
@@ -49,6 +51,8 @@ pub struct LlamaBlock {
     pub lora: BlockAdapters,
     /// IA³ vectors scaling the projections' inputs or outputs (none unless attached or loaded).
     pub ia3: Ia3Block,
+    /// Bottleneck adapters on the attention's and the MLP's outputs (none unless attached or loaded).
+    pub bottleneck: BottleneckBlock,
 }
 
 impl LlamaBlock {

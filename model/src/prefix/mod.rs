@@ -17,9 +17,9 @@
 
 pub mod peft;
 
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::nn::{Linear, SeedStream};
-use crate::prompt::learning::TENSOR_NAME;
+use crate::prompt::learning::{check_count, MAX_ENCODER_WIDTH, MAX_VIRTUAL_TOKENS, TENSOR_NAME};
 use lamina_tensor::{DType, Device, Tensor};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,14 +32,9 @@ pub struct PrefixTuningConfig {
 
 impl PrefixTuningConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.num_virtual_tokens == 0 || self.num_virtual_tokens > 4096 {
-            return Err(ModelError::Invalid(format!(
-                "the number of prefix tokens must be in 1..=4096, got {}",
-                self.num_virtual_tokens
-            )));
-        }
-        if let Some(h) = self.projection.filter(|&h| h == 0 || h > 65536) {
-            return Err(ModelError::Invalid(format!("the prefix MLP's hidden size must be in 1..=65536, got {h}")));
+        check_count("the number of prefix tokens", self.num_virtual_tokens, MAX_VIRTUAL_TOKENS)?;
+        if let Some(h) = self.projection {
+            check_count("the prefix MLP's hidden size", h, MAX_ENCODER_WIDTH)?;
         }
         Ok(())
     }

@@ -9,7 +9,8 @@
 //! What is saved is the encoder's output (PEFT's `prompt_embeddings`), so at inference a
 //! P-tuning adapter is a soft prompt like prompt tuning's, pinned in the KV cache.
 
-use crate::error::{ModelError, Result};
+use super::learning::{check_count, MAX_ENCODER_WIDTH, MAX_VIRTUAL_TOKENS};
+use crate::error::Result;
 use crate::nn::{Linear, SeedStream};
 use lamina_tensor::{Device, Tensor};
 
@@ -23,19 +24,8 @@ pub struct PTuningConfig {
 
 impl PTuningConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.num_virtual_tokens == 0 || self.num_virtual_tokens > 4096 {
-            return Err(ModelError::Invalid(format!(
-                "the number of virtual tokens must be in 1..=4096, got {}",
-                self.num_virtual_tokens
-            )));
-        }
-        if self.hidden == 0 || self.hidden > 65536 {
-            return Err(ModelError::Invalid(format!(
-                "the prompt encoder's hidden size must be in 1..=65536, got {}",
-                self.hidden
-            )));
-        }
-        Ok(())
+        check_count("the number of virtual tokens", self.num_virtual_tokens, MAX_VIRTUAL_TOKENS)?;
+        check_count("the prompt encoder's hidden size", self.hidden, MAX_ENCODER_WIDTH)
     }
 }
 

@@ -9,6 +9,19 @@ use lamina_tensor::{DType, Tensor};
 use serde_json::{json, Value};
 use std::path::Path;
 
+/// Refuse a virtual-token count (or an encoder width) outside 1..=`max`: a typo, not a model.
+pub fn check_count(what: &str, n: usize, max: usize) -> Result<()> {
+    if n == 0 || n > max {
+        return Err(ModelError::Invalid(format!("{what} must be in 1..={max}, got {n}")));
+    }
+    Ok(())
+}
+
+/// The most virtual tokens (or prefix positions) an adapter may have.
+pub const MAX_VIRTUAL_TOKENS: usize = 4096;
+/// The widest prompt encoder or prefix MLP.
+pub const MAX_ENCODER_WIDTH: usize = 65536;
+
 /// PEFT's name of the saved tensor.
 pub const TENSOR_NAME: &str = "prompt_embeddings";
 

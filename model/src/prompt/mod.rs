@@ -37,13 +37,7 @@ pub struct PromptTuningConfig {
 
 impl PromptTuningConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.num_virtual_tokens == 0 || self.num_virtual_tokens > 4096 {
-            return Err(ModelError::Invalid(format!(
-                "the number of virtual tokens must be in 1..=4096, got {}",
-                self.num_virtual_tokens
-            )));
-        }
-        Ok(())
+        learning::check_count("the number of virtual tokens", self.num_virtual_tokens, learning::MAX_VIRTUAL_TOKENS)
     }
 }
 

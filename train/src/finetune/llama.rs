@@ -5,6 +5,7 @@
 
 use super::{TrainBatch, Trainee};
 use crate::TrainError;
+use lamina_model::bottleneck::BottleneckConfig;
 use lamina_model::gguf::{write_with_replacements, GgufFile};
 use lamina_model::lora::LoraConfig;
 use lamina_model::prefix::PrefixTuningConfig;
@@ -102,6 +103,28 @@ impl Trainee for LlamaPTuning<'_> {
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
         Ok(self.model.save_p_tuning(dir, &self.config, &self.base_name)?)
+    }
+}
+
+/// Bottleneck adapters on a LLaMA model that has them attached.
+pub struct LlamaBottleneck<'a> {
+    pub model: &'a Llama,
+    pub config: BottleneckConfig,
+    /// `base_model_name_or_path` in the adapter's config.
+    pub base_name: String,
+}
+
+impl Trainee for LlamaBottleneck<'_> {
+    fn loss(&self, b: &TrainBatch, seed: Option<u64>) -> Result<(Tensor, usize), TrainError> {
+        loss_of(self.model, b, seed)
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        self.model.bottleneck_parameters()
+    }
+
+    fn export(&self, dir: &Path) -> Result<(), TrainError> {
+        self.model.save_bottleneck(dir, &self.config, &self.base_name).map_err(model_err)
     }
 }
 

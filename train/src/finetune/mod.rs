@@ -22,7 +22,7 @@ pub mod settings;
 mod sft_source;
 mod train_loop;
 
-pub use llama::{LlamaFull, LlamaIa3, LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt};
+pub use llama::{LlamaBottleneck, LlamaFull, LlamaIa3, LlamaLora, LlamaPTuning, LlamaPrefix, LlamaPrompt};
 pub use settings::{file_fingerprint, RunSettings};
 pub use sft_source::SftBatches;
 
