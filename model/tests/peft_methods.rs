@@ -50,12 +50,18 @@ fn base(source: Source) -> Llama {
 }
 
 fn base_on(source: Source, device: Device) -> Llama {
-    let d = lamina_testkit::repo_root().join("tests/fixtures/arch/llama");
+    family_base("llama", source, device)
+}
+
+/// The tiny model of `family` in tests/fixtures/arch/.
+fn family_base(family: &str, source: Source, device: Device) -> Llama {
+    let d = lamina_testkit::repo_root().join("tests/fixtures/arch").join(family);
     let opts = LoadOptions { device, keep_quantized: false };
-    match source {
-        Source::Hf => arch::load_hf(&HfModel::open(d.join("hf")).unwrap(), opts).unwrap().into_decoder("test").unwrap(),
-        Source::Gguf => Llama::from_gguf_with(&GgufFile::open(d.join("model.gguf")).unwrap(), opts).unwrap(),
-    }
+    let model = match source {
+        Source::Hf => arch::load_hf(&HfModel::open(d.join("hf")).unwrap(), opts),
+        Source::Gguf => arch::load_gguf(&GgufFile::open(d.join("model.gguf")).unwrap(), opts),
+    };
+    model.unwrap().into_decoder("test").unwrap()
 }
 
 struct Expected {
@@ -293,6 +299,23 @@ fn prefixes_saved_by_lamina_load_in_peft() {
     }
 }
 
+/// Prefix tuning on every other decoder family (biases, q/k norms, sliding windows, fused
+/// projections, soft-caps, scaled embeddings): PEFT's prefixes give PEFT's logits.
+#[test]
+fn prefixes_saved_by_peft_give_peft_logits_on_every_family() {
+    for family in ["qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3"] {
+        let want = expected("prefix_families", family);
+        // llama.cpp's converter writes Mistral as `llama` without its sliding window, so its
+        // GGUF is another model (arch_families.rs checks it against its own reference).
+        let sources: &[Source] = if family == "mistral" { &[Source::Hf] } else { &[Source::Hf, Source::Gguf] };
+        for &source in sources {
+            let mut m = family_base(family, source, Device::Cpu);
+            m.load_adapter(&fixture("prefix_families").join(family), false).unwrap();
+            check_against_peft(&m, &want, &format!("PEFT's prefixes on {family} from {source:?}"));
+        }
+    }
+}
+
 #[test]
 fn prefixes_stay_pinned_in_the_cache() {
     check_pinned("prefix", 3);
@@ -376,12 +399,15 @@ fn attach_bottleneck(m: &mut Llama) {
     }
 }
 
+/// Puts fresh adapters on a model.
+type Attach = fn(&mut Llama);
+
 /// Training on the GPU: the same fresh adapters (drawn on the host) get the CPU's
 /// gradients, to f32 summation order (relative to each tensor's largest element).
 #[test]
 fn adapter_gradients_on_the_gpu_equal_the_cpus() {
     let Some(device) = lamina_testkit::gpu() else { return };
-    let attach: [(&str, fn(&mut Llama)); 3] = [
+    let attach: [(&str, Attach); 3] = [
         ("prefix through its MLP", |m| {
             m.attach_prefix(&PrefixTuningConfig { num_virtual_tokens: 3, projection: Some(8) }, 5).unwrap()
         }),

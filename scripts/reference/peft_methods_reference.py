@@ -32,6 +32,14 @@ Commands that made the committed fixtures (from the repository root):
     python3 scripts/reference/peft_methods_reference.py --method prompt
     python3 scripts/reference/peft_methods_reference.py --method prefix
     python3 scripts/reference/peft_methods_reference.py --method p_tuning
+    python3 scripts/reference/peft_methods_reference.py --method prefix_families
+
+`--method prefix_families` checks prefix tuning on the other decoder families of
+tests/fixtures/arch/ (Qwen2, Qwen3, Mistral, Phi-3, Gemma 2, Gemma 3: biases, q/k norms,
+sliding windows, fused projections, soft-caps, scaled embeddings): per family a PEFT
+prefix adapter (`prefix_families/<family>/`), its logits and greedy tokens, in one
+`expected.json` / `expected.safetensors`. PEFT -> Lamina only (the LLaMA case above covers
+the other direction).
 
 Requirements (versions that made the fixtures): torch 2.15.0 (CPU), transformers 5.25.0,
 peft 0.21.2, safetensors 0.8.0. A few seconds each.
@@ -59,10 +67,13 @@ GREEDY_TOKENS = 8
 SEED = 1234
 
 
-def load_base():
+FAMILIES = ["qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3"]
+
+
+def load_base(base: Path = BASE):
     from transformers import AutoModelForCausalLM
 
-    m = AutoModelForCausalLM.from_pretrained(BASE, dtype=torch.float32, attn_implementation="eager")
+    m = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation="eager")
     m.eval()
     return m
 
@@ -138,12 +149,12 @@ def logits_and_greedy(model) -> tuple[torch.Tensor, list[int], float, list[int]]
     return logits, seq[len(PROMPT):], gap, [int(t) for t in out[0, len(PROMPT):]]
 
 
-def save_peft_adapter(method: str, out: Path) -> None:
+def save_peft_adapter(method: str, out: Path, base: Path = BASE) -> None:
     from peft import get_peft_model
 
-    model = get_peft_model(load_base(), peft_config(method))
+    model = get_peft_model(load_base(base), peft_config(method))
     randomise(model, method)
-    model.peft_config["default"].base_model_name_or_path = "tests/fixtures/arch/llama/hf"
+    model.peft_config["default"].base_model_name_or_path = str(base.relative_to(ROOT))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
@@ -151,11 +162,43 @@ def save_peft_adapter(method: str, out: Path) -> None:
             shutil.copyfile(os.path.join(tmp, n), out / n)
 
 
+def prefix_families() -> int:
+    """PEFT's prefixes on each family's tiny model: the adapter, PEFT's logits and greedy tokens."""
+    from peft import PeftModel
+    from safetensors.torch import save_file
+
+    d = OUT / "prefix_families"
+    tensors, cases = {}, {}
+    for fam in FAMILIES:
+        base = ROOT / f"tests/fixtures/arch/{fam}/hf"
+        save_peft_adapter("prefix", d / fam, base)
+        model = PeftModel.from_pretrained(load_base(base), d / fam)
+        model.eval()
+        logits, greedy, gap, generated = logits_and_greedy(model)
+        with torch.no_grad():
+            plain = load_base(base)(input_ids=torch.tensor([PROMPT])).logits[0].float()
+        tensors[f"{fam}.logits"] = logits.contiguous()
+        cases[fam] = {
+            "greedy": greedy,
+            "min_top2_gap": round(gap, 6),
+            "peft_generate": generated,
+            "max_abs_diff_from_base": round(float((logits - plain).abs().max()), 5),
+        }
+        print(f"{fam}: greedy {greedy}, gap {gap:.4f}, moves logits by {cases[fam]['max_abs_diff_from_base']}")
+    save_file(tensors, d / "expected.safetensors")
+    meta = {"generator": "scripts/reference/peft_methods_reference.py", "method": "prefix_families", "prompt": PROMPT}
+    meta["cases"] = cases
+    (d / "expected.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--method", choices=["ia3", "prompt", "prefix", "p_tuning"], required=True)
+    ap.add_argument("--method", choices=["ia3", "prompt", "prefix", "p_tuning", "prefix_families"], required=True)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.method == "prefix_families":
+        return prefix_families()
     from peft import PeftModel
     from safetensors.torch import save_file
     import peft
