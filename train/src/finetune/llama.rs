@@ -124,7 +124,7 @@ impl Trainee for LlamaBottleneck<'_> {
     }
 
     fn export(&self, dir: &Path) -> Result<(), TrainError> {
-        self.model.save_bottleneck(dir, &self.config, &self.base_name).map_err(model_err)
+        Ok(self.model.save_bottleneck(dir, &self.config, &self.base_name)?)
     }
 }
 
