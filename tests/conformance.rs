@@ -118,23 +118,8 @@ fn cases() -> Vec<Problem> {
         c.push(P::Reduce { op, shape: s(&[7, 13]), axes: vec![-1], keepdim: false, specials: true });
     }
 
-    // Matmul: 65x33x17, batched, broadcast batch, transposed operands (read in place),
-    // matrix-vector, 1x1, and empty m or k.
-    for (a, b, ta, tb) in [
-        (s(&[65, 33]), s(&[33, 17]), false, false),
-        (s(&[65, 33]), s(&[33, 17]), true, false),
-        (s(&[65, 33]), s(&[33, 17]), false, true),
-        (s(&[65, 33]), s(&[33, 17]), true, true),
-        (s(&[3, 17, 9]), s(&[3, 9, 33]), false, false),
-        (s(&[2, 1, 5, 7]), s(&[3, 7, 6]), false, true),
-        (s(&[4, 64]), s(&[64, 40]), false, false),
-        (s(&[33, 17]), s(&[17, 1]), false, false),
-        (s(&[1, 1]), s(&[1, 1]), false, false),
-        (s(&[7, 0]), s(&[0, 5]), false, false),
-        (s(&[0, 7]), s(&[7, 5]), false, false),
-    ] {
-        c.push(P::Matmul { a, b, ta, tb });
-    }
+    // Matmul (shared with `lamina kernel check`).
+    c.extend(lamina_verify::table::matmul_cases());
 
     // matmul_qt (x W^T, W in ggml blocks): every block format; one x row (the GPU's
     // matrix-vector kernel), batch dims, more rows than a 64-row tile, odd weight rows,
@@ -269,8 +254,8 @@ fn cases() -> Vec<Problem> {
     c.push(P::Cast { shape: s(&[257]), to: DType::F16, values: Values::Uniform(-7e4, 7e4) }); // overflow to inf
     c.push(P::Cast { shape: s(&[33]), to: DType::U32, values: Values::Uniform(-5.0, 300.0) }); // saturates at 0
 
-    // Bigger than one parallel task (16384 elements / rows_per_task) and than the GEMM's
-    // blocks (KC = 256, MC = 72), so the chunking and blocking seams are crossed.
+    // Bigger than one parallel task (16384 elements / rows_per_task), so the chunking seams
+    // are crossed (the matmul rows past the GEMM's blocks are in `matmul_cases`).
     for op in [U::Exp, U::GeluErf, U::Sigmoid] {
         c.push(P::Unary { op, shape: s(&[129, 131]), specials: false });
     }
@@ -291,9 +276,6 @@ fn cases() -> Vec<Problem> {
         start: 0,
         engine_tables: false,
     });
-    c.push(P::Matmul { a: s(&[75, 260]), b: s(&[260, 35]), ta: false, tb: false });
-    c.push(P::Matmul { a: s(&[75, 260]), b: s(&[260, 35]), ta: false, tb: true });
-    c.push(P::Matmul { a: s(&[1, 300]), b: s(&[300, 65]), ta: false, tb: false });
     c.push(att(1, 2, 1, 65, 65, 32, 32, true, None, None));
 
     c.push(P::Reshape { shape: s(&[5, 7, 11, 13]), to: s(&[35, 143]) });

@@ -178,13 +178,7 @@ fn op_problem() -> impl Strategy<Value = Problem> {
             let axes: Vec<isize> = (0..shape.len() as isize).filter(|a| (pick >> a) & 1 == 1).collect();
             Problem::Reduce { op, shape, axes, keepdim, specials: false }
         });
-    let matmul =
-        (prop::collection::vec(1usize..4, 0..2), 1usize..24, 1usize..24, 0usize..24, any::<bool>(), any::<bool>())
-            .prop_map(|(batch, m, k, n, ta, tb)| {
-                let a: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
-                let b: Vec<usize> = batch.iter().copied().chain([k, n]).collect();
-                Problem::Matmul { a, b, ta, tb }
-            });
+    let matmul = lamina_verify::strategy::matmul_problem();
     let softmax =
         (prop::collection::vec(1usize..12, 1..4), any::<bool>(), prop_oneof![Just(1.0f64), Just(30.0), Just(1e4)])
             .prop_map(|(shape, log, scale)| Problem::Softmax { shape, dim: -1, log, values: Values::Normal(scale) });

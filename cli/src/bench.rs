@@ -57,7 +57,7 @@ pub struct BenchArgs {
     pub dtype: DType,
 }
 
-fn parse_float_dtype(s: &str) -> Result<DType, String> {
+pub(crate) fn parse_float_dtype(s: &str) -> Result<DType, String> {
     match s {
         "f32" => Ok(DType::F32),
         "f16" => Ok(DType::F16),
@@ -350,7 +350,7 @@ struct Timing {
 }
 
 /// A batch lasts at least this long, so tiny ops are not timed at the clock's resolution.
-const BATCH: Duration = Duration::from_millis(5);
+pub(crate) const BATCH: Duration = Duration::from_millis(5);
 
 fn time_it(
     call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>,
@@ -359,14 +359,36 @@ fn time_it(
 ) -> lamina_tensor::Result<Timing> {
     black_box(call()?); // warm-up: first-touch page faults, pool start-up, pipeline compiles
     sync()?;
-    time_runs(runs, 10_000, |inner| {
-        let t = Instant::now();
-        for _ in 0..inner {
-            black_box(call()?);
-        }
-        sync()?;
-        Ok(t.elapsed().as_secs_f64() / inner as f64)
-    })
+    time_runs(runs, 10_000, |inner| wall_batch(call, inner, sync))
+}
+
+/// Seconds per call of `inner` calls, by the wall clock around a final `sync`.
+pub(crate) fn wall_batch(
+    call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>,
+    inner: usize,
+    sync: &dyn Fn() -> lamina_tensor::Result<()>,
+) -> lamina_tensor::Result<f64> {
+    let t = Instant::now();
+    for _ in 0..inner {
+        black_box(call()?);
+    }
+    sync()?;
+    Ok(t.elapsed().as_secs_f64() / inner as f64)
+}
+
+/// Seconds per call of `inner` calls: the sum of their kernels' GPU execution intervals
+/// (timestamp queries; the adapter must have them).
+pub(crate) fn gpu_batch(
+    call: &mut dyn FnMut() -> lamina_tensor::Result<Tensor>,
+    inner: usize,
+    dev: &GpuDevice,
+) -> lamina_tensor::Result<f64> {
+    dev.start_kernel_timing()?;
+    for _ in 0..inner {
+        black_box(call()?);
+    }
+    let kernels = dev.stop_kernel_timing()?;
+    Ok(kernels.iter().map(|k| k.seconds).sum::<f64>() / inner as f64)
 }
 
 /// Like `time_it`, but each run's time is the sum of its kernels' GPU execution intervals
@@ -378,14 +400,7 @@ fn time_on_gpu(
 ) -> lamina_tensor::Result<Timing> {
     black_box(call()?); // warm-up: pool start-up, pipeline compiles
     dev.sync()?;
-    time_runs(runs, 1000, |inner| {
-        dev.start_kernel_timing()?;
-        for _ in 0..inner {
-            black_box(call()?);
-        }
-        let kernels = dev.stop_kernel_timing()?;
-        Ok(kernels.iter().map(|k| k.seconds).sum::<f64>() / inner as f64)
-    })
+    time_runs(runs, 1000, |inner| gpu_batch(call, inner, dev))
 }
 
 /// `runs` timed batches of `inner` calls each, `inner` chosen from one call so a batch lasts
@@ -402,7 +417,7 @@ fn time_runs(
     Ok(Timing { median: times[times.len() / 2], min: times[0], runs, inner })
 }
 
-fn fmt_time(s: f64) -> String {
+pub(crate) fn fmt_time(s: f64) -> String {
     match s {
         s if s >= 1.0 => format!("{s:.3} s"),
         s if s >= 1e-3 => format!("{:.3} ms", s * 1e3),
@@ -489,7 +504,7 @@ impl Peak {
 }
 
 /// The 1-minute load average (Linux), to flag runs that shared the cores with other work.
-fn load_average() -> Option<f64> {
+pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
@@ -617,7 +632,7 @@ fn parse_qtype(s: &str) -> Result<GgmlType, String> {
     GgmlType::parse_among(s, &types).map_err(|e| format!("--qtype: {e}"))
 }
 
-fn parse_dims(s: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn parse_dims(s: &str) -> Result<Vec<usize>, String> {
     let dims: Result<Vec<usize>, _> = s.trim().split('x').map(|d| d.trim().parse::<usize>()).collect();
     match dims {
         Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),

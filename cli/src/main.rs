@@ -5,7 +5,7 @@
 //! files (or a JSONL test set by exact match) and compares reports; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
 //! `quantize`, `prune` and `sweep` make and measure smaller models; `plot` draws a
 //! fine-tuning log; `tokenize` prints a text's tokens; `serve` puts a model behind an
-//! OpenAI-compatible HTTP API.
+//! OpenAI-compatible HTTP API; `kernel` checks and times a researcher's own WGSL kernel.
 
 mod bench;
 mod bench_model;
@@ -22,6 +22,7 @@ mod finetune;
 mod generate;
 mod heap;
 mod info;
+mod kernel;
 mod kl_report;
 mod llm;
 mod merge;
@@ -86,6 +87,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Print a text's token ids and pieces, as llama-tokenize does (a vocabulary-only GGUF will do).
     Tokenize(tokenize::TokenizeArgs),
+    /// Bring your own WGSL kernel: check it against the op's contract and reference, time it.
+    Kernel(kernel::KernelArgs),
 }
 
 #[global_allocator]
@@ -153,6 +156,7 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Finetune(args) => finetune::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Kernel(args) => kernel::run(args),
     }
 }
 

@@ -77,6 +77,13 @@ fn checkout_of(dir: &Path) -> Option<PathBuf> {
 
 /// The per-user cache directory for models, by the platform's convention.
 fn cache_dir() -> Option<PathBuf> {
+    user_cache_dir().map(|d| d.join("models"))
+}
+
+/// Lamina's per-user cache directory, by the platform's convention: `$XDG_CACHE_HOME/lamina`
+/// or `~/.cache/lamina` (`~/Library/Caches/lamina` on macOS, `%LOCALAPPDATA%\lamina` on
+/// Windows). Models go in `models/` below it; `lamina kernel tune` keeps `tuning.tsv` there.
+pub fn user_cache_dir() -> Option<PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     let base = if cfg!(windows) {
         var("LOCALAPPDATA")
@@ -85,7 +92,7 @@ fn cache_dir() -> Option<PathBuf> {
     } else {
         var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
     };
-    base.map(|b| b.join("lamina").join("models"))
+    base.map(|b| b.join("lamina"))
 }
 
 #[cfg(test)]

@@ -129,6 +129,20 @@ pub fn run_one(
     dt: DType,
     layout: InputLayout,
 ) -> Result<crate::Comparison, String> {
+    let actual = run_values(backend, p, xs, expected, dt, layout)?;
+    Ok(judge(p, xs, dt, &actual, expected).0)
+}
+
+/// The engine's result for one case on one backend/dtype/layout (in f64), or Err(reason)
+/// when it cannot be compared with `expected` (an error, a panic, a wrong shape or dtype).
+pub fn run_values(
+    backend: Backend,
+    p: &Problem,
+    xs: &[RefTensor],
+    expected: &RefTensor,
+    dt: DType,
+    layout: InputLayout,
+) -> Result<RefTensor, String> {
     let result = catch_unwind(AssertUnwindSafe(|| -> lamina_tensor::Result<_> {
         let inputs: Vec<_> = p
             .engine_inputs(xs, dt, layout)?
@@ -156,13 +170,27 @@ pub fn run_one(
     if dtype != p.out_dtype(dt) {
         return Err(format!("dtype {dtype}, expected {}", p.out_dtype(dt)));
     }
+    Ok(actual)
+}
+
+/// `actual` (the engine's result for `p` in `dt`) against `expected` (its reference):
+/// the comparison, and the values it was compared with (the reference, with +-inf where it
+/// rounds past the output dtype's range).
+pub fn judge(
+    p: &Problem,
+    xs: &[RefTensor],
+    dt: DType,
+    actual: &RefTensor,
+    expected: &RefTensor,
+) -> (crate::Comparison, Vec<f64>) {
+    let dtype = p.out_dtype(dt);
     let expected = overflowed_to_inf(&expected.data, dtype);
     let scale = p.error_scale(xs, dt).map_or_else(|| expected.clone(), |s| s.data);
     // Below the dtype's smallest normal number the stored values are u * smallest_normal
     // apart, so relative accuracy ends there (an f16 GELU tail of 2e-7 is a subnormal).
     let floor = smallest_normal(dtype);
     let scale: Vec<f64> = scale.iter().map(|s| s.abs().max(floor)).collect();
-    Ok(compare_on_scale(&actual.data, &expected, &scale))
+    (compare_on_scale(&actual.data, &expected, &scale), expected)
 }
 
 fn smallest_normal(dtype: DType) -> f64 {

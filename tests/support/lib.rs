@@ -12,14 +12,20 @@
 //! - [`backend`]: every backend present in this build (CPU with the detected ISA, CPU
 //!   portable; the GPU adds a variant).
 //! - [`fd`]: central finite differences of the f64 reference.
+//! - [`table`], [`strategy`]: conformance rows and proptest strategies shared with other
+//!   harnesses; [`lab`]: `lamina kernel check` (a user's kernel through the conformance
+//!   rows and a shrinking property run).
 
 pub mod backend;
 pub mod check;
 pub mod compare;
 pub mod data;
 pub mod fd;
+pub mod lab;
 pub mod problem;
 pub mod reference;
+pub mod strategy;
+pub mod table;
 mod tensor;
 
 pub use backend::Backend;

@@ -10,6 +10,7 @@
 use super::buffer::BufferPool;
 use super::dispatch::Batch;
 use super::pipeline::{PipelineCache, RowReduce};
+use super::user_kernel::UserKernel;
 use crate::error::{invalid, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -132,6 +133,8 @@ pub struct GpuDevice {
     row_reduce: RowReduce,
     /// Whether the f16 matmul computes in f16 (SHADER_F16 present and enabled).
     f16_math: bool,
+    /// A user's matmul kernel every matmul on this device runs instead of the engine's.
+    matmul_kernel: Mutex<Option<Arc<UserKernel>>>,
     /// Set by the device-lost callback; every later call fails with this message.
     lost: Arc<Mutex<Option<String>>>,
     /// Errors wgpu raised outside an error scope, reported by the next `check`.
@@ -287,6 +290,7 @@ impl GpuDevice {
         Ok(GpuDevice {
             row_reduce: if subgroups { RowReduce::Subgroup } else { RowReduce::Workgroup },
             f16_math: device.features().contains(wgpu::Features::SHADER_F16),
+            matmul_kernel: Mutex::new(None),
             batch: Mutex::new(Batch::default()),
             pipelines: PipelineCache::default(),
             pool,
@@ -314,6 +318,24 @@ impl GpuDevice {
     /// Whether f16 matmuls compute in f16 here (else f32 math over f16 storage).
     pub fn f16_math(&self) -> bool {
         self.f16_math
+    }
+
+    /// Run every later matmul on this device with `kernel` (a user's, checked against the
+    /// matmul contract), or with the engine's own again (`None`). Dispatches already
+    /// recorded keep the kernel they were recorded with.
+    pub fn set_matmul_kernel(&self, kernel: Option<Arc<UserKernel>>) -> Result<()> {
+        if let Some(k) = &kernel {
+            if k.family() != super::contract::Family::Matmul {
+                return Err(invalid("gpu", format!("{k:?} is a {} kernel, not a matmul one", k.family().name())));
+            }
+        }
+        *self.matmul_kernel.lock().unwrap_or_else(|e| e.into_inner()) = kernel;
+        Ok(())
+    }
+
+    /// The user's matmul kernel in place on this device, if any.
+    pub fn matmul_kernel(&self) -> Option<Arc<UserKernel>> {
+        self.matmul_kernel.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The kernel paths in use, for `lamina devices` and bench output.

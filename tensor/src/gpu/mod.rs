@@ -12,6 +12,8 @@
 //! - `qweights`: quantized weight matrices (`QMatrix`) uploaded once, blocks re-laid for
 //!   word loads (`GpuQMatrix`).
 //! - `kernels`: host code per op family, mirroring `crate::cpu`'s signatures.
+//! - `contract`, `user_kernel`: a researcher's WGSL kernel checked against the binding
+//!   contract of its family (read from the engine's own kernel) and run in its place.
 //!
 //! Storage convention shared by every shader (see `shaders/common.wgsl`): each tensor
 //! buffer is `array<u32>`; f32/i32/u32 take one word per element, f16/bf16 are packed two
@@ -21,6 +23,7 @@
 mod backend;
 mod buffer;
 mod codes;
+pub mod contract;
 mod device;
 mod dispatch;
 pub mod kernels;
@@ -28,6 +31,7 @@ mod pipeline;
 pub(crate) mod qweights;
 mod storage;
 mod strided;
+mod user_kernel;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -40,6 +44,7 @@ pub use pipeline::{KernelKey, RowReduce, Shader};
 pub use qweights::GpuQMatrix;
 pub use storage::GpuStorage;
 pub use strided::{StridedParams, MAX_RANK};
+pub use user_kernel::UserKernel;
 
 /// The GPU that tests should run on, for every test crate of the workspace: `Some(ordinal)`
 /// (`LAMINA_GPU_ORDINAL`, default 0) when an adapter answers; otherwise `None` after

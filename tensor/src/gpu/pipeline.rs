@@ -186,25 +186,52 @@ impl GpuDevice {
             return Err(invalid("gpu", format!("{key:?} needs {missing:?}, which {} lacks", self.summary().name)));
         }
         let module = self.module(shader, key.row_reduce())?;
-        let constants = key.constants();
         let label = format!("{}::{} {key:?}", shader.name, key.entry());
-        // Compiled outside the cache lock so other kernels are not blocked meanwhile.
+        // Compiled outside the cache lock so other kernels are not blocked meanwhile; no
+        // zero-filling of workgroup memory: the engine's kernels initialise what they read.
+        let pipeline = self.compile(&module, key.entry(), &key.constants(), label, false)?;
+        Ok(self.pipelines.insert(key, Arc::new(pipeline)))
+    }
+
+    /// A pipeline from WGSL text that is not one of `shaders/` (a user's kernel,
+    /// `user_kernel.rs`): compiled as given, not cached here. Workgroup memory starts
+    /// zeroed, as WGSL promises (the engine's kernels opt out: they initialise what they read).
+    pub(crate) fn compile_source(
+        &self,
+        label: &str,
+        source: &str,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<Pipeline> {
+        let module = self.scoped(&format!("shader {label}"), wgpu::ErrorFilter::Validation, || {
+            self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
+        })?;
+        self.compile(&module, entry, constants, label.to_string(), true)
+    }
+
+    fn compile(
+        &self,
+        module: &wgpu::ShaderModule,
+        entry: &str,
+        constants: &[(&str, f64)],
+        label: String,
+        zero_initialize_workgroup_memory: bool,
+    ) -> Result<Pipeline> {
         let pipeline = self.scoped(&format!("compiling {label}"), wgpu::ErrorFilter::Validation, || {
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&label),
                 layout: None,
-                module: &module,
-                entry_point: Some(key.entry()),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
-                    // Kernels initialise the workgroup memory they read.
-                    zero_initialize_workgroup_memory: false,
-                },
+                module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions { constants, zero_initialize_workgroup_memory },
                 cache: None,
             })
         })?;
         let layout = pipeline.get_bind_group_layout(0);
-        Ok(self.pipelines.insert(key, Arc::new(Pipeline { pipeline, layout, label })))
+        Ok(Pipeline { pipeline, layout, label })
     }
 
     fn module(&self, shader: &'static Shader, row_reduce: Option<RowReduce>) -> Result<wgpu::ShaderModule> {

@@ -12,7 +12,7 @@ use crate::error::{invalid, Error, Result};
 use crate::gpu::kernels::{cast, check_view, float_only};
 use crate::gpu::pipeline::{dtype_code, KernelKey, Shader};
 use crate::gpu::strided::{collapse, to_u32};
-use crate::gpu::GpuStorage;
+use crate::gpu::{GpuDevice, GpuStorage};
 use crate::{DType, Layout};
 use bytemuck::{Pod, Zeroable};
 
@@ -253,8 +253,18 @@ fn vec4_ok(along_cols: bool, rows: usize, cols: usize, rs: usize, cs: usize, off
         && batch.iter().all(|s| s.is_multiple_of(4))
 }
 
+/// The output tiles' grid must fit the device's workgroup grid.
+fn check_grid(dev: &GpuDevice, grid: [u32; 3], m: usize, n: usize) -> Result<()> {
+    let max = dev.summary().max_compute_workgroups_per_dimension;
+    if grid[0] > max || grid[1] > max {
+        return Err(invalid("matmul", format!("a ({m} x {n}) output exceeds the device's workgroup grid")));
+    }
+    Ok(())
+}
+
 /// a: (batch..., m, k), b: (batch..., k, n), both already broadcast to the same batch
-/// dims. Returns the contiguous (batch..., m, n) product in a's dtype.
+/// dims. Returns the contiguous (batch..., m, n) product in a's dtype. A user's kernel
+/// set on the device (`GpuDevice::set_matmul_kernel`) runs in place of the engine's.
 pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Result<GpuStorage> {
     float_only("matmul", a.dtype())?;
     if a.dtype() != b.dtype() {
@@ -292,7 +302,33 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
     let u = |v: usize| to_u32("matmul", "stride or size", v);
     let (ars, acs) = (la.strides()[r - 2], la.strides()[r - 1]);
     let (brs, bcs) = (lb.strides()[r - 2], lb.strides()[r - 1]);
-    if m == 1 {
+    let buffers = [a.raw(), b.raw(), out.raw()];
+    let params = || -> Result<MatmulParams> {
+        Ok(MatmulParams {
+            m: u(m)?,
+            n: u(n)?,
+            k: u(k)?,
+            batch: batch32,
+            a_off: u(la.offset())?,
+            a_rs: u(ars)?,
+            a_cs: u(acs)?,
+            b_off: u(lb.offset())?,
+            b_rs: u(brs)?,
+            b_cs: u(bcs)?,
+            _pad: [0; 2],
+            bshape,
+            a_bs,
+            b_bs,
+        })
+    };
+    if let Some(user) = dev.matmul_kernel() {
+        // A researcher's kernel (`gpu::UserKernel`): every shape, one contract.
+        let (bm, bn) = user.tile();
+        let grid = [u(n.div_ceil(bn as usize))?, u(m.div_ceil(bm as usize))?, batch32];
+        check_grid(dev, grid, m, n)?;
+        let pipeline = user.pipeline(dev, dtype, out_dt)?;
+        dev.dispatch(&pipeline, &buffers, bytemuck::bytes_of(&params()?), grid)?;
+    } else if m == 1 {
         let key = MatvecKey { dtype, out: out_dt, k_contig: brs == 1 && bcs != 1 };
         let p = MatvecParams {
             n: u(n)?,
@@ -309,12 +345,7 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
         };
         let groups = dev.grid(n.div_ceil(key.shape().0 as usize) as u64)?;
         let pipeline = dev.pipeline(key)?;
-        dev.dispatch(
-            &pipeline,
-            &[a.raw(), b.raw(), out.raw()],
-            bytemuck::bytes_of(&p),
-            [groups[0], groups[1], batch32],
-        )?;
+        dev.dispatch(&pipeline, &buffers, bytemuck::bytes_of(&p), [groups[0], groups[1], batch32])?;
     } else {
         let tile = if m >= 64 && n >= 64 { Tile::Large } else { Tile::Small };
         // Load along the contiguous dim; when neither is, along the smaller stride.
@@ -324,30 +355,11 @@ pub fn matmul(a: &GpuStorage, la: &Layout, b: &GpuStorage, lb: &Layout) -> Resul
             && vec4_ok(b_n_contig, k, n, brs, bcs, lb.offset(), &b_bs);
         let f16_math = dtype == DType::F16 && dev.f16_math();
         let key = MatmulKey { dtype, out: out_dt, tile, a_k_contig, b_n_contig, vec4, f16_math };
-        let p = MatmulParams {
-            m: u(m)?,
-            n: u(n)?,
-            k: u(k)?,
-            batch: batch32,
-            a_off: u(la.offset())?,
-            a_rs: u(ars)?,
-            a_cs: u(acs)?,
-            b_off: u(lb.offset())?,
-            b_rs: u(brs)?,
-            b_cs: u(bcs)?,
-            _pad: [0; 2],
-            bshape,
-            a_bs,
-            b_bs,
-        };
         let (wx, wy, _) = tile.dims();
         let grid = [u(n.div_ceil(4 * wx as usize))?, u(m.div_ceil(4 * wy as usize))?, batch32];
-        let max = dev.summary().max_compute_workgroups_per_dimension;
-        if grid[0] > max || grid[1] > max {
-            return Err(invalid("matmul", format!("a ({m} x {n}) output exceeds the device's workgroup grid")));
-        }
+        check_grid(dev, grid, m, n)?;
         let pipeline = dev.pipeline(key)?;
-        dev.dispatch(&pipeline, &[a.raw(), b.raw(), out.raw()], bytemuck::bytes_of(&p), grid)?;
+        dev.dispatch(&pipeline, &buffers, bytemuck::bytes_of(&params()?), grid)?;
     }
     if out_dt == dtype {
         Ok(out)

@@ -5,20 +5,9 @@
 //! a fallback variant that slipped in a subgroup or f16 operation fails here too.
 
 use super::all_variants;
-use naga::valid::{Capabilities, ValidationFlags, Validator};
+use crate::gpu::contract::capabilities;
+use naga::valid::{ValidationFlags, Validator};
 use std::collections::HashMap;
-
-/// The shader capabilities a device with `features` grants (as wgpu maps them).
-fn capabilities(features: wgpu::Features) -> Capabilities {
-    let mut c = Capabilities::empty();
-    if features.contains(wgpu::Features::SHADER_F16) {
-        c |= Capabilities::SHADER_FLOAT16;
-    }
-    if features.contains(wgpu::Features::SUBGROUP) {
-        c |= Capabilities::SUBGROUP;
-    }
-    c
-}
 
 #[test]
 fn every_shader_variant_validates() {
