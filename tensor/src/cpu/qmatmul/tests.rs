@@ -71,24 +71,26 @@ fn weights(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> QMatrix {
     }
 }
 
-/// (y, sum |w x|) per output, in f64, from the dequantized weights and the exact x.
-fn reference(w: &QMatrix, x: &[f32], m: usize) -> (Vec<f64>, Vec<f64>) {
+/// (y, sum |w x|, sum (w x)^2) per output, in f64, from the dequantized weights and the exact x.
+fn reference(w: &QMatrix, x: &[f32], m: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let wd = w.dequantize().unwrap().to_vec_f32().unwrap();
     let (rows, cols) = (w.rows(), w.cols());
-    let (mut y, mut mag) = (vec![0f64; m * rows], vec![0f64; m * rows]);
+    let (mut y, mut mag, mut sq) = (vec![0f64; m * rows], vec![0f64; m * rows], vec![0f64; m * rows]);
     for j in 0..m {
         for i in 0..rows {
-            let (mut s, mut a) = (0f64, 0f64);
+            let (mut s, mut a, mut q) = (0f64, 0f64, 0f64);
             for c in 0..cols {
                 let p = wd[i * cols + c] as f64 * x[j * cols + c] as f64;
                 s += p;
                 a += p.abs();
+                q += p * p;
             }
             y[j * rows + i] = s;
             mag[j * rows + i] = a;
+            sq[j * rows + i] = q;
         }
     }
-    (y, mag)
+    (y, mag, sq)
 }
 
 fn nmse(got: &[f32], want: &[f64]) -> f64 {
@@ -105,11 +107,15 @@ fn nmse(got: &[f32], want: &[f64]) -> f64 {
 fn check(ty: GgmlType, rows: usize, cols: usize, m: usize, seed: u64) {
     let w = weights(ty, rows, cols, seed);
     let x = fill(m * cols, seed + 1);
-    let (want, mag) = reference(&w, &x, m);
+    let (want, mag, sq) = reference(&w, &x, m);
     let outs: Vec<Vec<f32>> = isas().into_iter().map(|isa| qmatmul_t(isa, &w, &x, m).unwrap()).collect();
     for (isa, y) in isas().into_iter().zip(&outs) {
         assert_eq!(y.len(), m * rows);
-        let e = nmse(y, &want);
+        // Against the outputs' expected square (the sum of the squared products, which
+        // the 8-bit activation error scales with) when that is larger than their actual
+        // square: with one or two outputs, cancellation can leave y near zero by chance
+        // (a Q4_K row of 1536 with m 2 measured nmse 6e-4 against y, flaking the bound).
+        let e = nmse(y, &want) * (want.iter().map(|v| v * v).sum::<f64>() / sq.iter().sum::<f64>()).min(1.0);
         // Float weights are not rounded at all: only f32 summation error remains.
         let bound = if ty.block_size() == 1 { 1e-10 } else { 5e-4 };
         assert!(e < bound, "{ty} {isa:?} rows {rows} cols {cols} m {m}: nmse {e}");
