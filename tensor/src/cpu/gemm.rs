@@ -5,12 +5,14 @@
 //! its part of B is packed into NR-wide panels (`pack.rs`), then each MC-tall row block of A
 //! is packed into MR-tall panels and an MR x NR register-blocked micro-kernel runs over them
 //! (`kernel_simd.rs`: AVX-512, AVX2 and NEON tiles from one generic loop; `kernel_portable.rs`). The loops live in
-//! `driver.rs`. Tiny and single-row products skip packing (`small.rs`).
+//! `driver.rs`. Tiny and single-row products skip packing (`small.rs`). A researcher's own
+//! micro-kernel can take the level's place (`custom.rs`: `GemmMicroKernel`, `set_custom_kernel`).
 //!
 //! Operands are read through arbitrary strides, so transposed or broadcast (stride 0)
 //! operands need no copy. Results depend only on the inputs and the isa, never on the
 //! rayon thread count (see [`sgemm`]).
 
+mod custom;
 mod driver;
 mod kernel_portable;
 mod kernel_simd;
@@ -18,6 +20,8 @@ mod pack;
 mod small;
 #[cfg(test)]
 mod tests;
+
+pub use custom::{custom_kernel, set_custom_kernel, CustomKernel, GemmMicroKernel};
 
 use crate::cpu::isa::Isa;
 
@@ -71,7 +75,7 @@ const SMALL_MNK: usize = 8 * 8 * 8;
 /// beta==0 means C is overwritten without reading (so NaN garbage in C is ignored).
 ///
 /// `isa` picks the micro-kernel (normally `isa::active()`; a level the CPU lacks runs the
-/// portable kernel).
+/// portable kernel), unless one is registered with [`set_custom_kernel`].
 ///
 /// Work runs on the current rayon pool (`rayon::current_num_threads()`); with one thread no
 /// parallel machinery is touched. Work is split over rectangles of C only, never over k, and the
@@ -106,6 +110,11 @@ pub fn sgemm(
             scale_row(&mut row[..n], beta);
         }
         return;
+    }
+    // A registered micro-kernel runs every product, small ones too, so a check of small
+    // shapes checks it.
+    if let Some(kern) = custom::registered() {
+        return driver::run(&kern, m, n, k, alpha, a, b, beta, c, ldc);
     }
     // Single rows (GEMV) too: packing B would triple the memory traffic of a memory-bound op.
     if m * n * k <= SMALL_MNK || m == 1 {

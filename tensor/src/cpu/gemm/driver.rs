@@ -37,6 +37,7 @@ pub(super) type PackB = fn(&MatRef, usize, usize, usize, usize, &mut [f32]);
 
 /// A micro-kernel, its register-tile shape, its cache blocking and the packers
 /// instantiated for that shape.
+#[derive(Clone, Copy)]
 pub(super) struct Kernel {
     pub mr: usize,
     pub nr: usize,
@@ -55,9 +56,9 @@ pub(super) struct Kernel {
 const PARTS_PER_THREAD: usize = 1;
 /// Columns per B block: at most KC x NC x 4 B = 4 MiB per part, streamed from L3. A
 /// multiple of every kernel's NR (8, 12, 16, 32).
-const NC: usize = 4032;
+pub(super) const NC: usize = 4032;
 /// Largest MR * NR of any kernel (the edge-tile scratch buffer).
-const MAX_TILE: usize = 12 * 32;
+pub(super) const MAX_TILE: usize = 12 * 32;
 
 thread_local! {
     // Packing buffers reused across calls. Taken out of the cell while in use (a nested or
