@@ -92,6 +92,10 @@ pub struct FinetuneArgs {
     /// cpu, gpu or gpu:N.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+    /// A WGSL matmul kernel to train with in place of the engine's on the GPU, as with
+    /// `perplexity --swap` (`lamina kernel check` it first).
+    #[arg(long, value_name = "FILE.wgsl")]
+    pub swap: Option<PathBuf>,
     /// Run directory: metrics.jsonl, checkpoint-N/, best/ and final/ (the adapter or model).
     #[arg(long, short = 'o', default_value = "runs/finetune")]
     pub out: PathBuf,
@@ -235,6 +239,9 @@ fn run_in(group: &dyn Collective, args: FinetuneArgs) -> CliResult {
     if lead && !args.resume && args.resume_from.is_none() {
         // Before anything is loaded: a run directory holding another run fails at once.
         run_dir::check_fresh(&args.out, args.overwrite)?;
+    }
+    if let Some(kernel) = &args.swap {
+        crate::kernel::swap_in(kernel, args.device, args.method.keep_quantized(args.quantized_base))?;
     }
     let path = model_path(&args.model)?;
     let file = GgufFile::open(&path)?;

@@ -36,6 +36,12 @@ pub struct ModelArgs {
     /// adapter_model.safetensors): LoRA or IA3, applied over the model's weights.
     #[arg(long = "adapter", visible_alias = "lora", value_name = "DIR")]
     pub lora: Option<PathBuf>,
+    /// A WGSL matmul kernel (written against docs/kernels/matmul.md; `lamina kernel check`
+    /// it first) to run in place of the engine's on the GPU device: every float matmul of the
+    /// model goes through it (quantized weights stay in the quantized kernel unless
+    /// --dequantize). Judge an idea end to end: perplexity unchanged, tokens/s changed.
+    #[arg(long, value_name = "FILE.wgsl")]
+    pub swap: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -122,6 +128,9 @@ pub fn load(args: &ModelArgs) -> CliResult<Loaded> {
 pub fn load_any(args: &ModelArgs) -> CliResult<Loaded<arch::Model>> {
     if args.ctx == 0 {
         return Err("--ctx must be at least 1".into());
+    }
+    if let Some(file) = &args.swap {
+        crate::kernel::swap_in(file, args.device, !args.dequantize)?;
     }
     let path = model_path(&args.model)?;
     let start = Instant::now();

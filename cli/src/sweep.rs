@@ -217,7 +217,14 @@ fn sweep(args: &SweepArgs, variants: &[Variant], text: &str, work: &Path) -> Cli
 }
 
 fn model_args(args: &SweepArgs, path: &Path) -> ModelArgs {
-    ModelArgs { model: Some(path.to_path_buf()), device: args.device, ctx: args.chunk, dequantize: false, lora: None }
+    ModelArgs {
+        model: Some(path.to_path_buf()),
+        device: args.device,
+        ctx: args.chunk,
+        dequantize: false,
+        lora: None,
+        swap: None,
+    }
 }
 
 fn bar(n_chunks: usize, prefix: String) -> CliResult<ProgressBar> {

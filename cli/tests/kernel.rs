@@ -2,7 +2,8 @@
 //! the naive and tiled kernels pass, the one with a subtle bug fails naming the failing
 //! case and the first differing element, and a file that breaks the binding contract is
 //! refused before anything runs; `bench` times against the built-in kernel; `tune` never
-//! picks a candidate that fails verification and caches its winner.
+//! picks a candidate that fails verification and caches its winner; `--swap` runs a whole
+//! model with a user's kernel.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -154,4 +155,59 @@ fn tune_verifies_before_timing_and_caches_the_winner() {
     let (ok, out, err) = kernel_with_cache(&args, &cache).unwrap();
     assert!(!ok && out.matches("rejected: fails").count() == 2 && err.contains("no candidate passed"), "{out}\n{err}");
     let _ = std::fs::remove_dir_all(cache);
+}
+
+/// A tiny LLaMA whose products have K = 24 and 40: not multiples of tiled_bug.wgsl's BK
+/// (16), so its bug shows (the committed fixture's 32 and 64 would hide it).
+fn odd_llama() -> PathBuf {
+    use lamina_testkit::tiny_llama::{tiny_llama, Tiny};
+    let path = std::env::temp_dir().join(format!("lamina-kernel-swap-{}.gguf", std::process::id()));
+    tiny_llama(&path, &Tiny { dim: 24, ffn: 40, layers: 2, ..Tiny::default() });
+    path
+}
+
+/// `lamina perplexity` of `model` on the GPU with `--swap KERNEL`, from its JSON.
+fn perplexity_swapped(model: &Path, gpu: lamina_tensor::Device, swap: Option<&str>) -> f64 {
+    let device = gpu.to_string();
+    let mut args = vec!["perplexity", "-m", model.to_str().unwrap(), "--device", &device];
+    args.extend(["--chunk", "32", "--chunks", "2", "--json"]);
+    args.extend(swap.iter().flat_map(|s| ["--swap", s]));
+    let out = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .env("LAMINA_CACHE_DIR", cache_dir("untuned"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    assert_eq!(swap.is_some(), stderr.contains("--swap: every matmul on"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    v["perplexity"].as_f64().unwrap_or_else(|| panic!("no perplexity: {v}"))
+}
+
+/// `--swap`: the tiled example in place of the engine's matmul gives a whole model the
+/// same perplexity on the GPU; the buggy one changes it (so the swap is really in effect);
+/// on the CPU, where there is no WGSL matmul to replace, `perplexity` and `finetune` refuse
+/// it before loading anything.
+#[test]
+fn a_swapped_kernel_runs_a_whole_model() {
+    let model = odd_llama();
+    let refused = |command: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(command)
+            .args(["-m", model.to_str().unwrap(), "--swap", &example("tiled.wgsl")])
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success() && err.contains("--device gpu") && !err.contains("panicked"), "{err}");
+    };
+    refused(&["perplexity"]);
+    refused(&["finetune", "--data", "no-such-data.jsonl", "-o", "no-such-run"]);
+    if let Some(gpu) = lamina_testkit::gpu() {
+        let builtin = perplexity_swapped(&model, gpu, None);
+        let tiled = perplexity_swapped(&model, gpu, Some(&example("tiled.wgsl")));
+        assert!((tiled - builtin).abs() <= 1e-4 * builtin, "built-in {builtin}, tiled.wgsl {tiled}");
+        let buggy = perplexity_swapped(&model, gpu, Some(&example("tiled_bug.wgsl")));
+        assert!((buggy - builtin).abs() > 1e-2 * builtin, "the buggy kernel made no difference: {buggy} vs {builtin}");
+    }
+    let _ = std::fs::remove_file(model);
 }

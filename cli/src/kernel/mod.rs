@@ -11,7 +11,8 @@ mod tune;
 use clap::{Args, Subcommand};
 use lamina_tensor::gpu::contract::{capabilities, Family};
 use lamina_tensor::gpu::{GpuDevice, UserKernel};
-use std::path::PathBuf;
+use lamina_tensor::Device;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
@@ -95,6 +96,23 @@ impl KernelSource {
         let kernel = UserKernel::load(self.op, &self.file_name(), &text, self.entry.as_deref(), &overrides, caps)?;
         Ok((dev, Arc::new(kernel)))
     }
+}
+
+/// `--swap FILE.wgsl` of the LLM commands: a user's matmul kernel in place of the engine's
+/// on `device`, checked against the contract first (and with the overrides `kernel tune`
+/// cached for it on this adapter, as `kernel check` uses them).
+pub fn swap_in(file: &Path, device: Device, quantized: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let Device::Gpu(gpu) = device else {
+        return Err("--swap replaces the GPU's matmul kernel: add --device gpu (or gpu:N)".into());
+    };
+    let source = KernelSource { file: file.to_path_buf(), op: Family::Matmul, entry: None, overrides: Vec::new(), gpu };
+    let (dev, kernel) = source.load()?;
+    dev.set_matmul_kernel(Some(kernel.clone()))?;
+    eprintln!("--swap: every matmul on {device} runs {} (tile {:?})", kernel.label(), kernel.tile());
+    if quantized {
+        eprintln!("  quantized weights keep the engine's quantized matmul; --dequantize sends them through yours too");
+    }
+    Ok(())
 }
 
 pub fn run(args: KernelArgs) -> Result<(), Box<dyn std::error::Error>> {
