@@ -140,15 +140,8 @@ fn settings(args: &EvalArgs, model: &Path) -> Map<String, Value> {
         "kl_base": args.kl_base.as_ref().map(|p| p.display().to_string()),
         "judge": args.judge.as_ref().map(|p| p.display().to_string()),
         "threads": lamina_tensor::threads(),
-        "cpu": cpu_model(),
+        "cpu": crate::bench::cpu_model(),
         "lamina": env!("CARGO_PKG_VERSION"),
     });
     v.as_object().cloned().unwrap_or_default()
-}
-
-/// The CPU's model name (Linux), for the efficiency figures.
-fn cpu_model() -> Option<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("model name"))?;
-    Some(line.split_once(':')?.1.trim().to_string())
 }

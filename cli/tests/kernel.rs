@@ -3,7 +3,7 @@
 //! case and the first differing element, and a file that breaks the binding contract is
 //! refused before anything runs; `bench` times against the built-in kernel; `tune` never
 //! picks a candidate that fails verification and caches its winner; `--swap` runs a whole
-//! model with a user's kernel.
+//! model with a user's kernel; `bench --roofline` draws what it measured.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -210,4 +210,51 @@ fn a_swapped_kernel_runs_a_whole_model() {
         assert!((buggy - builtin).abs() > 1e-2 * builtin, "the buggy kernel made no difference: {buggy} vs {builtin}");
     }
     let _ = std::fs::remove_file(model);
+}
+
+/// `lamina bench --roofline`: the CPU and every GPU adapter, each case a point whose
+/// intensity is its flops over its compulsory bytes; the SVG draws exactly the JSON's points.
+#[test]
+fn bench_draws_every_device_on_its_roofline() {
+    let svg = std::env::temp_dir().join(format!("lamina-roofline-{}.svg", std::process::id()));
+    let args = ["bench", "--ops", "matmul,add", "--sizes", "32", "--repeat", "1", "--json"];
+    let out = Command::new(env!("CARGO_BIN_EXE_lamina")).args(args).arg("--roofline").arg(&svg).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success() && !stderr.contains("panicked"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let devices = v["devices"].as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+    let gpus = devices.iter().filter(|d| d["device"].as_str().unwrap().starts_with("gpu")).count();
+    assert_eq!(devices.len(), 1 + gpus, "{v}");
+    if lamina_testkit::gpu().is_some() {
+        assert!(gpus >= 1, "no GPU panel: {v}");
+    }
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let mut points = 0;
+    for d in &devices {
+        let roof = &d["roofline"];
+        let pts = roof["points"].as_array().unwrap();
+        assert_eq!(pts.len(), 2, "{roof}");
+        // (32x32)@(32x32): 2 * 32^3 flops over 3 * 32^2 f32 read or written.
+        assert!((pts[0]["intensity"].as_f64().unwrap() - 16.0 / 3.0).abs() < 1e-9, "{roof}");
+        assert!(pts[1]["intensity"].as_f64().unwrap() < 0.1, "add: 1 flop per 12 bytes: {roof}");
+        for p in pts {
+            assert!(p["gflops"].as_f64().unwrap() > 0.0 && text.contains(p["label"].as_str().unwrap()), "{p}");
+        }
+        points += pts.len();
+        let ceil = &roof["ceilings"];
+        let cpu = d["device"] == "cpu";
+        assert!(ceil["gbs"].as_f64().unwrap() > 0.0, "{ceil}");
+        assert!(ceil["bandwidth_source"].as_str().unwrap().starts_with("measured"), "{ceil}");
+        assert_eq!(ceil["gflops"].is_null(), !cpu, "the CPU's compute roof is stated, a GPU's unknown: {ceil}");
+        for source in ["compute_source", "bandwidth_source"] {
+            assert!(text.contains(ceil[source].as_str().unwrap()), "the panel says where its roofs come from: {ceil}");
+        }
+        if cpu {
+            let model = roof["device"].as_str().unwrap();
+            assert!(model.starts_with("cpu (") && text.contains(model), "the CPU's model names its panel: {model}");
+        }
+    }
+    let markers = text.lines().filter(|l| l.starts_with("<circle") && l.contains("fill-opacity")).count();
+    assert_eq!(markers, points, "one marker per point");
+    let _ = std::fs::remove_file(svg);
 }

@@ -11,13 +11,24 @@
 //! Every call goes through the public `Tensor` API, output allocation included: glibc maps
 //! outputs over 32 MiB fresh from the kernel on every call, so the 4096x4096 cases pay a
 //! page fault per 4 KiB of output (measured: `add` 2.5x slower than with THP on).
+//!
+//! `--roofline FILE.svg` puts every case on its device's roofline (`roofline.rs`), for the
+//! CPU and each GPU adapter; `peak.rs` measures the CPU's ceilings.
+
+mod peak;
+mod roofline;
 
 use clap::Args;
 use lamina_tensor::cpu::isa;
-use lamina_tensor::gpu::GpuDevice;
+use lamina_tensor::gpu::{self, GpuDevice};
 use lamina_tensor::quant::{GgmlType, QMatrix};
 use lamina_tensor::{scaled_dot_product_attention, DType, Device, OpName, Tensor};
+use peak::Peak;
+pub(crate) use peak::{cpu_model, load_average};
+use roofline::{Ceilings, Point, Roofline};
 use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const DEFAULT_OPS: &str = "matmul,matmul_qt,softmax,rms_norm,layer_norm,attention,exp,add";
@@ -45,8 +56,9 @@ pub struct BenchArgs {
     /// Device to run on: cpu, gpu or gpu:N. GPU times come from timestamp queries around each
     /// kernel where the adapter has them (wall-clock around a device sync otherwise, said so
     /// in the output); the adapter's peak is unknown, so no %peak.
-    #[arg(long, default_value = "cpu")]
-    pub device: Device,
+    /// Default: cpu (with --roofline: the CPU and every GPU adapter, one after the other)
+    #[arg(long)]
+    pub device: Option<Device>,
     /// Timed batches per case; the median is reported
     #[arg(long, default_value_t = 10)]
     pub repeat: usize,
@@ -55,6 +67,14 @@ pub struct BenchArgs {
     /// `LAMINA_GPU_DISABLE=f16` times the f32-math path instead
     #[arg(long, default_value = "f32", value_parser = parse_float_dtype)]
     pub dtype: DType,
+    /// Also draw every measured case on its device's roofline (arithmetic intensity against
+    /// GFLOP/s, under the compute and bandwidth ceilings: the CPU's compute ceiling stated
+    /// from its clock, its bandwidth measured by STREAM; a GPU's bandwidth measured by an add
+    /// kernel, its compute ceiling unknown) into this SVG, one panel per device; with --json,
+    /// the same points and ceilings under `roofline` (and one object per device under
+    /// `devices` when there are several)
+    #[arg(long, value_name = "FILE.svg")]
+    pub roofline: Option<PathBuf>,
 }
 
 pub(crate) fn parse_float_dtype(s: &str) -> Result<DType, String> {
@@ -67,29 +87,41 @@ pub(crate) fn parse_float_dtype(s: &str) -> Result<DType, String> {
 }
 
 pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let device = args.device;
-    // Waits for the device's queued work, so a GPU timing covers execution, not recording.
-    let sync: Box<dyn Fn() -> lamina_tensor::Result<()>> = match device {
-        Device::Cpu => Box::new(|| Ok(())),
-        Device::Gpu(n) => {
-            let dev = GpuDevice::get(n)?;
-            Box::new(move || dev.sync())
+    let cases = cases(&args)?;
+    let peak = Peak::detect();
+    if !args.json {
+        peak.print();
+    }
+    // With --roofline and no --device: the CPU and every GPU adapter.
+    let devices = match (args.device, &args.roofline) {
+        (Some(d), _) => vec![d],
+        (None, Some(_)) => std::iter::once(Device::Cpu).chain((0..gpu::adapters().len()).map(Device::Gpu)).collect(),
+        (None, None) => vec![Device::Cpu],
+    };
+    let mut runs = Vec::new();
+    for device in devices {
+        runs.push(bench_device(device, &cases, &args, &peak)?);
+    }
+    if let Some(path) = &args.roofline {
+        let lines: Vec<Roofline> = runs.iter().filter_map(|r| r.roofline.clone()).collect();
+        crate::plot::save(path, &roofline::svg(&lines))?;
+        if !args.json {
+            println!("\nroofline of {} device(s) written to {}", lines.len(), path.display());
         }
-    };
-    // The GPU's own clock, when it has timestamp queries: kernel time without the host's
-    // recording, submission and wake-up latency.
-    let gpu = match device {
-        Device::Gpu(n) => Some(GpuDevice::get(n)?),
-        Device::Cpu => None,
-    };
-    let timestamps = gpu.as_ref().is_some_and(|d| d.summary().timestamp_query);
-    let clock = if device == Device::Cpu {
-        "wall"
-    } else if timestamps {
-        "gpu-timestamps"
-    } else {
-        "wall-around-sync"
-    };
+    }
+    if args.json {
+        let mut objects: Vec<serde_json::Value> = runs.into_iter().map(|r| r.json).collect();
+        let out = match objects.len() {
+            1 => objects.remove(0),
+            _ => serde_json::json!({ "devices": objects }),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+/// The cases `--ops` and `--sizes` name.
+fn cases(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
     let ops = args.ops.iter().map(|s| parse_op(s)).collect::<Result<Vec<_>, _>>()?;
     let qtype = parse_qtype(&args.qtype)?;
     let sizes = args.sizes.iter().map(|s| parse_dims(s)).collect::<Result<Vec<_>, _>>()?;
@@ -111,50 +143,59 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    Ok(cases)
+}
 
-    let peak = Peak::detect();
+/// One device's results: the JSON object `--json` prints and its roofline.
+struct DeviceRun {
+    json: serde_json::Value,
+    roofline: Option<Roofline>,
+}
+
+/// Times every case on `device`, printing the table unless `--json`.
+fn bench_device(
+    device: Device,
+    cases: &[Case],
+    args: &BenchArgs,
+    peak: &Peak,
+) -> Result<DeviceRun, Box<dyn std::error::Error>> {
+    // The GPU's own clock, when it has timestamp queries: kernel time without the host's
+    // recording, submission and wake-up latency.
+    let gpu = match device {
+        Device::Gpu(n) => Some(GpuDevice::get(n)?),
+        Device::Cpu => None,
+    };
+    // Waits for the device's queued work, so a GPU timing covers execution, not recording.
+    let sync = || gpu.as_ref().map_or(Ok(()), |d| d.sync());
+    let timestamps = gpu.as_ref().is_some_and(|d| d.summary().timestamp_query);
+    let clock = match (&gpu, timestamps) {
+        (None, _) => "wall",
+        (Some(_), true) => "gpu-timestamps",
+        (Some(_), false) => "wall-around-sync",
+    };
     if !args.json {
-        peak.print();
-        if let Device::Gpu(n) = device {
-            let dev = GpuDevice::get(n)?;
-            println!("device {device}: {}", dev.summary());
-            println!("  kernels: {}", dev.kernel_paths());
-            if timestamps {
-                println!("  times: the kernels' execution on the GPU, from timestamp queries around each dispatch (summed over an op's dispatches); the adapter's peak is not known, so no %peak");
-            } else {
-                println!("  times: wall-clock around a device sync (this adapter has no timestamp queries); the adapter's peak is not known, so no %peak");
-            }
-        }
-        println!("\n{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}", "op", "shape", "median", "rate", "%peak", "runs");
+        print_device_header(device, gpu.as_deref(), timestamps);
     }
     let mut rows = Vec::new();
-    for case in &cases {
+    let mut points = Vec::new();
+    for case in cases {
         let mut call = prepare(case, device, args.dtype)?;
         let t = match gpu.as_ref().filter(|_| timestamps) {
             Some(dev) => time_on_gpu(&mut *call, args.repeat.max(1), dev)?,
-            None => time_it(&mut *call, args.repeat.max(1), &*sync)?,
+            None => time_it(&mut *call, args.repeat.max(1), &sync)?,
         };
-        let (rate, unit, peak_rate) = match case.work(args.dtype.size_in_bytes()) {
+        let elem = args.dtype.size_in_bytes();
+        let (rate, unit, peak_rate) = match case.work(elem) {
             Work::Flops(f) => (f / t.median / 1e9, "GFLOP/s", peak.gflops),
             Work::Bytes(b) => (b / t.median / 1e9, "GB/s", Some(peak.mem_gbs)),
         };
         let peak_rate = if device == Device::Cpu { peak_rate } else { None };
         let frac = peak_rate.map(|p| rate / p);
         if !args.json {
-            let pct = frac.map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0));
-            let runs = format!("{}x{}", t.runs, t.inner);
-            // Three decimals below 1 (a software adapter's GB/s), else one.
-            let rate_s = if rate < 1.0 { format!("{rate:.3} {unit}") } else { format!("{rate:.1} {unit}") };
-            println!(
-                "{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}",
-                op_key(case.op),
-                case.label(),
-                fmt_time(t.median),
-                rate_s,
-                pct,
-                runs
-            );
+            print_row(case, &t, (rate, unit), frac);
         }
+        let label = format!("{} {}", op_key(case.op), case.label());
+        points.push(Point { label, intensity: case.flops() / case.bytes(elem), gflops: case.flops() / t.median / 1e9 });
         rows.push(serde_json::json!({
             "op": op_key(case.op), "shape": case.shape, "causal": case.causal, "label": case.label(),
             "qtype": case.qtype.map(|t| t.name()),
@@ -162,14 +203,85 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             "rate": rate, "unit": unit, "peak_fraction": frac,
         }));
     }
-    if args.json {
-        let out = serde_json::json!({
-            "device": device.name(), "dtype": args.dtype.to_string(), "clock": clock,
-            "kernels": gpu.as_ref().map(|d| d.kernel_paths()), "peak": peak.to_json(), "results": rows,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+    let mut json = serde_json::json!({
+        "device": device.name(), "dtype": args.dtype.to_string(), "clock": clock,
+        "kernels": gpu.as_ref().map(|d| d.kernel_paths()), "peak": peak.to_json(), "results": rows,
+    });
+    let roofline = match (&args.roofline, &gpu) {
+        (None, _) => None,
+        (Some(_), None) => {
+            Some(Roofline { device: device_title(device, None, peak), points, ceilings: peak.ceilings() })
+        }
+        (Some(_), Some(dev)) => {
+            let ceilings = gpu_ceilings(dev, args.repeat.max(1))?;
+            Some(Roofline { device: device_title(device, Some(dev), peak), points, ceilings })
+        }
+    };
+    if let Some(r) = &roofline {
+        json["roofline"] = r.json();
     }
-    Ok(())
+    Ok(DeviceRun { json, roofline })
+}
+
+/// One row of the table: the case, its median time, its rate and the fraction of peak.
+fn print_row(case: &Case, t: &Timing, (rate, unit): (f64, &str), frac: Option<f64>) {
+    let pct = frac.map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0));
+    let runs = format!("{}x{}", t.runs, t.inner);
+    // Three decimals below 1 (a software adapter's GB/s), else one.
+    let rate = if rate < 1.0 { format!("{rate:.3} {unit}") } else { format!("{rate:.1} {unit}") };
+    println!(
+        "{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}",
+        op_key(case.op),
+        case.label(),
+        fmt_time(t.median),
+        rate,
+        pct,
+        runs
+    );
+}
+
+fn print_device_header(device: Device, gpu: Option<&GpuDevice>, timestamps: bool) {
+    if let Some(dev) = gpu {
+        println!("\ndevice {device}: {}", dev.summary());
+        println!("  kernels: {}", dev.kernel_paths());
+        if timestamps {
+            println!("  times: the kernels' execution on the GPU, from timestamp queries around each dispatch (summed over an op's dispatches); the adapter's peak is not known, so no %peak");
+        } else {
+            println!("  times: wall-clock around a device sync (this adapter has no timestamp queries); the adapter's peak is not known, so no %peak");
+        }
+    } else {
+        println!("\ndevice cpu");
+    }
+    println!("{:<11} {:<28} {:>10}  {:>17}  {:>6}  {:>7}", "op", "shape", "median", "rate", "%peak", "runs");
+}
+
+/// The panel's title: the adapter's name, or the CPU's model, threads and kernels.
+fn device_title(device: Device, gpu: Option<&Arc<GpuDevice>>, peak: &Peak) -> String {
+    match gpu {
+        Some(dev) => format!("{device}, {}", dev.summary().name),
+        None => {
+            let model = peak.model.as_deref().unwrap_or("CPU model unknown");
+            format!("cpu ({model}), {} threads, {} kernels", lamina_tensor::threads(), isa::active().name())
+        }
+    }
+}
+
+/// A GPU adapter's ceilings: bandwidth measured with Lamina's own `add` kernel on three
+/// 16 MiB f32 arrays (a lower bound on what its memory can do); compute not known (wgpu
+/// reports neither the clock nor the ALU count).
+fn gpu_ceilings(dev: &Arc<GpuDevice>, repeat: usize) -> Result<Ceilings, Box<dyn std::error::Error>> {
+    let case = Case::new(OpName::Add, &[2048, 2048]);
+    let mut call = prepare(&case, Device::Gpu(dev.ordinal()), DType::F32)?;
+    let t = match dev.summary().timestamp_query {
+        true => time_on_gpu(&mut *call, repeat, dev)?,
+        false => time_it(&mut *call, repeat, &|| dev.sync())?,
+    };
+    Ok(Ceilings {
+        gflops: None,
+        compute_source: "not known: wgpu reports no clock or ALU count".into(),
+        gbs: Some(case.bytes(4) / t.median / 1e9),
+        bandwidth_source: "measured: the add kernel on 3 x 16 MiB (a lower bound)".into(),
+    })
 }
 
 // ---- cases ---------------------------------------------------------------------------------
@@ -199,30 +311,61 @@ impl Case {
         Case { op: OpName::MatmulQt, shape: shape.to_vec(), causal: false, qtype: Some(ty) }
     }
 
-    /// What the op must do at minimum: flops for compute-bound ops, else bytes read + written
-    /// once, for elements of `elem` bytes.
+    /// How the case is rated: compute-bound ops by their flops, memory-bound ones by the
+    /// bytes they must read and write once (elements of `elem` bytes).
     fn work(&self, elem: usize) -> Work {
+        match self.op {
+            // One row of x streams the weights once: rated by the bytes of blocks it reads.
+            OpName::MatmulQt if self.shape[0] == 1 => Work::Bytes(self.weight_bytes()),
+            OpName::Matmul | OpName::MatmulQt | OpName::Attention => Work::Flops(self.flops()),
+            _ => Work::Bytes(self.bytes(elem)),
+        }
+    }
+
+    /// The arithmetic the op must do. Products: 2 flops per multiply-add. Row and
+    /// elementwise ops: the reference formula's operations per element, an `exp` counting
+    /// one (add 1, exp 1, softmax 5: max, subtract, exp, sum, divide; rms_norm 4: square,
+    /// sum, scale, weight; layer_norm 7: sum, subtract, square, sum, scale, weight, bias).
+    fn flops(&self) -> f64 {
+        let s: Vec<f64> = self.shape.iter().map(|&d| d as f64).collect();
+        let n: f64 = s.iter().product();
+        match self.op {
+            OpName::Matmul | OpName::MatmulQt => 2.0 * n,
+            // QK^T and PV: 2 * T * T * D flops each per (b, h); causal skips half the scores.
+            // Decode shapes (B, H, Tq, Tk, D): 2 * Tq * Tk * D each.
+            OpName::Attention if s.len() == 5 => 4.0 * n,
+            OpName::Attention => 4.0 * n * s[2] / if self.causal { 2.0 } else { 1.0 },
+            OpName::Softmax => 5.0 * n,
+            OpName::RmsNorm => 4.0 * n,
+            OpName::LayerNorm => 7.0 * n,
+            _ => n,
+        }
+    }
+
+    /// The compulsory traffic: every input read once, the output written once (floats of
+    /// `elem` bytes; matmul_qt's activations and output are f32, its weights blocks).
+    fn bytes(&self, elem: usize) -> f64 {
         let e = elem as f64;
         let s: Vec<f64> = self.shape.iter().map(|&d| d as f64).collect();
         let n: f64 = s.iter().product();
         let row = s.last().copied().unwrap_or(1.0);
         match self.op {
-            OpName::Matmul => Work::Flops(2.0 * n),
-            // One row of x streams the weights once: rated by the bytes of blocks it reads.
-            OpName::MatmulQt if self.shape[0] == 1 => {
-                let ty = self.qtype.expect("matmul_qt has a format");
-                Work::Bytes(s[2] * s[1] * ty.type_size() as f64 / ty.block_size() as f64)
-            }
-            OpName::MatmulQt => Work::Flops(2.0 * n),
-            // QK^T and PV: 2 * T * T * D flops each per (b, h); causal skips half the scores.
-            // Decode shapes (B, H, Tq, Tk, D): 2 * Tq * Tk * D each.
-            OpName::Attention if s.len() == 5 => Work::Flops(4.0 * n),
-            OpName::Attention => Work::Flops(4.0 * n * s[2] / if self.causal { 2.0 } else { 1.0 }),
-            OpName::Add => Work::Bytes(3.0 * e * n),
-            OpName::RmsNorm => Work::Bytes(e * (2.0 * n + row)),
-            OpName::LayerNorm => Work::Bytes(e * (2.0 * n + 2.0 * row)),
-            _ => Work::Bytes(2.0 * e * n),
+            OpName::Matmul => e * (s[0] * s[1] + s[1] * s[2] + s[0] * s[2]),
+            OpName::MatmulQt => self.weight_bytes() + 4.0 * (s[0] * s[1] + s[0] * s[2]),
+            // q and the output (B, H, Tq, D); k and v (B, H, Tk, D).
+            OpName::Attention if s.len() == 5 => e * s[0] * s[1] * s[4] * 2.0 * (s[2] + s[3]),
+            OpName::Attention => 4.0 * e * n,
+            OpName::Add => 3.0 * e * n,
+            OpName::RmsNorm => e * (2.0 * n + row),
+            OpName::LayerNorm => e * (2.0 * n + 2.0 * row),
+            _ => 2.0 * e * n,
         }
+    }
+
+    /// matmul_qt's weight blocks: (N, K) in its format.
+    fn weight_bytes(&self) -> f64 {
+        let ty = self.qtype.expect("matmul_qt has a format");
+        (self.shape[2] * self.shape[1] * ty.type_size() / ty.block_size()) as f64
     }
 
     fn label(&self) -> String {
@@ -425,183 +568,6 @@ pub(crate) fn fmt_time(s: f64) -> String {
     }
 }
 
-// ---- machine peak --------------------------------------------------------------------------
-
-struct Peak {
-    /// 1-minute load average before we started.
-    load: Option<f64>,
-    threads: usize,
-    clock_mhz: Option<f64>,
-    clock_source: String,
-    simd: &'static str,
-    lanes: usize,
-    pipes: usize,
-    flop_per_lane_op: usize,
-    gflops: Option<f64>,
-    copy_gbs: f64,
-    triad_gbs: f64,
-    mem_gbs: f64,
-}
-
-impl Peak {
-    fn detect() -> Peak {
-        let load = load_average();
-        let threads = lamina_tensor::threads();
-        let (clock_mhz, clock_source) = match clock_mhz() {
-            Some((mhz, src)) => (Some(mhz), src),
-            None => (None, "not found in /proc/cpuinfo or cpufreq".to_string()),
-        };
-        let (simd, lanes, pipes, flop_per_lane_op) = simd_width();
-        let gflops = clock_mhz.map(|m| m / 1e3 * (pipes * lanes * flop_per_lane_op * threads) as f64);
-        let (copy_gbs, triad_gbs) = stream(threads);
-        Peak {
-            load,
-            threads,
-            clock_mhz,
-            clock_source,
-            simd,
-            lanes,
-            pipes,
-            flop_per_lane_op,
-            gflops,
-            copy_gbs,
-            triad_gbs,
-            mem_gbs: copy_gbs.max(triad_gbs),
-        }
-    }
-
-    fn print(&self) {
-        println!("lamina bench: device cpu, f32, {} threads, engine kernels: {}", self.threads, isa::active().name());
-        if let Some(load) = self.load {
-            let busy = if load > 0.5 { ": other processes compete for the cores, rates may read low" } else { "" };
-            println!("  1-minute load average before the run: {load:.2}{busy}");
-        }
-        let clock = self.clock_mhz.map_or("? MHz".to_string(), |m| format!("{m:.0} MHz"));
-        let peak = self.gflops.map_or("unknown".to_string(), |g| format!("{g:.1} GFLOP/s"));
-        println!(
-            "compute peak: {clock} x {} FMA pipes x {} f32 lanes ({}) x {} flop x {} threads = {peak}",
-            self.pipes, self.lanes, self.simd, self.flop_per_lane_op, self.threads
-        );
-        println!("  clock from {}; pipes assumed (2 on Zen / Intel big cores)", self.clock_source);
-        println!(
-            "memory peak: {:.1} GB/s, measured (STREAM-like, {} threads, 3 x 64 MiB arrays, best of 5): copy {:.1} GB/s, triad {:.1} GB/s",
-            self.mem_gbs, self.threads, self.copy_gbs, self.triad_gbs
-        );
-        println!(
-            "  memory-bound ops count bytes read + written once (f32); %peak is against the better of copy and triad"
-        );
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "threads": self.threads, "engine_isa": isa::active().name(), "load_average_1m": self.load,
-            "clock_mhz": self.clock_mhz, "clock_source": self.clock_source,
-            "simd": self.simd, "f32_lanes": self.lanes, "fma_pipes_assumed": self.pipes,
-            "flop_per_lane_op": self.flop_per_lane_op, "gflops": self.gflops,
-            "mem_copy_gbs_measured": self.copy_gbs, "mem_triad_gbs_measured": self.triad_gbs, "mem_gbs": self.mem_gbs,
-        })
-    }
-}
-
-/// The 1-minute load average (Linux), to flag runs that shared the cores with other work.
-pub(crate) fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
-}
-
-/// The core clock: the largest "cpu MHz" in /proc/cpuinfo, else cpufreq's maximum.
-fn clock_mhz() -> Option<(f64, String)> {
-    if let Some(mhz) = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| max_cpu_mhz(&s)) {
-        return Some((mhz, "/proc/cpuinfo \"cpu MHz\" (max over cores)".to_string()));
-    }
-    let path = "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq";
-    let khz: f64 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-    Some((khz / 1e3, path.to_string()))
-}
-
-/// AMD family 25 (0x19) with AVX-512: Zen 4 (Zen 3, the same family, has no AVX-512).
-fn is_zen4(cpuinfo: &str) -> bool {
-    let field =
-        |name: &str| cpuinfo.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).map(str::trim);
-    field("vendor_id") == Some("AuthenticAMD") && field("cpu family") == Some("25")
-}
-
-fn max_cpu_mhz(cpuinfo: &str) -> Option<f64> {
-    cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("cpu MHz"))
-        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
-        .reduce(f64::max)
-}
-
-/// (name, f32 lanes, pipes, flop per lane per op) of the widest vector unit this CPU has.
-/// Without FMA the two pipes are one adder and one multiplier: 1 flop per lane each.
-fn simd_width() -> (&'static str, usize, usize, usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // Zen 4 (AMD family 25) splits each 512-bit FMA over its two 256-bit pipes: the
-            // same peak as AVX2. Zen 5 and Intel's server cores issue two 512-bit FMAs.
-            let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-            if is_zen4(&cpuinfo) {
-                return ("avx-512, 256-bit halves (Zen 4)", 16, 1, 2);
-            }
-            return ("avx-512", 16, 2, 2);
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return ("avx2+fma", 8, 2, 2);
-        }
-        if is_x86_feature_detected!("avx") {
-            return ("avx, no fma", 8, 2, 1);
-        }
-        ("sse", 4, 2, 1)
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        ("neon", 4, 2, 2)
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        ("scalar", 1, 2, 2)
-    }
-}
-
-/// STREAM-like bandwidth in GB/s: (copy `c = a`, triad `a = b + s * c`), best of 5 passes,
-/// counting bytes read + written like STREAM does. 3 x 64 MiB dwarfs the caches.
-fn stream(threads: usize) -> (f64, f64) {
-    const N: usize = 1 << 24;
-    let (mut a, b, mut c) = (vec![1.0f32; N], vec![2.0f32; N], vec![0.5f32; N]);
-    let chunk = N.div_ceil(threads.max(1));
-    let best = |bytes: f64, pass: &mut dyn FnMut()| {
-        (0..6)
-            .map(|i| {
-                let t = Instant::now();
-                pass();
-                if i == 0 {
-                    0.0
-                } else {
-                    bytes / t.elapsed().as_secs_f64() / 1e9
-                } // pass 0 warms up
-            })
-            .fold(0.0, f64::max)
-    };
-    let copy = best(2.0 * 4.0 * N as f64, &mut || {
-        std::thread::scope(|sc| {
-            for (cc, ac) in c.chunks_mut(chunk).zip(a.chunks(chunk)) {
-                sc.spawn(move || cc.copy_from_slice(ac));
-            }
-        })
-    });
-    let triad = best(3.0 * 4.0 * N as f64, &mut || {
-        std::thread::scope(|sc| {
-            for ((ac, bc), cc) in a.chunks_mut(chunk).zip(b.chunks(chunk)).zip(c.chunks(chunk)) {
-                sc.spawn(move || ac.iter_mut().zip(bc).zip(cc).for_each(|((x, &y), &z)| *x = y + 3.0 * z));
-            }
-        })
-    });
-    black_box((&a, &c));
-    (copy, triad)
-}
-
 // ---- names ---------------------------------------------------------------------------------
 
 /// The catalog name in snake case: `OpName::RmsNorm` -> "rms_norm".
@@ -674,15 +640,6 @@ mod tests {
         let (Work::Flops(p), Work::Flops(c)) = (plain.work(4), causal.work(4)) else { panic!() };
         assert_eq!(p, 4.0 * 8.0 * 256.0 * 256.0 * 64.0);
         assert_eq!(c, p / 2.0);
-    }
-
-    #[test]
-    fn clock_parses_from_cpuinfo() {
-        let info = "processor\t: 0\ncpu MHz\t\t: 2445.404\nprocessor\t: 1\ncpu MHz\t\t: 1800.0\n";
-        assert_eq!(max_cpu_mhz(info), Some(2445.404));
-        assert_eq!(max_cpu_mhz("model name: x"), None);
-        assert!(is_zen4("vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"));
-        assert!(!is_zen4("vendor_id\t: GenuineIntel\ncpu family\t: 6\n"));
     }
 
     #[test]
