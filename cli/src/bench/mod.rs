@@ -278,7 +278,7 @@ fn gpu_ceilings(dev: &Arc<GpuDevice>, repeat: usize) -> Result<Ceilings, Box<dyn
     };
     Ok(Ceilings {
         gflops: None,
-        compute_source: "not known: wgpu reports no clock or ALU count".into(),
+        compute_source: "wgpu reports no clock or ALU count".into(),
         gbs: Some(case.bytes(4) / t.median / 1e9),
         bandwidth_source: "measured: the add kernel on 3 x 16 MiB (a lower bound)".into(),
     })

@@ -75,6 +75,10 @@ pub struct Roofline {
 /// roof show even when every kernel measured sits on one side of the ridge.
 const SPAN: (f64, f64) = (0.05, 100.0);
 
+/// How far past the largest intensity the axis runs, so the label of the rightmost point
+/// (placed right of it) stays inside the chart.
+const LABEL_ROOM: f64 = 8.0;
+
 impl Roofline {
     /// This device's panel, log-log: the bandwidth roof (a line of slope 1) up to the
     /// ridge, the compute roof (flat) from there, where known, and the points.
@@ -87,7 +91,8 @@ impl Roofline {
             self.points.iter().map(|p| p.intensity).chain(around.iter().copied()).filter(|x| *x > 0.0 && x.is_finite())
         };
         let lo = xs().fold(SPAN.0, f64::min);
-        let hi = xs().fold(SPAN.1, f64::max);
+        // Room right of the last point for its label.
+        let hi = xs().fold(SPAN.1, f64::max).max(xs().fold(0.0, f64::max) * LABEL_ROOM);
         let (compute_name, bandwidth_name) = ceil.legends();
         let mut missing = Vec::new();
         let mut roofs = Vec::new();
