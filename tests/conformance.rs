@@ -75,7 +75,7 @@ fn cases() -> Vec<Problem> {
         c.push(P::Binary { op, a: s(&[17, 33]), b: s(&[17, 33]), specials: true });
     }
 
-    for op in [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge] {
+    for op in CmpOp::ALL {
         c.push(P::Cmp { op, a: s(&[5, 7, 11]), b: s(&[7, 11]), specials: false });
         c.push(P::Cmp { op, a: s(&[33]), b: s(&[]), specials: false });
         c.push(P::Cmp { op, a: s(&[17, 33]), b: s(&[17, 33]), specials: true });

@@ -52,14 +52,7 @@ fn unary_op() -> impl Strategy<Value = UnaryOp> {
 }
 
 fn binary_op() -> impl Strategy<Value = BinaryOp> {
-    prop::sample::select(vec![
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Maximum,
-        BinaryOp::Minimum,
-    ])
+    prop::sample::select(BinaryOp::ALL.to_vec())
 }
 
 /// Equal within `rel` of the larger magnitude (plus `abs`), or both NaN, or equal infinities.

@@ -98,10 +98,6 @@ fn greedy_run(m: &Llama, steps: usize) -> (Vec<f32>, Vec<u32>) {
     (first, greedy)
 }
 
-fn gpu_or_skip() -> Option<Device> {
-    lamina_tensor::gpu::test_ordinal().map(Device::Gpu)
-}
-
 /// Three ways to run SmolLM2 on a GPU or the CPU, against each other on a short prompt:
 /// - f32 weights on the GPU vs the CPU (the same weights): logits within 5e-3 (logits are
 ///   O(10-30); f32 kernels that sum in different orders differ by ~1e-4 per layer).
@@ -113,7 +109,7 @@ fn gpu_or_skip() -> Option<Device> {
 #[test]
 fn gpu_agrees_with_cpu() {
     let Some((f, cpu)) = model() else { return };
-    let Some(gpu) = gpu_or_skip() else { return };
+    let Some(gpu) = lamina_testkit::gpu() else { return };
     let _g = lamina_tensor::NoGradGuard::new();
     let gpu_f32 = Llama::from_gguf_with(f, LoadOptions { device: gpu, keep_quantized: false }).unwrap();
     let gpu_q = Llama::from_gguf(f, gpu).unwrap();

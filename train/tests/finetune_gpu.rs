@@ -10,14 +10,11 @@ use lamina_model::qnn::{Proj, QLinear};
 use lamina_model::{Linear, Llama, LlamaConfig};
 use lamina_tensor::quant::{GgmlType, QMatrix};
 use lamina_tensor::{Device, RopeConvention, Tensor};
+use lamina_testkit::gpu;
 use lamina_train::finetune::{finetune, BatchSource, FineTuneConfig, LlamaLora, OptimizerKind, TrainBatch, Trainee};
 use lamina_train::{AdamWConfig, Decay, LrSchedule, TrainError};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-fn gpu() -> Option<Device> {
-    lamina_tensor::gpu::test_ordinal().map(Device::Gpu)
-}
 
 /// Rows of 64 (two Q8_0/Q4_0 blocks) so every projection can be quantized.
 fn config() -> LlamaConfig {

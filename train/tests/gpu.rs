@@ -4,12 +4,9 @@
 
 use lamina_model::GptConfig;
 use lamina_tensor::Device;
+use lamina_testkit::gpu;
 use lamina_train::{data::SHIPPED_CORPUS, retain_freed_memory, train_char_gpt, Progress, TrainConfig};
 use std::time::Instant;
-
-fn gpu() -> Option<Device> {
-    lamina_tensor::gpu::test_ordinal().map(Device::Gpu)
-}
 
 fn config(steps: usize, device: Device) -> TrainConfig {
     TrainConfig {

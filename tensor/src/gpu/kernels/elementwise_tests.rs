@@ -129,15 +129,14 @@ fn binary_and_cmp_match_cpu() {
         let (ca, cb) = (storage(dtype, xa.clone()), storage(dtype, xb.clone()));
         let (ga, gb) = (GpuStorage::from_cpu(&ca, &dev).unwrap(), GpuStorage::from_cpu(&cb, &dev).unwrap());
         for (shape, la, lb) in binary_cases() {
-            for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Minimum]
-            {
+            for op in BinaryOp::ALL {
                 let want = values(&cpu::binary(&ca, &la, &cb, &lb, op).unwrap());
                 let got = values(&binary(&ga, &la, &gb, &lb, op).unwrap().to_cpu().unwrap());
                 // f32: exact (one IEEE rounding each side); halves: storage rounding only.
                 let st = storage_tol(dtype);
                 assert_close(&format!("{op:?} {dtype} {shape:?}"), &got, &want, |_, c| st * c.abs());
             }
-            for op in [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge] {
+            for op in CmpOp::ALL {
                 let want = values(&cpu::cmp(&ca, &la, &cb, &lb, op).unwrap());
                 let got = values(&cmp(&ga, &la, &gb, &lb, op).unwrap().to_cpu().unwrap());
                 assert_close(&format!("{op:?} {dtype} {shape:?}"), &got, &want, |_, _| 0.0);

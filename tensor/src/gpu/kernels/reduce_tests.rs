@@ -13,7 +13,7 @@ fn check(dev: &std::sync::Arc<crate::gpu::GpuDevice>, x: &[f32], dtype: DType, l
     let gs = GpuStorage::from_cpu(&cs, dev).unwrap();
     let abs = storage(DType::F32, values(&cs).iter().map(|v| v.abs()).collect());
     let abs_sum = values(&cpu::reduce(&abs, l, ReduceOp::Sum, axes).unwrap());
-    for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min] {
+    for op in ReduceOp::ALL {
         let want = values(&cpu::reduce(&cs, l, op, axes).unwrap());
         let got = values(&reduce(&gs, l, op, axes).unwrap().to_cpu().unwrap());
         let st = storage_tol(dtype);
