@@ -3,6 +3,7 @@
 //! `info` describes a model file (GGUF, safetensors, Hugging Face directory); `generate`,
 //! `chat`, `perplexity` and `bench-model` run pretrained LLMs; `eval` scores one on task
 //! files (or a JSONL test set by exact match) and compares reports; `finetune` and `merge` adapt one (LoRA, QLoRA, full);
+//! `distill` trains a smaller student on its distributions;
 //! `quantize`, `prune` and `sweep` make and measure smaller models; `plot` draws a
 //! fine-tuning log; `tokenize` prints a text's tokens; `serve` puts a model behind an
 //! OpenAI-compatible HTTP API; `kernel` checks and times a researcher's own WGSL kernel.
@@ -13,6 +14,7 @@ mod chat;
 mod default_model;
 mod demo;
 mod demo_lineage;
+mod distill;
 mod eval;
 mod eval_compare;
 mod eval_exact;
@@ -36,6 +38,7 @@ mod serve;
 mod signals;
 mod sweep;
 mod tokenize;
+mod train_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -79,6 +82,8 @@ enum Command {
     Plot(plot_log::PlotArgs),
     /// Fine-tune a LLaMA-family model on JSONL data: LoRA, QLoRA or every weight.
     Finetune(finetune::FinetuneArgs),
+    /// Distill a teacher into a smaller student of the same tokenizer (KL at a temperature on cached top-k teacher outputs).
+    Distill(distill::DistillArgs),
     /// Fold a LoRA adapter into its base model and write a GGUF.
     Merge(merge::MergeArgs),
     /// Serve a model over HTTP: OpenAI-compatible API, continuous batching, a chat page at /.
@@ -154,6 +159,7 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Plot(args) => plot_log::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Finetune(args) => finetune::run(args),
+        Command::Distill(args) => distill::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Kernel(args) => kernel::run(args),

@@ -15,6 +15,11 @@ impl SftBatches {
         Ok(SftBatches { batcher: Batcher::new(examples, config)?, config })
     }
 
+    /// The training examples, in the order they were given.
+    pub fn examples(&self) -> &[Encoded] {
+        self.batcher.examples()
+    }
+
     pub fn batches_per_epoch(&self) -> usize {
         self.batcher.batches_per_epoch()
     }
