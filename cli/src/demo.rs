@@ -18,9 +18,14 @@ pub struct TrainDemoArgs {
     /// Train all four for the same time (--budget-secs each) and print and plot one table.
     #[arg(long, conflicts_with = "arch")]
     pub compare: bool,
-    /// Under --compare: training time for each neural model, in seconds.
+    /// Under --compare: training time for each neural model, in seconds (see --clock).
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub budget_secs: f64,
+    /// Under --compare: what training time counts: cpu (the process's CPU time, so other
+    /// work on the machine does not shorten the training; the default on the CPU) or wall
+    /// (the default on a GPU, whose work the CPU clock does not see).
+    #[arg(long, value_parser = ["cpu", "wall"])]
+    pub clock: Option<String>,
     /// The n-gram model's order N.
     #[arg(long, default_value_t = 5)]
     pub order: usize,

@@ -9,7 +9,7 @@ use lamina_model::CharTokenizer;
 use lamina_tensor::Device;
 use lamina_train::lineage::encoder::PLL_CAVEAT;
 use lamina_train::lineage::{run as train, Arch, Entry, LineageConfig, Sampling};
-use lamina_train::{data::SHIPPED_CORPUS, Budget, Progress};
+use lamina_train::{data::SHIPPED_CORPUS, Budget, Clock, Progress};
 use std::time::Duration;
 
 type Error = Box<dyn std::error::Error>;
@@ -26,8 +26,17 @@ pub fn run(args: &TrainDemoArgs, tokenizer: &CharTokenizer) -> Result<(), Error>
     } else {
         Budget::Steps(args.steps)
     };
+    let clock = match (args.clock.as_deref().and_then(Clock::parse), args.device) {
+        (Some(Clock::ProcessCpu), Device::Gpu(_)) => {
+            return Err("--clock cpu does not count work on the GPU: use --clock wall with --device gpu".into())
+        }
+        (Some(c), _) => c,
+        (None, Device::Cpu) => Clock::ProcessCpu,
+        (None, _) => Clock::Wall,
+    };
     let cfg = LineageConfig {
         budget,
+        clock,
         ngram_order: args.order,
         seed: args.seed,
         device: args.device,
@@ -87,7 +96,9 @@ fn describe(arches: &[Arch], cfg: &LineageConfig, tokenizer: &CharTokenizer) {
     }
     let budget = match cfg.budget {
         Budget::Steps(n) => format!("{n} steps"),
-        Budget::Time(d) => format!("{:.0} s of training each (interleaved step by step)", d.as_secs_f64()),
+        Budget::Time(d) => {
+            format!("{:.0} s of {} of training each (interleaved step by step)", d.as_secs_f64(), cfg.clock.describe())
+        }
     };
     let device = match cfg.device {
         Device::Cpu => {
@@ -126,8 +137,21 @@ fn print_table(entries: &[Entry], cfg: &LineageConfig) {
             e.val.bits_per_token()
         );
     }
+    println!("times are {}{}", cfg.clock.describe(), clock_note(cfg));
     if entries.iter().any(|e| !e.arch.is_causal()) {
         println!("* {PLL_CAVEAT}");
+    }
+}
+
+/// What the CPU clock counted: every kernel thread's time, so the thread count goes
+/// with it (and with several, the time a thread spins waiting for a descheduled sibling).
+fn clock_note(cfg: &LineageConfig) -> String {
+    match (cfg.clock, lamina_tensor::threads()) {
+        (Clock::Wall, _) => String::new(),
+        (Clock::ProcessCpu, 1) => ", 1 kernel thread".into(),
+        (Clock::ProcessCpu, n) => format!(
+            ", {n} kernel threads (on a busy machine they spin while waiting for one another, which counts: --threads 1 is steadier)"
+        ),
     }
 }
 

@@ -250,6 +250,7 @@ mod tests {
         assert!(run(&["--save-plot", "/no/such/dir/loss.svg"]).contains("does not exist"));
         assert!(run(&["--compare", "--budget-secs", "0"]).contains("--budget-secs"));
         assert!(run(&["--compare", "--budget-secs", "NaN"]).contains("--budget-secs"));
+        assert!(run(&["--compare", "--clock", "cpu", "--device", "gpu"]).contains("--clock wall"));
         assert!(run(&["--arch", "ngram", "--order", "0"]).contains("--order"));
     }
 }

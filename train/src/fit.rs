@@ -6,12 +6,15 @@
 //! Several learners can share one run, interleaved: the one that has trained for the
 //! least time so far takes the next step. Under a time budget that gives each the same
 //! training time under the same (shared, varying) machine load, which is what an
-//! equal-time comparison needs.
+//! equal-time comparison needs. Training time is read on `FitConfig::clock`: the wall
+//! clock, or the process's CPU time, which does not charge a model for the time the
+//! machine's other work kept it off a core (`crate::clock`).
 
+use crate::clock::Clock;
 use crate::progress::{Progress, Reporter};
 use crate::{clip_factor, grad_norm, AdamW, AdamWConfig, CosineSchedule, TrainError};
 use lamina_tensor::Tensor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A model with its training data, as the loop sees it.
 pub trait Learner {
@@ -28,7 +31,8 @@ pub trait Learner {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Budget {
     Steps(usize),
-    /// Training time (every phase of a step; evaluation is not training).
+    /// Training time on `FitConfig::clock` (every phase of a step; evaluation is not
+    /// training).
     Time(Duration),
 }
 
@@ -41,6 +45,8 @@ pub struct FitConfig {
     pub adamw: AdamWConfig,
     /// Clip the global gradient norm to this (None: no clipping).
     pub grad_clip: Option<f32>,
+    /// What the budget, the phase times and the loss curve's times count.
+    pub clock: Clock,
     pub progress: Progress,
 }
 
@@ -65,7 +71,8 @@ impl PhaseTimes {
 pub struct FitReport {
     /// Training loss of every step's batch.
     pub losses: Vec<f32>,
-    /// Training time (s) when each step ended: `losses` against time.
+    /// Training time (s, on the config's clock) when each step ended: `losses` against
+    /// time.
     pub times: Vec<f64>,
     pub phases: PhaseTimes,
     pub tokens_per_sec: f64,
@@ -140,6 +147,7 @@ pub fn fit_interleaved(
 }
 
 fn check(cfg: &FitConfig) -> Result<(), TrainError> {
+    cfg.clock.check().map_err(TrainError::Config)?;
     let s = &cfg.schedule;
     if !(s.max_lr > 0.0 && s.max_lr.is_finite() && s.min_lr >= 0.0 && s.min_lr <= s.max_lr) {
         return Err(TrainError::Config(format!("need 0 <= min_lr <= max_lr, got {} and {}", s.min_lr, s.max_lr)));
@@ -183,21 +191,23 @@ impl Run<'_> {
             Budget::Time(d) => (self.elapsed.as_secs_f64() / d.as_secs_f64() * cfg.schedule.total as f64) as usize,
         };
         let lr = cfg.schedule.lr(at);
-        let t0 = Instant::now();
+        // `check` made sure the clock reads.
+        let now = || cfg.clock.now().unwrap_or_default();
+        let t0 = now();
         let loss = self.learner.next_loss()?;
         let l = loss.to_scalar_f32()?;
         if !l.is_finite() {
             return Err(TrainError::Diverged { step, loss: l });
         }
-        let t1 = Instant::now();
+        let t1 = now();
         loss.backward()?;
-        let t2 = Instant::now();
+        let t2 = now();
         let factor = match cfg.grad_clip {
             Some(max) => clip_factor(grad_norm(&self.params)?, max),
             None => 1.0,
         };
         self.opt.step(lr, factor)?;
-        let t3 = Instant::now();
+        let t3 = now();
         let phases = &mut self.report.phases;
         phases.forward += t1 - t0;
         phases.backward += t2 - t1;

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 mod clip;
+pub mod clock;
 pub mod data;
 pub mod dist;
 pub mod distill;
@@ -23,6 +24,7 @@ mod trainer;
 
 pub use alloc::retain_freed_memory;
 pub use clip::{clip_factor, grad_norm};
+pub use clock::Clock;
 pub use data::{unigram_entropy, BatchSampler, CharSplit, Rng};
 pub use fit::{fit, fit_interleaved, Budget, FitConfig, FitReport, Learner, PhaseTimes};
 pub use optim::{decays, AdamW, AdamWConfig, Optimizer, Sgd};

@@ -5,7 +5,7 @@
 use crate::data::{unigram_entropy, BatchSampler, CharSplit};
 use crate::fit::{fit, Budget, FitConfig, Learner, PhaseTimes};
 use crate::progress::Progress;
-use crate::{AdamWConfig, CosineSchedule};
+use crate::{AdamWConfig, Clock, CosineSchedule};
 use lamina_model::{CharTokenizer, Gpt, GptConfig, ModelError, TokenizerError};
 use lamina_tensor::{no_grad, Device, Tensor};
 use std::fmt;
@@ -192,6 +192,7 @@ pub fn train_char_gpt(text: &str, cfg: &TrainConfig) -> Result<TrainReport, Trai
         schedule: CosineSchedule { max_lr: cfg.max_lr, min_lr: cfg.min_lr, warmup: cfg.warmup, total: cfg.steps },
         adamw: cfg.adamw,
         grad_clip: cfg.grad_clip,
+        clock: Clock::Wall,
         progress: cfg.progress,
     };
     let fitted = fit(&mut learner, &fit_cfg)?;

@@ -5,7 +5,7 @@
 
 use lamina_tensor::Tensor;
 use lamina_train::lineage::lstm::{Lstm, LstmConfig, LstmState, StreamBatches};
-use lamina_train::{fit, AdamWConfig, Budget, CosineSchedule, FitConfig, Learner, Progress};
+use lamina_train::{fit, AdamWConfig, Budget, Clock, CosineSchedule, FitConfig, Learner, Progress};
 
 const CFG: LstmConfig = LstmConfig { vocab: 7, embd: 5, hidden: 6 };
 const IDS: [[i32; 5]; 2] = [[0, 3, 6, 2, 2], [5, 1, 4, 0, 6]];
@@ -174,6 +174,7 @@ fn training_lowers_the_loss() {
         schedule: CosineSchedule { max_lr: 3e-2, min_lr: 3e-3, warmup: 5, total: 100 },
         adamw: AdamWConfig::default(),
         grad_clip: Some(1.0),
+        clock: Clock::Wall,
         progress: Progress::Quiet,
     };
     let report = fit(&mut learner, &cfg).unwrap();

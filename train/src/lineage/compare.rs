@@ -10,10 +10,10 @@ use super::score::{overlapping_rows, score_rows, Score};
 use super::Arch;
 use crate::data::{BatchSampler, CharSplit};
 use crate::fit::{fit_interleaved, Budget, FitConfig, FitReport, Learner};
-use crate::{AdamWConfig, CosineSchedule, GptLearner, Progress, TrainError};
+use crate::{AdamWConfig, Clock, CosineSchedule, GptLearner, Progress, TrainError};
 use lamina_model::{Gpt, GptConfig};
 use lamina_tensor::Device;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Sampling {
@@ -27,6 +27,10 @@ pub struct Sampling {
 pub struct LineageConfig {
     /// For each neural model.
     pub budget: Budget,
+    /// What training time counts, for the budget and the table (the n-gram's counting
+    /// too): the process's CPU time by default, so that the comparison does not depend
+    /// on what else the machine runs (`crate::clock`); the wall clock on a GPU.
+    pub clock: Clock,
     pub ngram_order: usize,
     /// The GPT's shape (`vocab` is ignored); the encoder has the same one.
     pub gpt: GptConfig,
@@ -51,11 +55,12 @@ pub struct LineageConfig {
 impl Default for LineageConfig {
     /// train-demo's GPT (2 layers, width 64, windows of 32, batch 32, AdamW 3e-3 cosine);
     /// an encoder of the same shape; an LSTM of the same parameter count (width 128 over
-    /// 64-wide embeddings); a 5-gram. One minute of training each.
+    /// 64-wide embeddings); a 5-gram. One minute of CPU time of training each.
     fn default() -> Self {
         let t = crate::TrainConfig::default();
         LineageConfig {
             budget: Budget::Time(Duration::from_secs(60)),
+            clock: Clock::ProcessCpu,
             ngram_order: 5,
             gpt: t.model,
             lstm: LstmConfig { vocab: 0, embd: 64, hidden: 128 },
@@ -85,6 +90,7 @@ impl LineageConfig {
             schedule: CosineSchedule { max_lr: self.max_lr, min_lr: self.min_lr, warmup, total },
             adamw: AdamWConfig::default(),
             grad_clip: self.grad_clip,
+            clock: self.clock,
             progress: self.progress,
         }
     }
@@ -98,12 +104,13 @@ pub struct Entry {
     pub size: usize,
     /// Where it trained.
     pub device: Device,
-    /// Counting time for the n-gram.
+    /// On `LineageConfig::clock`; counting time for the n-gram.
     pub train_time: Duration,
     /// The neural models' loss curves.
     pub fit: Option<FitReport>,
     /// On the validation split (the encoder's is a pseudo-log-likelihood).
     pub val: Score,
+    /// On `LineageConfig::clock`.
     pub eval_time: Duration,
     pub sample: Option<String>,
 }
@@ -117,6 +124,7 @@ enum Member {
 
 /// Train each of `arches` on `text` as `cfg` says, then score and sample them.
 pub fn run(arches: &[Arch], text: &str, cfg: &LineageConfig) -> Result<Vec<Entry>, TrainError> {
+    cfg.clock.check().map_err(TrainError::Config)?;
     let split = CharSplit::new(text, cfg.val_fraction)?;
     let mut members = arches.iter().map(|&a| Member::build(a, &split, cfg)).collect::<Result<Vec<_>, _>>()?;
     let names: Vec<&str> = arches.iter().filter(|a| a.is_neural()).map(|a| a.name()).collect();
@@ -142,9 +150,10 @@ impl Member {
         let gpt_cfg = GptConfig { vocab, ..cfg.gpt };
         Ok(match arch {
             Arch::Ngram => {
-                let start = Instant::now();
+                let now = || cfg.clock.now().unwrap_or_default(); // `run` checked the clock
+                let start = now();
                 let model = KneserNey::fit(&split.train, vocab, cfg.ngram_order, Discounts::Estimated)?;
-                Member::Ngram(model, start.elapsed())
+                Member::Ngram(model, now() - start)
             }
             Arch::Lstm => {
                 let mut model = Lstm::new(LstmConfig { vocab, ..cfg.lstm }, cfg.seed)?;
@@ -192,9 +201,10 @@ impl Member {
         if cfg.progress == Progress::Auto {
             eprintln!("scoring {arch} on the validation split ({} characters)", split.val.len());
         }
-        let start = Instant::now();
+        let now = || cfg.clock.now().unwrap_or_default(); // `run` checked the clock
+        let start = now();
         let val = self.score(&split.val)?;
-        let eval_time = start.elapsed();
+        let eval_time = now() - start;
         let sample = match &cfg.sampling {
             Some(s) if arch.is_causal() => Some(self.sample(split, s, cfg.seed)?),
             _ => None,
