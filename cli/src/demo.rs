@@ -19,7 +19,7 @@ pub struct TrainDemoArgs {
     #[arg(long, conflicts_with = "arch")]
     pub compare: bool,
     /// Under --compare: training time for each neural model, in seconds (see --clock).
-    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 90.0, value_name = "SECONDS")]
     pub budget_secs: f64,
     /// Under --compare: what training time counts: cpu (the process's CPU time, so other
     /// work on the machine does not shorten the training; the default on the CPU) or wall

@@ -80,7 +80,7 @@ fn describe(arches: &[Arch], cfg: &LineageConfig, tokenizer: &CharTokenizer) {
                 cfg.ngram_order
             ),
             Arch::Lstm => format!(
-                "LSTM, embedding {}, state {}, truncated BPTT over {} steps, {} lanes",
+                "LSTM, embedding {}, state {}, truncated BPTT over {} steps, {} lanes, no dropout",
                 cfg.lstm.embd, cfg.lstm.hidden, g.ctx, cfg.batch
             ),
             Arch::Encoder => format!(
@@ -88,8 +88,8 @@ fn describe(arches: &[Arch], cfg: &LineageConfig, tokenizer: &CharTokenizer) {
                 g.n_layer, g.n_head, g.n_embd, g.ctx, cfg.batch
             ),
             Arch::Gpt => format!(
-                "GPT, {} layers, {} heads, width {}, context {}, batch {}",
-                g.n_layer, g.n_head, g.n_embd, g.ctx, cfg.batch
+                "GPT, {} layers, {} heads, width {}, context {}, batch {}, dropout {}",
+                g.n_layer, g.n_head, g.n_embd, g.ctx, cfg.batch, g.dropout
             ),
         };
         println!("{:<8} {what}", format!("{a}:"));
