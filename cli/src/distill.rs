@@ -12,6 +12,7 @@ use clap::Args;
 use lamina_model::gguf::GgufFile;
 use lamina_model::{BpeTokenizer, Llama, LoadOptions};
 use lamina_train::dist::Collective;
+use lamina_train::distill::cache::Part;
 use lamina_train::distill::{cache, student, CacheSpec, Distill, DistillLoss, Divergence, TeacherCache};
 use lamina_train::finetune::{finetune_in, settings::f32_value, LlamaFull, Trainee};
 use lamina_train::sft::Encoded;
@@ -87,11 +88,11 @@ pub fn run(args: DistillArgs) -> CliResult {
     crate::ranks::in_group(|group| run_in(group, args))
 }
 
-/// The run as one rank of `group` (alone: rank 0 of 1).
+/// The run as one rank of `group` (alone: rank 0 of 1): rank 0 writes the student made
+/// of the teacher's blocks, the ranks build the teacher cache together (shard i on rank
+/// i mod N), then train data-parallel; only rank 0 prints. Under several machines, --out
+/// (and --cache) must be on a filesystem they share, as the data already is.
 fn run_in(group: &dyn Collective, args: DistillArgs) -> CliResult {
-    if group.size() > 1 {
-        return Err("lamina distill does not run under mpirun yet: run it as one process".into());
-    }
     let lead = group.rank() == 0;
     let loss = args.loss()?;
     if !args.cache_only {
@@ -101,7 +102,7 @@ fn run_in(group: &dyn Collective, args: DistillArgs) -> CliResult {
     let teacher_file = GgufFile::open(&teacher_path)?;
     lamina_model::arch::decoder_for_gguf(&teacher_file)?;
     let tokenizer = BpeTokenizer::from_gguf(&teacher_file)?;
-    let student_path = student_file(&args, &teacher_path, &teacher_file)?;
+    let student_path = student_file(group, &args, &teacher_path, &teacher_file)?;
     let student_file = GgufFile::open(&student_path)?;
     lamina_model::arch::decoder_for_gguf(&student_file)?;
     lamina_model::kl::check_same_tokenizer(&tokenizer, &BpeTokenizer::from_gguf(&student_file)?)
@@ -118,15 +119,17 @@ fn run_in(group: &dyn Collective, args: DistillArgs) -> CliResult {
         data: cache::data_fingerprint(data.train.examples()),
         examples: data.n_train,
     };
-    build_cache(&args, &teacher_file, &cache_dir, &spec, data.train.examples())?;
+    build_cache(group, &args, &teacher_file, &cache_dir, &spec, data.train.examples())?;
     let cache = TeacherCache::open(&cache_dir, &spec)?;
-    eprintln!(
-        "teacher cache {}: top {} at τ {}; {:.2}% of the teacher's probability lies outside the top k on average",
-        cache_dir.display(),
-        spec.k,
-        spec.temperature,
-        100.0 * cache.mean_rest_mass()
-    );
+    if lead {
+        eprintln!(
+            "teacher cache {}: top {} at τ {}; {:.2}% of the teacher's probability lies outside the top k on average",
+            cache_dir.display(),
+            spec.k,
+            spec.temperature,
+            100.0 * cache.mean_rest_mass()
+        );
+    }
     if args.cache_only {
         return Ok(());
     }
@@ -147,36 +150,50 @@ fn run_in(group: &dyn Collective, args: DistillArgs) -> CliResult {
     let params = model.make_trainable()?;
     let full = LlamaFull { model: &model, params, source: &student_file };
     let trainee = Distill { student: &model, inner: &full, cache: &cache, loss };
-    let trainable: usize = trainee.parameters().iter().map(|(_, t)| t.numel()).sum();
-    eprintln!(
-        "distilling {} into {} ({}, {} blocks, {trainable} parameters); {} training / {} validation examples; {steps} steps of {} x {} sequences{}",
-        teacher_path.display(),
-        student_path.display(),
-        args.train.device,
-        model.config.n_layers,
-        data.n_train,
-        data.n_val,
-        args.train.accum,
-        args.train.batch,
-        ranks_note(group.size(), args.train.batch),
-    );
+    if lead {
+        let trainable: usize = trainee.parameters().iter().map(|(_, t)| t.numel()).sum();
+        eprintln!(
+            "distilling {} into {} ({}, {} blocks, {trainable} parameters); {} training / {} validation examples; {steps} steps of {} x {} sequences{}",
+            teacher_path.display(),
+            student_path.display(),
+            args.train.device,
+            model.config.n_layers,
+            data.n_train,
+            data.n_val,
+            args.train.accum,
+            args.train.batch,
+            ranks_note(group.size(), args.train.batch),
+        );
+    }
     let mut batches = data.train;
     let report = finetune_in(group, &trainee, &mut batches, &data.val, &cfg)?;
-    print_report(&args.out, "student (model.gguf)", &report);
+    if lead {
+        print_report(&args.out, "student (model.gguf)", &report);
+    }
     Ok(())
 }
 
-/// The student's file: --student, or the teacher's --student-layers written to OUT/student.gguf.
-fn student_file(args: &DistillArgs, teacher_path: &Path, teacher: &GgufFile) -> CliResult<PathBuf> {
+/// The student's file: --student, or the teacher's --student-layers written by rank 0 to
+/// OUT/student.gguf (the other ranks wait for it).
+fn student_file(
+    group: &dyn Collective,
+    args: &DistillArgs,
+    teacher_path: &Path,
+    teacher: &GgufFile,
+) -> CliResult<PathBuf> {
     let Some(spec) = &args.student_layers else {
         return Ok(args.student.clone().expect("clap requires --student or --student-layers"));
     };
     let n_layers = teacher.get_u64(&format!("{}.block_count", teacher.architecture()?))? as usize;
     let layers = student::parse_layers(spec, n_layers)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let path = check_output(&args.out.join("student.gguf"), &[teacher_path])?;
-    student::write_layer_subset(teacher, &layers, &path)?;
-    eprintln!("student: blocks {spec} of the teacher's {n_layers} -> {}", path.display());
+    let path = args.out.join("student.gguf");
+    if group.rank() == 0 {
+        std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+        let path = check_output(&path, &[teacher_path])?;
+        student::write_layer_subset(teacher, &layers, &path)?;
+        eprintln!("student: blocks {spec} of the teacher's {n_layers} -> {}", path.display());
+    }
+    group.barrier()?;
     Ok(path)
 }
 
@@ -189,23 +206,36 @@ fn vocab_of(file: &GgufFile) -> CliResult<usize> {
 /// Sequences per teacher forward pass while caching.
 const TEACHER_BATCH: usize = 8;
 
-/// Compute (or finish) the teacher cache, the teacher's blocks kept quantized.
+/// Compute (or finish) the teacher cache, the teacher's blocks kept quantized: rank 0
+/// writes the manifest, then each rank computes its part of the shards.
 fn build_cache(
+    group: &dyn Collective,
     args: &DistillArgs,
     teacher_file: &GgufFile,
     dir: &Path,
     spec: &CacheSpec,
     examples: &[Encoded],
 ) -> CliResult {
+    let lead = group.rank() == 0;
+    if lead {
+        cache::prepare(dir, spec, examples)?;
+    }
+    group.barrier()?;
     let teacher = Llama::from_gguf_with(teacher_file, LoadOptions { device: args.train.device, keep_quantized: true })?;
     let started = std::time::Instant::now();
     let mut run = |tokens: &[u32], batch: usize| Ok(teacher.forward_train(tokens, batch, None)?);
+    let whose = if group.size() > 1 { " (rank 0's part)" } else { "" };
     let mut progress = |done: usize, total: usize| {
-        eprintln!("teacher cache: shard {done}/{total} ({:.0} s)", started.elapsed().as_secs_f64());
+        if lead {
+            eprintln!("teacher cache{whose}: shard {done}/{total} ({:.0} s)", started.elapsed().as_secs_f64());
+        }
     };
-    let r = cache::build(dir, spec, examples, TEACHER_BATCH, &mut run, &mut progress)?;
-    if r.reused > 0 {
-        eprintln!("teacher cache: {} of {} shards were already complete", r.reused, r.shards);
+    let part = Part { index: group.rank(), count: group.size() };
+    let r = cache::build_part(dir, spec, examples, part, TEACHER_BATCH, &mut run, &mut progress)?;
+    if lead && r.reused > 0 {
+        eprintln!("teacher cache{whose}: {} of {} shards were already complete", r.reused, r.shards);
     }
+    // Every part is written before any rank reads the cache.
+    group.barrier()?;
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! process sums the whole); a run resumes on another number of ranks (2 -> 1 and 1 -> 2)
 //! exactly where the uninterrupted run went; only rank 0 prints and writes; a killed or a
 //! stopped rank ends the job with a clear error within seconds, and the last checkpoint
-//! resumes.
+//! resumes. `mpirun -np 2 lamina distill` builds the teacher cache of one process (each
+//! rank its shards) and trains the student as one process does.
 //!
 //! Skips when `mpirun` is missing (`LAMINA_REQUIRE_MPI=1`: fails).
 
@@ -179,6 +180,47 @@ fn two_ranks_train_as_one_process_and_resume_on_either() {
             assert!(diff <= TOL, "{method} {tag}: weights differ by {diff}");
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_ranks_distill_as_one_process() {
+    if !mpirun_found() {
+        return;
+    }
+    let dir = support::scratch("kd-mpi");
+    let t =
+        support::tiny_in(&dir, "teacher.gguf", &support::Tiny { dim: 16, ffn: 32, layers: 2, ..Default::default() });
+    let data = write_data(&dir);
+    let args = |out: &Path| -> Vec<String> {
+        let a = ["distill", "--teacher", &t, "--student-layers", "1", "--data", &data, "--out", support::s(out)];
+        let b = ["--steps", "3", "--batch", "3", "--accum", "2", "--lr", "1e-2", "--warmup", "1", "--top-k", "4"];
+        let c = ["--shard-examples", "4", "--ce-weight", "0.5", "--val-fraction", "0.25", "--eval-every", "1"];
+        [&a[..], &b, &c, &["--save-every", "1", "--keep", "3"]].concat().into_iter().map(String::from).collect()
+    };
+    let (one, two) = (dir.join("kd-1"), dir.join("kd-2"));
+    let (ok, _, err) = run_on(1, &args(&one).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    let (ok, out2, err) = run_on(2, &args(&two).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{out2}{err}");
+    assert_eq!(out2.matches("trained 3 steps").count(), 1, "rank 0 alone reports: {out2}");
+    // 12 training examples in shards of 4: rank 0 computes shards 0 and 2, rank 1 shard 1.
+    assert!(err.contains("teacher cache (rank 0's part): shard 2/2"), "{err}");
+    assert_eq!(err.matches("student: blocks 1").count(), 1, "{err}");
+    let cache = |run: &Path| {
+        let mut files: Vec<_> =
+            std::fs::read_dir(run.join("teacher-cache")).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files.iter().map(|f| (f.file_name().unwrap().to_owned(), std::fs::read(f).unwrap())).collect::<Vec<_>>()
+    };
+    assert_eq!(cache(&one), cache(&two), "the ranks' cache is one process's, byte for byte");
+    assert_same_metrics(&one, &two);
+    let diff = weight_diff(&one.join("checkpoint-3"), &two.join("checkpoint-3"));
+    eprintln!("distill: 1 process vs 2 ranks: largest weight difference {diff:e}");
+    assert!(diff <= TOL, "distill: weights differ by {diff}");
+    let moved = weight_diff(&one.join("checkpoint-1"), &one.join("checkpoint-3"));
+    assert!(moved > 10.0 * TOL, "steps 2 and 3 moved the weights by only {moved}: nothing compared");
+    assert!(two.join("final/model.gguf").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,9 +1,10 @@
 //! The teacher cache: shards round-trip exactly; an interrupted caching run continues
-//! where it stopped and ends with the files of an uninterrupted one; truncated, damaged,
+//! where it stopped and ends with the files of an uninterrupted one, as does a cache built
+//! in parts (the ranks of an MPI job); truncated, damaged,
 //! missing and foreign shards or manifests are clear errors, never panics.
 
 use lamina_tensor::Tensor;
-use lamina_train::distill::cache::{self, shard, CacheSpec, TeacherCache};
+use lamina_train::distill::cache::{self, shard, CacheSpec, Part, TeacherCache};
 use lamina_train::distill::TeacherTopK;
 use lamina_train::finetune::TrainBatch;
 use lamina_train::sft::Encoded;
@@ -172,6 +173,29 @@ fn an_interrupted_caching_run_continues_and_equals_an_uninterrupted_one() {
     assert_eq!((r.shards, r.reused, calls), (3, 1, 4), "only shards 1 and 2 are computed");
     assert_eq!(shard_files(&split), shard_files(&whole));
     for d in [whole, split] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn a_cache_built_in_parts_equals_one_built_whole() {
+    let ex = examples();
+    let (whole, parts) = (tmp("whole-p"), tmp("parts"));
+    build(&whole, &ex);
+    let s = spec(&ex);
+    let err = cache::build_part(&parts, &s, &ex, Part::WHOLE, 2, &mut teacher, &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("prepare"), "{err}");
+    cache::prepare(&parts, &s, &ex).unwrap();
+    // Part 1 of 2 holds shard 1 of 0..3; part 0, shards 0 and 2.
+    let mut seen = Vec::new();
+    for (index, shards) in [(1, 1), (0, 2)] {
+        let mut progress = |done: usize, total: usize| seen.push((index, done, total));
+        let r = cache::build_part(&parts, &s, &ex, Part { index, count: 2 }, 2, &mut teacher, &mut progress).unwrap();
+        assert_eq!((r.shards, r.reused), (shards, 0));
+    }
+    assert_eq!(seen, [(1, 1, 1), (0, 1, 2), (0, 2, 2)]);
+    assert_eq!(shard_files(&parts), shard_files(&whole));
+    for d in [whole, parts] {
         std::fs::remove_dir_all(d).unwrap();
     }
 }

@@ -10,6 +10,10 @@
 //! computes the rest. A manifest that differs (another teacher, data, k or τ) is refused
 //! rather than mixed.
 //!
+//! Several processes (the ranks of an MPI job) build one cache together: one writes the
+//! manifest ([`prepare`]), then each computes its [`Part`] of the shards
+//! ([`build_part`]); the files are the ones a single process writes.
+//!
 //! Training finds an example's entry by content: the tokens through its last scored
 //! position and the scored positions. A causal teacher's output at a position depends on
 //! nothing after it, so the entry is right for any batch row holding that example,
@@ -162,6 +166,22 @@ pub struct BuildReport {
     pub reused: usize,
 }
 
+/// Which shards a process computes: shard i belongs to part `i % count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Part {
+    /// Every shard: one process builds the whole cache.
+    pub const WHOLE: Part = Part { index: 0, count: 1 };
+
+    fn holds(self, shard: usize) -> bool {
+        shard % self.count.max(1) == self.index
+    }
+}
+
 /// Compute the cache for `examples` into `dir`, keeping the shards an earlier run with
 /// the same spec completed. `teacher(tokens, batch)` gives the logits (batch * seq, vocab)
 /// of `batch` sequences of seq = tokens / batch tokens; it is given up to `teacher_batch`
@@ -174,6 +194,64 @@ pub fn build(
     teacher: &mut TeacherFn,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<BuildReport, TrainError> {
+    prepare(dir, spec, examples)?;
+    build_part(dir, spec, examples, Part::WHOLE, teacher_batch, teacher, progress)
+}
+
+/// Check `spec` against `examples`, create `dir` and write its manifest (or check the one
+/// there): what one process does before the parts are built.
+pub fn prepare(dir: &Path, spec: &CacheSpec, examples: &[Encoded]) -> Result<(), TrainError> {
+    check_spec(spec, examples)?;
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    if !check_manifest(dir, spec)? {
+        let text = serde_json::to_string_pretty(&spec.to_json()).expect("plain JSON");
+        lamina_model::atomic::write_bytes(&dir.join(MANIFEST), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Compute `part`'s shards into a [`prepare`]d `dir` (as [`build`]; `progress` counts and
+/// the report holds this part's shards only).
+pub fn build_part(
+    dir: &Path,
+    spec: &CacheSpec,
+    examples: &[Encoded],
+    part: Part,
+    teacher_batch: usize,
+    teacher: &mut TeacherFn,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<BuildReport, TrainError> {
+    check_spec(spec, examples)?;
+    if !check_manifest(dir, spec)? {
+        return Err(cache_err(&dir.join(MANIFEST), "missing: prepare the cache first"));
+    }
+    let _g = NoGradGuard::new();
+    let mine: Vec<usize> = (0..spec.shards()).filter(|&i| part.holds(i)).collect();
+    let mut report = BuildReport { shards: mine.len(), reused: 0 };
+    for (done, &i) in mine.iter().enumerate() {
+        let chunk = &examples[i * spec.shard_examples..((i + 1) * spec.shard_examples).min(examples.len())];
+        let path = shard_path(dir, i);
+        match read_shard(&path, i, spec, chunk.len()) {
+            Ok(_) => {
+                report.reused += 1;
+                progress(done + 1, report.shards);
+                continue;
+            }
+            Err(e) if path.exists() => eprintln!("{e}: computing it again"),
+            Err(_) => {}
+        }
+        let mut entries = Vec::with_capacity(chunk.len());
+        for run in chunk.chunks(teacher_batch.max(1)) {
+            entries.extend(entries_of(run, spec, teacher)?);
+        }
+        lamina_model::atomic::write_bytes(&path, &shard::encode(i as u32, spec.k, &entries))?;
+        progress(done + 1, report.shards);
+    }
+    Ok(report)
+}
+
+/// A spec a cache can be built from, for `examples`.
+fn check_spec(spec: &CacheSpec, examples: &[Encoded]) -> Result<(), TrainError> {
     if spec.k == 0
         || spec.k >= spec.vocab
         || spec.shard_examples == 0
@@ -192,32 +270,7 @@ pub fn build(
             spec.examples
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    if !check_manifest(dir, spec)? {
-        let text = serde_json::to_string_pretty(&spec.to_json()).expect("plain JSON");
-        lamina_model::atomic::write_bytes(&dir.join(MANIFEST), text.as_bytes())?;
-    }
-    let _g = NoGradGuard::new();
-    let mut report = BuildReport { shards: spec.shards(), reused: 0 };
-    for (i, chunk) in examples.chunks(spec.shard_examples).enumerate() {
-        let path = shard_path(dir, i);
-        match read_shard(&path, i, spec, chunk.len()) {
-            Ok(_) => {
-                report.reused += 1;
-                progress(i + 1, report.shards);
-                continue;
-            }
-            Err(e) if path.exists() => eprintln!("{e}: computing it again"),
-            Err(_) => {}
-        }
-        let mut entries = Vec::with_capacity(chunk.len());
-        for part in chunk.chunks(teacher_batch.max(1)) {
-            entries.extend(entries_of(part, spec, teacher)?);
-        }
-        lamina_model::atomic::write_bytes(&path, &shard::encode(i as u32, spec.k, &entries))?;
-        progress(i + 1, report.shards);
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// Shard `i` of a cache with `spec`, checked to hold `count` examples.
