@@ -21,7 +21,7 @@
 //! otherwise give to its unpacked small-product and single-row paths (`small.rs`), so a
 //! check of small shapes checks the researcher's code.
 
-use super::driver::Kernel;
+use super::driver::{store_tile, Kernel};
 use super::pack::{pack_a, pack_b};
 use crate::error::{invalid, Result};
 use std::sync::RwLock;
@@ -112,15 +112,8 @@ unsafe fn trampoline<const MR: usize, const NR: usize, K: GemmMicroKernel<MR, NR
     let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * NR)) };
     let mut acc = [[0.0f32; NR]; MR];
     K::tile(kc, a, b, &mut acc);
-    for (i, acc_row) in acc.iter().enumerate() {
-        // SAFETY: row i of the tile is valid and exclusively ours, as promised.
-        let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), NR) };
-        if load_c {
-            row.iter_mut().zip(acc_row).for_each(|(x, &s)| *x = s + beta * *x);
-        } else {
-            row.copy_from_slice(acc_row);
-        }
-    }
+    // SAFETY: the tile is valid and exclusively ours, as promised.
+    unsafe { store_tile(&acc, c, ldc, beta, load_c) }
 }
 
 static REGISTERED: RwLock<Option<CustomKernel>> = RwLock::new(None);

@@ -57,6 +57,30 @@ const PARTS_PER_THREAD: usize = 1;
 /// Columns per B block: at most KC x NC x 4 B = 4 MiB per part, streamed from L3. A
 /// multiple of every kernel's NR (8, 12, 16, 32).
 pub(super) const NC: usize = 4032;
+/// Writes an accumulated register tile to C: `C = acc + (load_c ? beta * C : 0)`, for
+/// micro-kernels that accumulate into an array (the portable one, a researcher's).
+///
+/// # Safety
+/// `c` is valid for reads and writes of rows `0..MR`, columns `0..NR` with row stride `ldc`,
+/// and no other thread touches that tile during the call.
+pub(super) unsafe fn store_tile<const MR: usize, const NR: usize>(
+    acc: &[[f32; NR]; MR],
+    c: *mut f32,
+    ldc: usize,
+    beta: f32,
+    load_c: bool,
+) {
+    for (i, acc_row) in acc.iter().enumerate() {
+        // SAFETY: row i of the tile is valid and exclusively ours, as promised.
+        let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), NR) };
+        if load_c {
+            row.iter_mut().zip(acc_row).for_each(|(x, &s)| *x = s + beta * *x);
+        } else {
+            row.copy_from_slice(acc_row);
+        }
+    }
+}
+
 /// Largest MR * NR of any kernel (the edge-tile scratch buffer).
 pub(super) const MAX_TILE: usize = 12 * 32;
 

@@ -5,7 +5,7 @@
 //! B row and A broadcasts without spilling. Always correct; the reference the AVX2 kernel is
 //! tested against.
 
-use super::driver::Kernel;
+use super::driver::{store_tile, Kernel};
 use super::pack::{pack_a, pack_b};
 
 pub(super) const MR: usize = 4;
@@ -31,13 +31,6 @@ unsafe fn kernel_4x8(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: 
             }
         }
     }
-    for (i, acc_row) in acc.iter().enumerate() {
-        // SAFETY: row i of the tile is valid and exclusively ours, as promised.
-        let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), NR) };
-        if load_c {
-            row.iter_mut().zip(acc_row).for_each(|(x, &s)| *x = s + beta * *x);
-        } else {
-            row.copy_from_slice(acc_row);
-        }
-    }
+    // SAFETY: the tile is valid and exclusively ours, as promised.
+    unsafe { store_tile(&acc, c, ldc, beta, load_c) }
 }
